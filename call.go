@@ -1,0 +1,59 @@
+package prio
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// CallInfo tells what happened on the wire for one logical call: the
+// idempotency key sent with every attempt, how many requests really left the
+// process, how long the call took, the last HTTP status and Prio's
+// error_reference when the last answer was an error.
+type CallInfo struct {
+	Operation      string
+	IdempotencyKey string
+	Sends          int
+	Elapsed        time.Duration
+	LastStatus     int
+	ErrorReference string
+}
+
+// callState travels with one logical call from the service method through
+// the generated client into the transport. The service layer creates it;
+// the transport reads the per-call settings and records what happened.
+// Callers never see it: it is how this package talks to itself across the
+// generated code, whose only hooks are the context and request editors.
+type callState struct {
+	operation string
+	booking   bool         // a booking POST: longer per-attempt timeout
+	policy    *RetryPolicy // per-call override; nil means the client's
+
+	mu   sync.Mutex
+	info CallInfo
+}
+
+type callStateKey struct{}
+
+func withCallState(ctx context.Context, cs *callState) context.Context {
+	return context.WithValue(ctx, callStateKey{}, cs)
+}
+
+func callStateFrom(ctx context.Context) *callState {
+	cs, _ := ctx.Value(callStateKey{}).(*callState)
+	return cs
+}
+
+// snapshot returns a copy of what has been recorded so far.
+func (cs *callState) snapshot() CallInfo {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.info
+}
+
+// update changes the recorded info under the lock.
+func (cs *callState) update(f func(*CallInfo)) {
+	cs.mu.Lock()
+	f(&cs.info)
+	cs.mu.Unlock()
+}

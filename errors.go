@@ -1,0 +1,205 @@
+package prio
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Sentinels that errors returned by this package match with errors.Is.
+// An *APIError matches the one that fits its HTTP status.
+var (
+	ErrInvalidRequest = errors.New("prio: invalid request")     // 400, 422
+	ErrUnauthorized   = errors.New("prio: unauthorized")        // 401
+	ErrForbidden      = errors.New("prio: forbidden")           // 403
+	ErrNotFound       = errors.New("prio: not found")           // 404
+	ErrConflict       = errors.New("prio: conflict")            // 409
+	ErrRateLimited    = errors.New("prio: rate limited")        // 429, and local limits
+	ErrServer         = errors.New("prio: server error")        // 5xx
+	ErrOutcomeUnknown = errors.New("prio: outcome unknown")     // a booking that may or may not exist
+	ErrHoldExpired    = errors.New("prio: reservation expired") // confirming a dead hold
+)
+
+// maxErrorBody caps how much of an error response is read.
+const maxErrorBody = 64 << 10
+
+// APIError is a non-2xx answer from Prio (or from something in front of it,
+// such as a proxy answering with HTML). The fields under "Prio's error body"
+// are empty when the body was not Prio's JSON error model.
+type APIError struct {
+	StatusCode int // HTTP status of the last answer
+
+	// Prio's error body.
+	Code        string   // "error", e.g. INVALID_REQUEST
+	Reference   string   // "error_reference": quote it to Prio support
+	Message     string   // "error_message": may be shown to end users
+	Description string   // "error_description": for developers
+	URI         string   // "error_uri"
+	Details     []string // "errors": e.g. validation problems
+
+	// What the SDK knows about the call.
+	Operation      string        // operationId, e.g. createOrder
+	IdempotencyKey string        // key sent with every attempt, if any
+	Sends          int           // requests actually sent
+	RetryAfter     time.Duration // asked delay for 429/503, if any
+	ContentType    string        // media type of the body
+	BodyTruncated  bool          // the body was longer than 64 KiB
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("prio: ")
+	if e.Operation != "" {
+		b.WriteString(e.Operation)
+		b.WriteString(": ")
+	}
+	fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
+	if e.Code != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Code)
+	}
+	if e.Description != "" {
+		b.WriteString(": ")
+		b.WriteString(redactText(e.Description))
+	} else if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(redactText(e.Message))
+	} else if e.Code == "" && e.ContentType != "" {
+		fmt.Fprintf(&b, " (%s body)", e.ContentType)
+	}
+	if e.Reference != "" {
+		fmt.Fprintf(&b, " [error_reference %s]", e.Reference)
+	}
+	if e.IdempotencyKey != "" {
+		fmt.Fprintf(&b, " [key %s]", e.IdempotencyKey)
+	}
+	if e.Sends > 0 {
+		fmt.Fprintf(&b, " [sends %d]", e.Sends)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " [retry after %s]", e.RetryAfter)
+	}
+	return b.String()
+}
+
+// Is maps the status to the package's sentinels.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrInvalidRequest:
+		return e.StatusCode == http.StatusBadRequest || e.StatusCode == http.StatusUnprocessableEntity
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.StatusCode == http.StatusForbidden
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrConflict:
+		return e.StatusCode == http.StatusConflict
+	case ErrRateLimited:
+		return e.StatusCode == http.StatusTooManyRequests
+	case ErrServer:
+		return e.StatusCode >= 500 && e.StatusCode <= 599
+	}
+	return false
+}
+
+// errorBody is Prio's ErrorModel as it arrives; every field is optional here
+// so that partial bodies still yield what they have.
+type errorBody struct {
+	Error            string   `json:"error"`
+	ErrorReference   string   `json:"error_reference"`
+	ErrorMessage     string   `json:"error_message"`
+	ErrorDescription string   `json:"error_description"`
+	ErrorURI         string   `json:"error_uri"`
+	Errors           []string `json:"errors"`
+}
+
+// newAPIError builds an *APIError from a non-2xx response. It reads at most
+// 64 KiB of the body and closes it. It never fails: a body that is not
+// Prio's JSON (HTML from a proxy, truncated JSON, nothing) still gives an
+// *APIError carrying the status.
+func newAPIError(resp *http.Response, operation string) *APIError {
+	e := &APIError{StatusCode: resp.StatusCode, Operation: operation}
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err == nil {
+			e.ContentType = mt
+		} else {
+			e.ContentType = "invalid"
+		}
+	}
+	e.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if resp.Body != nil {
+		body, truncated, _ := readCapped(resp.Body, maxErrorBody)
+		resp.Body.Close()
+		e.BodyTruncated = truncated
+		parseErrorBody(e, body)
+	}
+	return e
+}
+
+// parseErrorBody fills e from a JSON ErrorModel, if body is one.
+func parseErrorBody(e *APIError, body []byte) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return
+	}
+	var eb errorBody
+	if err := json.Unmarshal(body, &eb); err != nil {
+		return
+	}
+	e.Code = eb.Error
+	e.Reference = eb.ErrorReference
+	e.Message = eb.ErrorMessage
+	e.Description = eb.ErrorDescription
+	e.URI = eb.ErrorURI
+	e.Details = eb.Errors
+}
+
+// readCapped reads up to max bytes of r and reports whether more remained.
+func readCapped(r io.Reader, max int64) ([]byte, bool, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if int64(len(b)) > max {
+		return b[:max], true, err
+	}
+	return b, false, err
+}
+
+// OutcomeUnknownError reports a booking call whose effect could not be
+// established: every send ended in doubt (timeout after the request was
+// written, dropped connection, 5xx) and the look-up by external reference
+// could not prove the order present or absent. The booking may exist.
+// Settle it with Orders.Reconcile using ExternalReference; never book it
+// again under a new external reference.
+type OutcomeUnknownError struct {
+	Operation         string
+	IdempotencyKey    string
+	ExternalReference string
+	Sends             int
+	LastStatus        int // 0 when no HTTP answer arrived
+	Elapsed           time.Duration
+	Err               error // the last failure
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	msg := fmt.Sprintf("prio: %s: outcome unknown for external reference %q after %d sends in %s [key %s]",
+		e.Operation, e.ExternalReference, e.Sends, e.Elapsed.Round(time.Millisecond), e.IdempotencyKey)
+	if e.LastStatus != 0 {
+		msg += fmt.Sprintf(" [last status %d]", e.LastStatus)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Is matches ErrOutcomeUnknown.
+func (e *OutcomeUnknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
+
+// Unwrap returns the last failure.
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }

@@ -1,0 +1,10 @@
+// Package generated holds the code oapi-codegen produces from api/openapi.yaml:
+// the models, the typed client (ClientWithResponses) and the strict net/http
+// server interface. Nothing in this package is edited by hand; change the spec
+// and run `go generate ./...` instead.
+//
+// Most callers use the root package prio, which wires this client to
+// authentication, idempotency keys and retries. Client.API returns it.
+package generated
+
+//go:generate go tool -modfile=../tools/go.mod oapi-codegen -config oapi-codegen.yaml ../api/openapi.yaml

@@ -1,0 +1,189 @@
+// Package wire holds the small value types that carry Prio's wire formats
+// through the generated models: date-times that never leave as "Z", flags
+// that arrive as either JSON booleans or strings, and decimal amounts that are
+// never turned into floating point.
+//
+// The generated package uses these types through x-go-type in
+// api/openapi.yaml; the root package re-exports them.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// outLayout is how a DateTime is sent: RFC 3339 with a numeric offset, so UTC
+// goes out as +00:00 (Prio rejects the Z suffix) and a caller's offset, which
+// Prio reads as the activity's local time, is kept as given.
+const outLayout = "2006-01-02T15:04:05.999999999-07:00"
+
+// inLayouts are tried in order on input. Prio's own samples contain Z and
+// fractional seconds, so both are accepted; a bare date is accepted for
+// travel dates that some suppliers return without a time.
+var inLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999-0700",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02",
+}
+
+// ErrInvalidDateTime is returned when a date-time cannot be parsed.
+var ErrInvalidDateTime = errors.New("wire: invalid date-time")
+
+// DateTime is a point in time in the offset it was given. Its zero value
+// encodes as JSON null.
+type DateTime struct{ time.Time }
+
+// NewDateTime wraps t, keeping its location.
+func NewDateTime(t time.Time) DateTime { return DateTime{t} }
+
+// ParseDateTime parses any date-time form Prio sends: RFC 3339 with Z or a
+// numeric offset, with or without fractional seconds.
+func ParseDateTime(s string) (DateTime, error) {
+	for _, l := range inLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return DateTime{t}, nil
+		}
+	}
+	return DateTime{}, fmt.Errorf("%w: %q", ErrInvalidDateTime, truncate(s))
+}
+
+// String formats d as it is sent: never with Z.
+func (d DateTime) String() string { return d.Time.Format(outLayout) }
+
+// MarshalText implements encoding.TextMarshaler (used for query parameters).
+func (d DateTime) MarshalText() ([]byte, error) {
+	return []byte(d.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *DateTime) UnmarshalText(b []byte) error {
+	v, err := ParseDateTime(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler.
+func (d DateTime) MarshalJSON() ([]byte, error) {
+	if d.IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + d.String() + `"`), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler. null and "" leave d zero.
+func (d *DateTime) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*d = DateTime{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("%w: not a string", ErrInvalidDateTime)
+	}
+	if s == "" {
+		*d = DateTime{}
+		return nil
+	}
+	return d.UnmarshalText([]byte(s))
+}
+
+// Bool is a flag that Prio sends either as a JSON boolean or, in older
+// payloads, as the string "true" or "false". It is always sent as a boolean.
+type Bool bool
+
+// ErrInvalidBool is returned for a flag that is neither a boolean nor a
+// boolean string.
+var ErrInvalidBool = errors.New("wire: invalid boolean")
+
+// MarshalJSON implements json.Marshaler.
+func (b Bool) MarshalJSON() ([]byte, error) { return strconv.AppendBool(nil, bool(b)), nil }
+
+// UnmarshalJSON implements json.Unmarshaler. It accepts true, false, null,
+// and the strings "true", "false", "1", "0" and "" (false).
+func (b *Bool) UnmarshalJSON(data []byte) error {
+	switch string(data) {
+	case "true", `"true"`, `"1"`, `"TRUE"`, `"True"`:
+		*b = true
+	case "false", `"false"`, `"0"`, `""`, "null", `"FALSE"`, `"False"`:
+		*b = false
+	default:
+		return fmt.Errorf("%w: %s", ErrInvalidBool, truncate(string(data)))
+	}
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler (used for query parameters).
+func (b Bool) MarshalText() ([]byte, error) { return strconv.AppendBool(nil, bool(b)), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (b *Bool) UnmarshalText(t []byte) error {
+	v, err := strconv.ParseBool(string(t))
+	if err != nil {
+		return fmt.Errorf("%w: %q", ErrInvalidBool, truncate(string(t)))
+	}
+	*b = Bool(v)
+	return nil
+}
+
+// Ptr returns a pointer to b, for optional fields of generated models.
+func (b Bool) Ptr() *Bool { return &b }
+
+// Decimal is an amount or percentage kept as its decimal text ("12.50",
+// "21"), so no rounding ever happens between Prio and the caller. It is sent
+// as a JSON string and accepts a JSON number on input.
+type Decimal string
+
+// ErrInvalidDecimal is returned for a value that is neither a string nor a
+// number.
+var ErrInvalidDecimal = errors.New("wire: invalid decimal")
+
+// MarshalJSON implements json.Marshaler.
+func (d Decimal) MarshalJSON() ([]byte, error) { return json.Marshal(string(d)) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Decimal) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return fmt.Errorf("%w: empty", ErrInvalidDecimal)
+	}
+	switch {
+	case string(b) == "null":
+		*d = ""
+		return nil
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidDecimal, err)
+		}
+		*d = Decimal(s)
+		return nil
+	default:
+		var n json.Number
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&n); err != nil {
+			return fmt.Errorf("%w: %s", ErrInvalidDecimal, truncate(string(b)))
+		}
+		*d = Decimal(n.String())
+		return nil
+	}
+}
+
+// String returns the decimal text.
+func (d Decimal) String() string { return string(d) }
+
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}
