@@ -28,6 +28,11 @@ type callState struct {
 	operation string
 	booking   bool         // a booking POST: longer per-attempt timeout
 	policy    *RetryPolicy // per-call override; nil means the client's
+	// stopOnDoubt makes the transport return instead of retrying a send
+	// that may have been processed (written, then timeout, reset, EOF or
+	// 5xx). Create Order sets it: it looks the order up before re-sending,
+	// which is safe even against a server that ignores idempotency keys.
+	stopOnDoubt bool
 
 	mu   sync.Mutex
 	info CallInfo
