@@ -2403,336 +2403,612 @@ func (e WebhookWebhookStatus) Valid() bool {
 	}
 }
 
-// AccountType defines model for AccountType.
+// AccountType Kind of account an order or product is seen from. Open enum: Prio may add values.
 type AccountType string
 
-// AccountingType defines model for AccountingType.
+// AccountingType Which date an amount is accounted on.
 type AccountingType string
 
-// AddressModel defines model for AddressModel.
+// AddressModel Postal address with optional coordinates.
 type AddressModel struct {
-	Addition    *string             `json:"addition,omitempty"`
-	City        *string             `json:"city,omitempty"`
-	Country     *string             `json:"country,omitempty"`
-	CountryCode *string             `json:"country_code,omitempty"`
-	Id          *openapi_types.UUID `json:"id,omitempty,omitzero"`
-	Latitude    *string             `json:"latitude,omitempty"`
-	Longitude   *string             `json:"longitude,omitempty"`
-	Name        *string             `json:"name,omitempty"`
-	Notes       *string             `json:"notes,omitempty"`
-	PlaceId     *string             `json:"place_id,omitempty"`
-	PostalCode  *string             `json:"postal_code,omitempty"`
-	Region      *string             `json:"region,omitempty"`
-	Street      *string             `json:"street,omitempty"`
+	Addition *string `json:"addition,omitempty"`
+	City     *string `json:"city,omitempty"`
+	Country  *string `json:"country,omitempty"`
+
+	// CountryCode ISO 3166-1 alpha-2 country code.
+	CountryCode *string `json:"country_code,omitempty"`
+	Id          *string `json:"id,omitempty,omitzero"`
+	Latitude    *string `json:"latitude,omitempty"`
+	Longitude   *string `json:"longitude,omitempty"`
+	Name        *string `json:"name,omitempty"`
+	Notes       *string `json:"notes,omitempty"`
+	PlaceId     *string `json:"place_id,omitempty"`
+	PostalCode  *string `json:"postal_code,omitempty"`
+	Region      *string `json:"region,omitempty"`
+	Street      *string `json:"street,omitempty"`
 }
 
-// AdyenDropInPaymentRequest defines model for AdyenDropInPaymentRequest.
+// AdyenDropInPaymentRequest Payment request for the Adyen Drop-in web component.
 type AdyenDropInPaymentRequest struct {
-	PaymentAmount            *string                `json:"payment_amount,omitempty"`
-	PaymentContact           *ContactDetails        `json:"payment_contact,omitempty"`
-	PaymentCurrencyAmount    *string                `json:"payment_currency_amount,omitempty"`
-	PaymentCurrencyCode      *string                `json:"payment_currency_code,omitempty"`
-	PaymentCurrencyRate      *string                `json:"payment_currency_rate,omitempty"`
-	PaymentExternalReference *string                `json:"payment_external_reference,omitempty"`
+	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
+	PaymentAmount *string `json:"payment_amount,omitempty"`
+
+	// PaymentContact A person linked to an order, reservation, payment or location.
+	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
+
+	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+
+	// PaymentCurrencyCode ISO 4217 currency of the payment.
+	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
+
+	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+
+	// PaymentExternalReference Your reference of the payment.
+	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
 	PaymentMerchantReference string                 `json:"payment_merchant_reference"`
 	PaymentMethod            map[string]interface{} `json:"payment_method"`
 	PaymentNotes             *[]Note                `json:"payment_notes,omitempty"`
-	PaymentObjectType        string                 `json:"payment_object_type"`
-	PaymentRecurring         *wire.Bool             `json:"payment_recurring,omitempty"`
-	PaymentRecurringType     *PaymentRecurringType  `json:"payment_recurring_type,omitempty"`
-	ReturnUrl                *string                `json:"return_url,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
+
+	// PaymentRecurring Store the payment method for later charges.
+	PaymentRecurring *wire.Bool `json:"payment_recurring,omitempty"`
+
+	// PaymentRecurringType Purpose of a stored payment method.
+	PaymentRecurringType *PaymentRecurringType `json:"payment_recurring_type,omitempty"`
+
+	// ReturnUrl Where the guest returns after paying.
+	ReturnUrl *string `json:"return_url,omitempty"`
 }
 
-// AdyenDropInPaymentRequestAllOf defines model for AdyenDropInPaymentRequestAllOf.
+// AdyenDropInPaymentRequestAllOf Fields the Adyen Drop-in request adds to the common payment request.
 type AdyenDropInPaymentRequestAllOf struct {
-	PaymentMethod        *map[string]interface{} `json:"payment_method,omitempty"`
-	PaymentRecurring     *wire.Bool              `json:"payment_recurring,omitempty"`
-	PaymentRecurringType *PaymentRecurringType   `json:"payment_recurring_type,omitempty"`
-	ReturnUrl            *string                 `json:"return_url,omitempty"`
+	PaymentMethod *map[string]interface{} `json:"payment_method,omitempty"`
+
+	// PaymentRecurring Store the payment method for later charges.
+	PaymentRecurring *wire.Bool `json:"payment_recurring,omitempty"`
+
+	// PaymentRecurringType Purpose of a stored payment method.
+	PaymentRecurringType *PaymentRecurringType `json:"payment_recurring_type,omitempty"`
+
+	// ReturnUrl Where the guest returns after paying.
+	ReturnUrl *string `json:"return_url,omitempty"`
 }
 
-// AdyenDropInPaymentResponse defines model for AdyenDropInPaymentResponse.
+// AdyenDropInPaymentResponse Answer to an Adyen Drop-in payment: result code and, when the guest must act (e.g. 3-D Secure), the action to perform.
 type AdyenDropInPaymentResponse struct {
-	PaymentAction        *map[string]interface{} `json:"payment_action,omitempty"`
-	PaymentDetails       PaymentDetails          `json:"payment_details"`
-	PaymentObjectType    string                  `json:"payment_object_type"`
-	PaymentRefusalReason *string                 `json:"payment_refusal_reason,omitempty"`
-	PaymentResultCode    *string                 `json:"payment_result_code,omitempty,omitzero"`
+	// PaymentAction Action the guest must complete (e.g. a 3-D Secure redirect), passed to the provider's client library as is.
+	PaymentAction *map[string]interface{} `json:"payment_action,omitempty"`
+
+	// PaymentDetails A payment or refund with its status, amounts and provider details.
+	PaymentDetails PaymentDetails `json:"payment_details"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
+
+	// PaymentRefusalReason Why the provider refused the payment.
+	PaymentRefusalReason *string `json:"payment_refusal_reason,omitempty"`
+
+	// PaymentResultCode Result reported by the provider.
+	PaymentResultCode *string `json:"payment_result_code,omitempty,omitzero"`
 }
 
-// AdyenPaymentLinkRequest defines model for AdyenPaymentLinkRequest.
+// AdyenPaymentLinkRequest Payment request for an Adyen hosted payment link.
 type AdyenPaymentLinkRequest struct {
-	PaymentAmount            *string         `json:"payment_amount,omitempty"`
-	PaymentContact           *ContactDetails `json:"payment_contact,omitempty"`
-	PaymentCurrencyAmount    *string         `json:"payment_currency_amount,omitempty"`
-	PaymentCurrencyCode      *string         `json:"payment_currency_code,omitempty"`
-	PaymentCurrencyRate      *string         `json:"payment_currency_rate,omitempty"`
-	PaymentExternalReference *string         `json:"payment_external_reference,omitempty"`
-	PaymentMerchantReference string          `json:"payment_merchant_reference"`
-	PaymentNotes             *[]Note         `json:"payment_notes,omitempty"`
-	PaymentObjectType        string          `json:"payment_object_type"`
+	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
+	PaymentAmount *string `json:"payment_amount,omitempty"`
+
+	// PaymentContact A person linked to an order, reservation, payment or location.
+	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
+
+	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+
+	// PaymentCurrencyCode ISO 4217 currency of the payment.
+	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
+
+	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+
+	// PaymentExternalReference Your reference of the payment.
+	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference string  `json:"payment_merchant_reference"`
+	PaymentNotes             *[]Note `json:"payment_notes,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
 }
 
-// AdyenPaymentLinkResponse defines model for AdyenPaymentLinkResponse.
+// AdyenPaymentLinkResponse Answer to an Adyen payment-link request.
 type AdyenPaymentLinkResponse struct {
-	PaymentDetails    PaymentDetails `json:"payment_details"`
-	PaymentObjectType string         `json:"payment_object_type"`
+	// PaymentDetails A payment or refund with its status, amounts and provider details.
+	PaymentDetails PaymentDetails `json:"payment_details"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
 }
 
-// AdyenRecurringPaymentRequest defines model for AdyenRecurringPaymentRequest.
+// AdyenRecurringPaymentRequest Payment request charging a stored Adyen payment method.
 type AdyenRecurringPaymentRequest struct {
-	PaymentAmount            *string         `json:"payment_amount,omitempty"`
-	PaymentContact           *ContactDetails `json:"payment_contact,omitempty"`
-	PaymentCurrencyAmount    *string         `json:"payment_currency_amount,omitempty"`
-	PaymentCurrencyCode      *string         `json:"payment_currency_code,omitempty"`
-	PaymentCurrencyRate      *string         `json:"payment_currency_rate,omitempty"`
-	PaymentExternalReference string          `json:"payment_external_reference"`
-	PaymentMerchantReference string          `json:"payment_merchant_reference"`
-	PaymentNotes             *[]Note         `json:"payment_notes,omitempty"`
-	PaymentObjectType        string          `json:"payment_object_type"`
+	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
+	PaymentAmount *string `json:"payment_amount,omitempty"`
+
+	// PaymentContact A person linked to an order, reservation, payment or location.
+	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
+
+	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+
+	// PaymentCurrencyCode ISO 4217 currency of the payment.
+	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
+
+	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+
+	// PaymentExternalReference Your reference of the payment.
+	PaymentExternalReference string `json:"payment_external_reference"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference string  `json:"payment_merchant_reference"`
+	PaymentNotes             *[]Note `json:"payment_notes,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
 }
 
-// AdyenRecurringPaymentResponse defines model for AdyenRecurringPaymentResponse.
+// AdyenRecurringPaymentResponse Answer to a recurring Adyen payment.
 type AdyenRecurringPaymentResponse struct {
-	PaymentDetails    PaymentDetails `json:"payment_details"`
-	PaymentObjectType string         `json:"payment_object_type"`
-	PaymentResultCode *string        `json:"payment_result_code,omitempty,omitzero"`
+	// PaymentDetails A payment or refund with its status, amounts and provider details.
+	PaymentDetails PaymentDetails `json:"payment_details"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
+
+	// PaymentResultCode Result reported by the provider.
+	PaymentResultCode *string `json:"payment_result_code,omitempty,omitzero"`
 }
 
-// AdyenSetPaymentDetailsRequest defines model for AdyenSetPaymentDetailsRequest.
+// AdyenSetPaymentDetailsRequest Additional payment details returned by Adyen after a guest action, passed on unchanged.
 type AdyenSetPaymentDetailsRequest struct {
+	// Data Details as received from Adyen.
 	Data string `json:"data"`
 }
 
-// AdyenTerminalAPIPaymentRequest defines model for AdyenTerminalAPIPaymentRequest.
+// AdyenTerminalAPIPaymentRequest Payment request sent to a physical Adyen terminal.
 type AdyenTerminalAPIPaymentRequest struct {
-	PaymentAmount            *string         `json:"payment_amount,omitempty"`
-	PaymentContact           *ContactDetails `json:"payment_contact,omitempty"`
-	PaymentCurrencyAmount    *string         `json:"payment_currency_amount,omitempty"`
-	PaymentCurrencyCode      *string         `json:"payment_currency_code,omitempty"`
-	PaymentCurrencyRate      *string         `json:"payment_currency_rate,omitempty"`
-	PaymentExternalReference *string         `json:"payment_external_reference,omitempty"`
-	PaymentMerchantReference string          `json:"payment_merchant_reference"`
-	PaymentNotes             *[]Note         `json:"payment_notes,omitempty"`
-	PaymentObjectType        string          `json:"payment_object_type"`
-	PaymentTerminalId        string          `json:"payment_terminal_id"`
+	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
+	PaymentAmount *string `json:"payment_amount,omitempty"`
+
+	// PaymentContact A person linked to an order, reservation, payment or location.
+	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
+
+	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+
+	// PaymentCurrencyCode ISO 4217 currency of the payment.
+	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
+
+	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+
+	// PaymentExternalReference Your reference of the payment.
+	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference string  `json:"payment_merchant_reference"`
+	PaymentNotes             *[]Note `json:"payment_notes,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
+	PaymentTerminalId string `json:"payment_terminal_id"`
 }
 
-// AdyenTerminalAPIPaymentRequestAllOf defines model for AdyenTerminalAPIPaymentRequestAllOf.
+// AdyenTerminalAPIPaymentRequestAllOf Field the Adyen terminal request adds to the common payment request.
 type AdyenTerminalAPIPaymentRequestAllOf struct {
 	PaymentTerminalId *string `json:"payment_terminal_id,omitempty"`
 }
 
-// AdyenTerminalAPIPaymentResponse defines model for AdyenTerminalAPIPaymentResponse.
+// AdyenTerminalAPIPaymentResponse Answer to an Adyen terminal payment.
 type AdyenTerminalAPIPaymentResponse struct {
-	PaymentDetails    PaymentDetails `json:"payment_details"`
-	PaymentObjectType string         `json:"payment_object_type"`
+	// PaymentDetails A payment or refund with its status, amounts and provider details.
+	PaymentDetails PaymentDetails `json:"payment_details"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
 }
 
-// AppliedPromocode defines model for AppliedPromocode.
+// AppliedPromocode A promocode applied to a reservation or order.
 type AppliedPromocode struct {
 	PromoCode        string  `json:"promo_code"`
 	PromoDescription *string `json:"promo_description,omitempty"`
 	PromoTitle       string  `json:"promo_title"`
 }
 
-// AuthorizationType defines model for AuthorizationType.
+// AuthorizationType Whether a card authorisation is a pre-authorisation or final.
 type AuthorizationType string
 
-// AvailabilitiesListResponse defines model for AvailabilitiesListResponse.
+// AvailabilitiesListResponse Response envelope of the availability lists.
 type AvailabilitiesListResponse struct {
-	ApiVersion *string                        `json:"api_version,omitempty,omitzero"`
-	Data       AvailabilitiesListResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data Availability slots; this list has no paging fields beyond total_items.
+	Data AvailabilitiesListResponseData `json:"data"`
 }
 
-// AvailabilitiesListResponseData defines model for AvailabilitiesListResponseData.
+// AvailabilitiesListResponseData Availability slots; this list has no paging fields beyond total_items.
 type AvailabilitiesListResponseData struct {
-	Items      []AvailabilityModel `json:"items"`
-	Kind       Kind                `json:"kind"`
-	TotalItems int                 `json:"total_items"`
+	Items []AvailabilityModel `json:"items"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
 }
 
-// AvailabilityModel defines model for AvailabilityModel.
+// AvailabilityModel One bookable slot (or day) of a product with its capacity and price variations. Book it by passing availability_id as product_availability_id.
 type AvailabilityModel struct {
-	AvailabilityActive           wire.Bool             `json:"availability_active"`
-	AvailabilityAdmissionType    *ProductAdmissionType `json:"availability_admission_type,omitempty"`
-	AvailabilityCapacityId       *string               `json:"availability_capacity_id,omitempty"`
-	AvailabilityCapacitySharedId *string               `json:"availability_capacity_shared_id,omitempty"`
-	AvailabilityCreated          wire.DateTime         `json:"availability_created"`
-	AvailabilityDuration         *int                  `json:"availability_duration,omitempty"`
-	AvailabilityExternalId       *string               `json:"availability_external_id,omitempty"`
-	AvailabilityFromDateTime     wire.DateTime         `json:"availability_from_date_time"`
-	AvailabilityId               *string               `json:"availability_id,omitempty,omitzero"`
-	AvailabilityLabel            *string               `json:"availability_label,omitempty"`
-	AvailabilityModified         wire.DateTime         `json:"availability_modified"`
-	AvailabilityNotes            *[]Note               `json:"availability_notes,omitempty"`
-	AvailabilityPartySize        *int                  `json:"availability_party_size,omitempty"`
-	AvailabilityPricing          *[]AvailabilityPrice  `json:"availability_pricing,omitempty"`
-	AvailabilityProductId        *string               `json:"availability_product_id,omitempty"`
-	AvailabilitySpots            *AvailabilitySpots    `json:"availability_spots,omitempty"`
-	AvailabilityToDateTime       *wire.DateTime        `json:"availability_to_date_time,omitempty"`
+	// AvailabilityActive False when the slot is disabled; such slots appear only with include_disabled.
+	AvailabilityActive wire.Bool `json:"availability_active"`
+
+	// AvailabilityAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
+	AvailabilityAdmissionType *ProductAdmissionType `json:"availability_admission_type,omitempty"`
+
+	// AvailabilityCapacityId Capacity pool the slot uses.
+	AvailabilityCapacityId       *string `json:"availability_capacity_id,omitempty"`
+	AvailabilityCapacitySharedId *string `json:"availability_capacity_shared_id,omitempty"`
+
+	// AvailabilityCreated When the slot was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	AvailabilityCreated wire.DateTime `json:"availability_created"`
+
+	// AvailabilityDuration Length of the slot in seconds.
+	AvailabilityDuration   *int    `json:"availability_duration,omitempty"`
+	AvailabilityExternalId *string `json:"availability_external_id,omitempty"`
+
+	// AvailabilityFromDateTime Start of the slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	AvailabilityFromDateTime wire.DateTime `json:"availability_from_date_time"`
+
+	// AvailabilityId Id of the slot; book it as product_availability_id.
+	AvailabilityId    *string `json:"availability_id,omitempty,omitzero"`
+	AvailabilityLabel *string `json:"availability_label,omitempty"`
+
+	// AvailabilityModified When the slot last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	AvailabilityModified  wire.DateTime        `json:"availability_modified"`
+	AvailabilityNotes     *[]Note              `json:"availability_notes,omitempty"`
+	AvailabilityPartySize *int                 `json:"availability_party_size,omitempty"`
+	AvailabilityPricing   *[]AvailabilityPrice `json:"availability_pricing,omitempty"`
+	AvailabilityProductId *string              `json:"availability_product_id,omitempty"`
+
+	// AvailabilitySpots Capacity counters of a slot.
+	AvailabilitySpots *AvailabilitySpots `json:"availability_spots,omitempty"`
+
+	// AvailabilityToDateTime End of the slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	AvailabilityToDateTime *wire.DateTime `json:"availability_to_date_time,omitempty"`
 }
 
-// AvailabilityPrice defines model for AvailabilityPrice.
+// AvailabilityPrice A price variation that applies to a slot (only with daily or dynamic pricing).
 type AvailabilityPrice struct {
-	AvailabilityPricingVariationAmount                      string                   `json:"availability_pricing_variation_amount"`
-	AvailabilityPricingVariationCommissionIncluded          *string                  `json:"availability_pricing_variation_commission_included,omitempty"`
-	AvailabilityPricingVariationDescription                 *string                  `json:"availability_pricing_variation_description,omitempty"`
-	AvailabilityPricingVariationPercentage                  *string                  `json:"availability_pricing_variation_percentage,omitempty"`
-	AvailabilityPricingVariationPriceType                   *PriceVariationPriceType `json:"availability_pricing_variation_price_type,omitempty"`
-	AvailabilityPricingVariationProductType                 *ProductType             `json:"availability_pricing_variation_product_type,omitempty"`
-	AvailabilityPricingVariationProductTypeDiscountIncluded *string                  `json:"availability_pricing_variation_product_type_discount_included,omitempty"`
-	AvailabilityPricingVariationProductTypeId               *string                  `json:"availability_pricing_variation_product_type_id,omitempty"`
-	AvailabilityPricingVariationType                        *PriceVariationType      `json:"availability_pricing_variation_type,omitempty"`
+	// AvailabilityPricingVariationAmount Amount of the variation. Decimal string such as "12.50", never a JSON number.
+	AvailabilityPricingVariationAmount             string  `json:"availability_pricing_variation_amount"`
+	AvailabilityPricingVariationCommissionIncluded *string `json:"availability_pricing_variation_commission_included,omitempty"`
+	AvailabilityPricingVariationDescription        *string `json:"availability_pricing_variation_description,omitempty"`
+
+	// AvailabilityPricingVariationPercentage Variation as a percentage. Decimal string such as "12.50", never a JSON number.
+	AvailabilityPricingVariationPercentage *string `json:"availability_pricing_variation_percentage,omitempty"`
+
+	// AvailabilityPricingVariationPriceType Which price a variation changes: purchase or sales, gross or net.
+	AvailabilityPricingVariationPriceType *PriceVariationPriceType `json:"availability_pricing_variation_price_type,omitempty"`
+
+	// AvailabilityPricingVariationProductType Ticket type such as ADULT or CHILD; custom types appear under their own names, so treat the values as open.
+	AvailabilityPricingVariationProductType                 *ProductType `json:"availability_pricing_variation_product_type,omitempty"`
+	AvailabilityPricingVariationProductTypeDiscountIncluded *string      `json:"availability_pricing_variation_product_type_discount_included,omitempty"`
+	AvailabilityPricingVariationProductTypeId               *string      `json:"availability_pricing_variation_product_type_id,omitempty"`
+
+	// AvailabilityPricingVariationType Cause of a price variation. Only CART_DISCOUNT_* and PARTNER_DISCOUNT may be sent in requests. Open enum.
+	AvailabilityPricingVariationType *PriceVariationType `json:"availability_pricing_variation_type,omitempty"`
 }
 
-// AvailabilitySpots defines model for AvailabilitySpots.
+// AvailabilitySpots Capacity counters of a slot.
 type AvailabilitySpots struct {
-	AvailabilitySpotsBooked   *int    `json:"availability_spots_booked,omitempty"`
-	AvailabilitySpotsDetails  *[]Spot `json:"availability_spots_details,omitempty"`
-	AvailabilitySpotsOpen     int     `json:"availability_spots_open"`
-	AvailabilitySpotsRedeemed *int    `json:"availability_spots_redeemed,omitempty"`
-	AvailabilitySpotsReserved *int    `json:"availability_spots_reserved,omitempty"`
-	AvailabilitySpotsTotal    *int    `json:"availability_spots_total,omitempty"`
+	// AvailabilitySpotsBooked Spots booked.
+	AvailabilitySpotsBooked  *int    `json:"availability_spots_booked,omitempty"`
+	AvailabilitySpotsDetails *[]Spot `json:"availability_spots_details,omitempty"`
+
+	// AvailabilitySpotsOpen Spots still bookable; 0 when the slot is full.
+	AvailabilitySpotsOpen int `json:"availability_spots_open"`
+
+	// AvailabilitySpotsRedeemed Spots redeemed.
+	AvailabilitySpotsRedeemed *int `json:"availability_spots_redeemed,omitempty"`
+
+	// AvailabilitySpotsReserved Spots held by reservations.
+	AvailabilitySpotsReserved *int `json:"availability_spots_reserved,omitempty"`
+
+	// AvailabilitySpotsTotal Capacity of the slot.
+	AvailabilitySpotsTotal *int `json:"availability_spots_total,omitempty"`
 }
 
-// BookingExtraOptionDetails defines model for BookingExtraOptionDetails.
+// BookingExtraOptionDetails A chosen value of a booking option with its count.
 type BookingExtraOptionDetails struct {
-	ValueCount          int     `json:"value_count"`
-	ValueIcon           *string `json:"value_icon,omitempty"`
-	ValueId             string  `json:"value_id"`
-	ValueName           *string `json:"value_name,omitempty"`
-	ValuePrice          *string `json:"value_price,omitempty"`
+	ValueCount int     `json:"value_count"`
+	ValueIcon  *string `json:"value_icon,omitempty"`
+	ValueId    string  `json:"value_id"`
+	ValueName  *string `json:"value_name,omitempty"`
+
+	// ValuePrice Price of the option value. Decimal string such as "12.50", never a JSON number.
+	ValuePrice *string `json:"value_price,omitempty"`
+
+	// ValuePriceTaxAmount Tax on the option value's price. Decimal string such as "12.50", never a JSON number.
 	ValuePriceTaxAmount *string `json:"value_price_tax_amount,omitempty"`
 	ValuePriceTaxId     *string `json:"value_price_tax_id,omitempty"`
 	ValueProductTypeId  *string `json:"value_product_type_id,omitempty"`
 }
 
-// BookingExtraOptionDetailsAllOf defines model for BookingExtraOptionDetailsAllOf.
+// BookingExtraOptionDetailsAllOf Field a chosen option value adds to the option value.
 type BookingExtraOptionDetailsAllOf struct {
 	ValueCount int `json:"value_count"`
 }
 
-// BookingExtraOptions defines model for BookingExtraOptions.
+// BookingExtraOptions The answer to one product option or booking question.
 type BookingExtraOptions struct {
 	OptionId        string                       `json:"option_id"`
 	OptionValueText *string                      `json:"option_value_text,omitempty"`
 	OptionValues    *[]BookingExtraOptionDetails `json:"option_values,omitempty"`
 }
 
-// BookingItem defines model for BookingItem.
+// BookingItem One product type (ticket type) in a booking with its count.
 type BookingItem struct {
-	ProductType         ProductType       `json:"product_type"`
-	ProductTypeAgeFrom  *int              `json:"product_type_age_from,omitempty"`
-	ProductTypeAgeTo    *int              `json:"product_type_age_to,omitempty"`
-	ProductTypeCapacity *int              `json:"product_type_capacity,omitempty"`
-	ProductTypeClass    *ProductTypeClass `json:"product_type_class,omitempty"`
-	ProductTypeCount    int               `json:"product_type_count"`
-	ProductTypeId       string            `json:"product_type_id"`
-	ProductTypeLabel    *string           `json:"product_type_label,omitempty"`
-	ProductTypePax      *int              `json:"product_type_pax,omitempty,omitzero"`
-	ProductTypeSpots    *[]Spot           `json:"product_type_spots,omitempty"`
+	// ProductType Ticket type such as ADULT or CHILD; custom types appear under their own names, so treat the values as open.
+	ProductType ProductType `json:"product_type"`
+
+	// ProductTypeAgeFrom Youngest age the type is for.
+	ProductTypeAgeFrom *int `json:"product_type_age_from,omitempty"`
+
+	// ProductTypeAgeTo Oldest age the type is for.
+	ProductTypeAgeTo *int `json:"product_type_age_to,omitempty"`
+
+	// ProductTypeCapacity Capacity one unit of the type uses.
+	ProductTypeCapacity *int `json:"product_type_capacity,omitempty"`
+
+	// ProductTypeClass Pricing class of a product type.
+	ProductTypeClass *ProductTypeClass `json:"product_type_class,omitempty"`
+
+	// ProductTypeCount Number of persons or items of this type. Responses split it into one entry each.
+	ProductTypeCount int `json:"product_type_count"`
+
+	// ProductTypeId Id of the product type (ticket type) to book.
+	ProductTypeId string `json:"product_type_id"`
+
+	// ProductTypeLabel Display name of the product type.
+	ProductTypeLabel *string `json:"product_type_label,omitempty"`
+
+	// ProductTypePax Persons one unit of the type stands for (e.g. a family ticket).
+	ProductTypePax *int `json:"product_type_pax,omitempty,omitzero"`
+
+	// ProductTypeSpots Seats chosen for this product type.
+	ProductTypeSpots *[]Spot `json:"product_type_spots,omitempty"`
 }
 
-// BookingItemConfirmed defines model for BookingItemConfirmed.
+// BookingItemConfirmed A product type of a confirmed combi sub-booking, one entry per person or item, with its code and status.
 type BookingItemConfirmed struct {
-	ProductType                   ProductType       `json:"product_type"`
-	ProductTypeAgeFrom            *int              `json:"product_type_age_from,omitempty"`
-	ProductTypeAgeTo              *int              `json:"product_type_age_to,omitempty"`
-	ProductTypeCapacity           *int              `json:"product_type_capacity,omitempty"`
-	ProductTypeClass              *ProductTypeClass `json:"product_type_class,omitempty"`
-	ProductTypeCode               *string           `json:"product_type_code,omitempty,omitzero"`
-	ProductTypeCount              int               `json:"product_type_count"`
-	ProductTypeId                 string            `json:"product_type_id"`
-	ProductTypeLabel              *string           `json:"product_type_label,omitempty"`
-	ProductTypePass               *Pass             `json:"product_type_pass,omitempty"`
-	ProductTypePax                *int              `json:"product_type_pax,omitempty,omitzero"`
-	ProductTypeRedemptionDateTime *wire.DateTime    `json:"product_type_redemption_date_time,omitempty"`
-	ProductTypeRedemptionStatus   RedemptionStatus  `json:"product_type_redemption_status"`
-	ProductTypeSpots              *[]Spot           `json:"product_type_spots,omitempty"`
-	ProductTypeStatus             *StatusTypes      `json:"product_type_status,omitempty"`
-	ProductTypeTransactionId      *string           `json:"product_type_transaction_id,omitempty,omitzero"`
+	// ProductType Ticket type such as ADULT or CHILD; custom types appear under their own names, so treat the values as open.
+	ProductType ProductType `json:"product_type"`
+
+	// ProductTypeAgeFrom Youngest age the type is for.
+	ProductTypeAgeFrom *int `json:"product_type_age_from,omitempty"`
+
+	// ProductTypeAgeTo Oldest age the type is for.
+	ProductTypeAgeTo *int `json:"product_type_age_to,omitempty"`
+
+	// ProductTypeCapacity Capacity one unit of the type uses.
+	ProductTypeCapacity *int `json:"product_type_capacity,omitempty"`
+
+	// ProductTypeClass Pricing class of a product type.
+	ProductTypeClass *ProductTypeClass `json:"product_type_class,omitempty"`
+
+	// ProductTypeCode Code (barcode or passcode) that redeems this person or item.
+	ProductTypeCode *string `json:"product_type_code,omitempty,omitzero"`
+
+	// ProductTypeCount Number of persons or items of this type. Responses split it into one entry each.
+	ProductTypeCount int `json:"product_type_count"`
+
+	// ProductTypeId Id of the product type (ticket type) to book.
+	ProductTypeId string `json:"product_type_id"`
+
+	// ProductTypeLabel Display name of the product type.
+	ProductTypeLabel *string `json:"product_type_label,omitempty"`
+
+	// ProductTypePass Validity of a pass-type ticket once used.
+	ProductTypePass *Pass `json:"product_type_pass,omitempty"`
+
+	// ProductTypePax Persons one unit of the type stands for (e.g. a family ticket).
+	ProductTypePax *int `json:"product_type_pax,omitempty,omitzero"`
+
+	// ProductTypeRedemptionDateTime When the code was redeemed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductTypeRedemptionDateTime *wire.DateTime `json:"product_type_redemption_date_time,omitempty"`
+
+	// ProductTypeRedemptionStatus Redemption state of a ticket code. Open enum.
+	ProductTypeRedemptionStatus RedemptionStatus `json:"product_type_redemption_status"`
+
+	// ProductTypeSpots Seats chosen for this product type.
+	ProductTypeSpots *[]Spot `json:"product_type_spots,omitempty"`
+
+	// ProductTypeStatus Status of one person or item in a booking.
+	ProductTypeStatus *StatusTypes `json:"product_type_status,omitempty"`
+
+	// ProductTypeTransactionId Prio's id of this person or item; used for partial cancellation.
+	ProductTypeTransactionId *string `json:"product_type_transaction_id,omitempty,omitzero"`
 }
 
-// BookingItemConfirmedAllOf defines model for BookingItemConfirmedAllOf.
+// BookingItemConfirmedAllOf Fields a confirmed booking item adds to a booking item.
 type BookingItemConfirmedAllOf struct {
-	ProductTypeCode               *string          `json:"product_type_code,omitempty,omitzero"`
-	ProductTypePass               *Pass            `json:"product_type_pass,omitempty"`
-	ProductTypeRedemptionDateTime *wire.DateTime   `json:"product_type_redemption_date_time,omitempty"`
-	ProductTypeRedemptionStatus   RedemptionStatus `json:"product_type_redemption_status"`
-	ProductTypeStatus             *StatusTypes     `json:"product_type_status,omitempty"`
-	ProductTypeTransactionId      *string          `json:"product_type_transaction_id,omitempty,omitzero"`
+	// ProductTypeCode Code (barcode or passcode) that redeems this person or item.
+	ProductTypeCode *string `json:"product_type_code,omitempty,omitzero"`
+
+	// ProductTypePass Validity of a pass-type ticket once used.
+	ProductTypePass *Pass `json:"product_type_pass,omitempty"`
+
+	// ProductTypeRedemptionDateTime When the code was redeemed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductTypeRedemptionDateTime *wire.DateTime `json:"product_type_redemption_date_time,omitempty"`
+
+	// ProductTypeRedemptionStatus Redemption state of a ticket code. Open enum.
+	ProductTypeRedemptionStatus RedemptionStatus `json:"product_type_redemption_status"`
+
+	// ProductTypeStatus Status of one person or item in a booking.
+	ProductTypeStatus *StatusTypes `json:"product_type_status,omitempty"`
+
+	// ProductTypeTransactionId Prio's id of this person or item; used for partial cancellation.
+	ProductTypeTransactionId *string `json:"product_type_transaction_id,omitempty,omitzero"`
 }
 
-// BookingOption defines model for BookingOption.
+// BookingOption One line of a Create Order request: a direct booking or the confirmation of a reservation, chosen by booking_option_type. Which fields apply depends on that type.
 type BookingOption struct {
 	// BookingAddonReference Reference of the main booking this line is an add-on to (v3.8).
-	BookingAddonReference               *string                `json:"booking_addon_reference,omitempty"`
-	BookingCancelled                    *wire.DateTime         `json:"booking_cancelled,omitempty"`
-	BookingConfirmed                    *wire.DateTime         `json:"booking_confirmed,omitempty"`
-	BookingCreated                      *wire.DateTime         `json:"booking_created,omitempty,omitzero"`
-	BookingExternalReference            *string                `json:"booking_external_reference,omitempty"`
-	BookingInvoiceStatus                *InvoiceStatus         `json:"booking_invoice_status,omitempty"`
-	BookingLanguage                     *string                `json:"booking_language,omitempty"`
-	BookingModified                     *wire.DateTime         `json:"booking_modified,omitempty,omitzero"`
-	BookingNotes                        *[]Note                `json:"booking_notes,omitempty"`
-	BookingOptionType                   string                 `json:"booking_option_type"`
-	BookingPricing                      *Pricing               `json:"booking_pricing,omitempty"`
-	BookingStatus                       *BookingStatusTypes    `json:"booking_status,omitempty"`
-	BookingTravelDate                   *wire.DateTime         `json:"booking_travel_date,omitempty"`
-	BookingValidUntil                   *wire.DateTime         `json:"booking_valid_until,omitempty"`
-	BookingVersion                      *int                   `json:"booking_version,omitempty"`
-	BookingVoucherReleased              *wire.Bool             `json:"booking_voucher_released,omitempty"`
-	ProductAdmissionType                *ProductAdmissionType  `json:"product_admission_type,omitempty"`
-	ProductAvailabilityCapacityId       *string                `json:"product_availability_capacity_id,omitempty"`
-	ProductAvailabilityCapacitySharedId *string                `json:"product_availability_capacity_shared_id,omitempty"`
-	ProductAvailabilityFromDateTime     *wire.DateTime         `json:"product_availability_from_date_time,omitempty"`
-	ProductAvailabilityId               *string                `json:"product_availability_id,omitempty"`
-	ProductAvailabilityToDateTime       *wire.DateTime         `json:"product_availability_to_date_time,omitempty"`
-	ProductCancellationAllowed          *wire.Bool             `json:"product_cancellation_allowed,omitempty,omitzero"`
-	ProductCombiDetails                 *[]ProductCombiDetail  `json:"product_combi_details,omitempty"`
-	ProductCurrencyCode                 *string                `json:"product_currency_code,omitempty,omitzero"`
-	ProductEntryNotes                   *string                `json:"product_entry_notes,omitempty"`
-	ProductId                           *string                `json:"product_id,omitempty"`
-	ProductMarketAdminId                *string                `json:"product_market_admin_id,omitempty,omitzero"`
-	ProductMarketAdminName              *string                `json:"product_market_admin_name,omitempty,omitzero"`
-	ProductOptions                      *[]BookingExtraOptions `json:"product_options,omitempty"`
-	ProductPickupPoint                  *PickupPoint           `json:"product_pickup_point,omitempty"`
-	ProductPickupPointId                *string                `json:"product_pickup_point_id,omitempty"`
-	ProductRelationId                   *string                `json:"product_relation_id,omitempty"`
-	ProductSourceId                     *string                `json:"product_source_id,omitempty"`
-	ProductSourceName                   *string                `json:"product_source_name,omitempty"`
-	ProductSupplierAdminId              *string                `json:"product_supplier_admin_id,omitempty"`
-	ProductSupplierAdminName            *string                `json:"product_supplier_admin_name,omitempty"`
-	ProductSupplierId                   *string                `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierName                 *string                `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTitle                        *string                `json:"product_title,omitempty,omitzero"`
-	ProductTypeDetails                  *[]RegularBookingItem  `json:"product_type_details,omitempty"`
-	ReservationReference                *string                `json:"reservation_reference,omitempty"`
+	BookingAddonReference *string `json:"booking_addon_reference,omitempty"`
+
+	// BookingCancelled When the booking was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCancelled *wire.DateTime `json:"booking_cancelled,omitempty"`
+
+	// BookingConfirmed When the booking was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingConfirmed *wire.DateTime `json:"booking_confirmed,omitempty"`
+
+	// BookingCreated When the booking was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCreated *wire.DateTime `json:"booking_created,omitempty,omitzero"`
+
+	// BookingExternalReference Your reference of the booking line.
+	BookingExternalReference *string `json:"booking_external_reference,omitempty"`
+
+	// BookingInvoiceStatus Invoicing state of an order or booking.
+	BookingInvoiceStatus *InvoiceStatus `json:"booking_invoice_status,omitempty"`
+
+	// BookingLanguage ISO 639-1 language of the booking (default en).
+	BookingLanguage *string `json:"booking_language,omitempty"`
+
+	// BookingModified When the booking last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingModified *wire.DateTime `json:"booking_modified,omitempty,omitzero"`
+
+	// BookingNotes Notes on the booking.
+	BookingNotes *[]Note `json:"booking_notes,omitempty"`
+
+	// BookingOptionType Kind of line: DIRECT_BOOKING (default), CONFIRM_RESERVATION, UPDATE_BOOKING or UPDATE_BOOKING_NOTES. Kinds cannot be mixed in one request.
+	BookingOptionType string `json:"booking_option_type"`
+
+	// BookingPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	BookingPricing *Pricing `json:"booking_pricing,omitempty"`
+
+	// BookingStatus Status of a booking line. The *_PROCESSING* and *_PENDING_* values are interim; Prio reports the final one later (webhook or Order Details). Open enum: Prio may add values.
+	BookingStatus *BookingStatusTypes `json:"booking_status,omitempty"`
+
+	// BookingTravelDate Date (and time) of the visit; required when the product has product_traveldate_required. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingTravelDate *wire.DateTime `json:"booking_travel_date,omitempty"`
+
+	// BookingValidUntil Until when the unredeemed booking can be used. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingValidUntil *wire.DateTime `json:"booking_valid_until,omitempty"`
+
+	// BookingVersion Revision of the booking; each amendment raises it.
+	BookingVersion *int `json:"booking_version,omitempty"`
+
+	// BookingVoucherReleased True once the voucher of the booking has been released.
+	BookingVoucherReleased *wire.Bool `json:"booking_voucher_released,omitempty"`
+
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
+	ProductAdmissionType                *ProductAdmissionType `json:"product_admission_type,omitempty"`
+	ProductAvailabilityCapacityId       *string               `json:"product_availability_capacity_id,omitempty"`
+	ProductAvailabilityCapacitySharedId *string               `json:"product_availability_capacity_shared_id,omitempty"`
+
+	// ProductAvailabilityFromDateTime Start of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityFromDateTime *wire.DateTime `json:"product_availability_from_date_time,omitempty"`
+
+	// ProductAvailabilityId Slot to book, the availability_id from the availability calls; required when the product uses availability.
+	ProductAvailabilityId *string `json:"product_availability_id,omitempty"`
+
+	// ProductAvailabilityToDateTime End of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityToDateTime *wire.DateTime `json:"product_availability_to_date_time,omitempty"`
+
+	// ProductCancellationAllowed True when the booking or product can be cancelled in its current state (e.g. not once redeemed).
+	ProductCancellationAllowed *wire.Bool `json:"product_cancellation_allowed,omitempty,omitzero"`
+
+	// ProductCombiDetails Sub-products of a combi product.
+	ProductCombiDetails *[]ProductCombiDetail `json:"product_combi_details,omitempty"`
+
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode *string `json:"product_currency_code,omitempty,omitzero"`
+	ProductEntryNotes   *string `json:"product_entry_notes,omitempty"`
+
+	// ProductId Prio product id.
+	ProductId              *string `json:"product_id,omitempty"`
+	ProductMarketAdminId   *string `json:"product_market_admin_id,omitempty,omitzero"`
+	ProductMarketAdminName *string `json:"product_market_admin_name,omitempty,omitzero"`
+
+	// ProductOptions Product options or booking questions.
+	ProductOptions *[]BookingExtraOptions `json:"product_options,omitempty"`
+
+	// ProductPickupPoint A place where guests are picked up, with times.
+	ProductPickupPoint *PickupPoint `json:"product_pickup_point,omitempty"`
+
+	// ProductPickupPointId Chosen pickup point; required when the product's pickup point is MANDATORY.
+	ProductPickupPointId *string `json:"product_pickup_point_id,omitempty"`
+
+	// ProductRelationId Main product id when this product is booked as a cluster member or add-on.
+	ProductRelationId        *string `json:"product_relation_id,omitempty"`
+	ProductSourceId          *string `json:"product_source_id,omitempty"`
+	ProductSourceName        *string `json:"product_source_name,omitempty"`
+	ProductSupplierAdminId   *string `json:"product_supplier_admin_id,omitempty"`
+	ProductSupplierAdminName *string `json:"product_supplier_admin_name,omitempty"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId *string `json:"product_supplier_id,omitempty,omitzero"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTitle Title of the product.
+	ProductTitle *string `json:"product_title,omitempty,omitzero"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
+	ProductTypeDetails *[]RegularBookingItem `json:"product_type_details,omitempty"`
+
+	// ReservationReference Reservation to confirm, for a CONFIRM_RESERVATION line only. Check its reservation_valid_until first: Prio confirms even if some lines expired meanwhile.
+	ReservationReference *string `json:"reservation_reference,omitempty"`
 }
 
-// BookingOptionType defines model for BookingOptionType.
+// BookingOptionType How an order line is booked: DIRECT_BOOKING (no prior reservation), CONFIRM_RESERVATION or UPDATE_BOOKING (amendments).
 type BookingOptionType string
 
-// BookingStatusTypes defines model for BookingStatusTypes.
+// BookingStatusTypes Status of a booking line. The *_PROCESSING* and *_PENDING_* values are interim; Prio reports the final one later (webhook or Order Details). Open enum: Prio may add values.
 type BookingStatusTypes string
 
-// CancellationPolicy defines model for CancellationPolicy.
+// CancellationPolicy A cancellation fee rule: the fee that applies when cancelling within cancellation_fee_threshold minutes of the travel or booking date.
 type CancellationPolicy struct {
-	CancellationDescription   *string          `json:"cancellation_description,omitempty"`
-	CancellationFeeAmount     *string          `json:"cancellation_fee_amount,omitempty"`
-	CancellationFeePercentage *wire.Decimal    `json:"cancellation_fee_percentage,omitempty"`
-	CancellationFeeThreshold  *int             `json:"cancellation_fee_threshold,omitempty"`
-	CancellationType          CancellationType `json:"cancellation_type"`
+	CancellationDescription *string `json:"cancellation_description,omitempty"`
+
+	// CancellationFeeAmount Fixed fee. Decimal string such as "12.50", never a JSON number.
+	CancellationFeeAmount *string `json:"cancellation_fee_amount,omitempty"`
+
+	// CancellationFeePercentage Fee as a percentage of the price. The v3.5 inventory types it as a double; it is kept as decimal text here so no rounding happens. Decimal string such as "12.50", never a JSON number.
+	CancellationFeePercentage *wire.Decimal `json:"cancellation_fee_percentage,omitempty"`
+
+	// CancellationFeeThreshold Minutes before the travel or booking date from which this fee applies.
+	CancellationFeeThreshold *int `json:"cancellation_fee_threshold,omitempty"`
+
+	// CancellationType Date a cancellation threshold counts from.
+	CancellationType CancellationType `json:"cancellation_type"`
 }
 
-// CancellationType defines model for CancellationType.
+// CancellationType Date a cancellation threshold counts from.
 type CancellationType string
 
-// CapacityType defines model for CapacityType.
+// CapacityType How a product's capacity is managed: its own, shared with others, combined or not set.
 type CapacityType string
 
-// CategoryModel defines model for CategoryModel.
+// CategoryModel A product category.
 type CategoryModel struct {
 	CategoryDescription *string                   `json:"category_description,omitempty"`
 	CategoryIcon        *string                   `json:"category_icon,omitempty"`
@@ -2748,671 +3024,1265 @@ type CategoryModel struct {
 // CategoryModelCategoryType defines model for CategoryModel.CategoryType.
 type CategoryModelCategoryType string
 
-// ClientCredentialsGrantRequest defines model for ClientCredentialsGrantRequest.
+// ClientCredentialsGrantRequest Body of the token request.
 type ClientCredentialsGrantRequest struct {
-	GrantType string  `json:"grant_type"`
-	Scope     *string `json:"scope,omitempty"`
+	// GrantType Always client_credentials.
+	GrantType string `json:"grant_type"`
+
+	// Scope Space-separated scopes.
+	Scope *string `json:"scope,omitempty"`
 }
 
-// ClientCredentialsGrantResponse defines model for ClientCredentialsGrantResponse.
+// ClientCredentialsGrantResponse A bearer access token and its lifetime.
 type ClientCredentialsGrantResponse struct {
-	AccessToken string  `json:"access_token"`
-	ExpiresIn   int     `json:"expires_in"`
-	Scope       *string `json:"scope,omitempty"`
-	TokenType   string  `json:"token_type"`
+	// AccessToken Bearer token to send in the Authorization header.
+	AccessToken string `json:"access_token"`
+
+	// ExpiresIn Seconds until the token expires.
+	ExpiresIn int `json:"expires_in"`
+
+	// Scope Space-separated scopes.
+	Scope *string `json:"scope,omitempty"`
+
+	// TokenType Token type, Bearer.
+	TokenType string `json:"token_type"`
 }
 
-// CommonBookingOption defines model for CommonBookingOption.
+// CommonBookingOption Field shared by every kind of order line.
 type CommonBookingOption struct {
+	// BookingOptionType Kind of line: DIRECT_BOOKING (default), CONFIRM_RESERVATION, UPDATE_BOOKING or UPDATE_BOOKING_NOTES. Kinds cannot be mixed in one request.
 	BookingOptionType string `json:"booking_option_type"`
 }
 
-// CommonPaymentGateway defines model for CommonPaymentGateway.
+// CommonPaymentGateway Provider fields shared by every payment gateway.
 type CommonPaymentGateway struct {
+	// PaymentGatewayAdditionalValues Extra provider values as string pairs.
 	PaymentGatewayAdditionalValues          *map[string]string `json:"payment_gateway_additional_values,omitempty"`
 	PaymentGatewayType                      string             `json:"payment_gateway_type"`
 	PaymentMerchantAccountName              string             `json:"payment_merchant_account_name"`
 	PaymentServiceProviderOriginalReference *string            `json:"payment_service_provider_original_reference,omitempty"`
-	PaymentServiceProviderReference         *string            `json:"payment_service_provider_reference,omitempty,omitzero"`
+
+	// PaymentServiceProviderReference The provider's own reference of the payment.
+	PaymentServiceProviderReference *string `json:"payment_service_provider_reference,omitempty,omitzero"`
 }
 
-// CommonPaymentRequest defines model for CommonPaymentRequest.
+// CommonPaymentRequest Fields shared by every kind of payment request.
 type CommonPaymentRequest struct {
-	PaymentAmount            *string         `json:"payment_amount,omitempty"`
-	PaymentContact           *ContactDetails `json:"payment_contact,omitempty"`
-	PaymentCurrencyAmount    *string         `json:"payment_currency_amount,omitempty"`
-	PaymentCurrencyCode      *string         `json:"payment_currency_code,omitempty"`
-	PaymentCurrencyRate      *string         `json:"payment_currency_rate,omitempty"`
-	PaymentExternalReference *string         `json:"payment_external_reference,omitempty"`
-	PaymentMerchantReference string          `json:"payment_merchant_reference"`
-	PaymentNotes             *[]Note         `json:"payment_notes,omitempty"`
-	PaymentObjectType        string          `json:"payment_object_type"`
+	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
+	PaymentAmount *string `json:"payment_amount,omitempty"`
+
+	// PaymentContact A person linked to an order, reservation, payment or location.
+	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
+
+	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+
+	// PaymentCurrencyCode ISO 4217 currency of the payment.
+	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
+
+	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+
+	// PaymentExternalReference Your reference of the payment.
+	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference string  `json:"payment_merchant_reference"`
+	PaymentNotes             *[]Note `json:"payment_notes,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
 }
 
-// ConfirmReservation defines model for ConfirmReservation.
+// ConfirmReservation Order line that confirms an existing reservation. Only one such line is allowed per Create Order request.
 type ConfirmReservation struct {
-	BookingOptionType    string `json:"booking_option_type"`
+	// BookingOptionType Kind of line: DIRECT_BOOKING (default), CONFIRM_RESERVATION, UPDATE_BOOKING or UPDATE_BOOKING_NOTES. Kinds cannot be mixed in one request.
+	BookingOptionType string `json:"booking_option_type"`
+
+	// ReservationReference Reservation to confirm. Check its reservation_valid_until first: Prio confirms even if some lines expired meanwhile.
 	ReservationReference string `json:"reservation_reference"`
 }
 
-// ConfirmReservationAllOf defines model for ConfirmReservationAllOf.
+// ConfirmReservationAllOf Field a confirm-reservation line adds to the common order line.
 type ConfirmReservationAllOf struct {
+	// ReservationReference Reservation to confirm.
 	ReservationReference string `json:"reservation_reference"`
 }
 
-// ConfirmedBooking defines model for ConfirmedBooking.
+// ConfirmedBooking A booking of a confirmed order with its status, codes, pricing and cancellation rules.
 type ConfirmedBooking struct {
-	BookingCancelled                    *wire.DateTime           `json:"booking_cancelled,omitempty"`
-	BookingConfirmed                    *wire.DateTime           `json:"booking_confirmed,omitempty"`
-	BookingCreated                      *wire.DateTime           `json:"booking_created,omitempty,omitzero"`
-	BookingExternalReference            string                   `json:"booking_external_reference"`
-	BookingInvoiceStatus                *InvoiceStatus           `json:"booking_invoice_status,omitempty"`
-	BookingLanguage                     *string                  `json:"booking_language,omitempty"`
-	BookingModified                     *wire.DateTime           `json:"booking_modified,omitempty,omitzero"`
-	BookingNotes                        *[]Note                  `json:"booking_notes,omitempty"`
-	BookingPricing                      Pricing                  `json:"booking_pricing"`
-	BookingReference                    *string                  `json:"booking_reference,omitempty,omitzero"`
-	BookingStatus                       BookingStatusTypes       `json:"booking_status"`
-	BookingSupplierReference            *string                  `json:"booking_supplier_reference,omitempty"`
-	BookingTravelDate                   *wire.DateTime           `json:"booking_travel_date,omitempty"`
-	BookingValidUntil                   *wire.DateTime           `json:"booking_valid_until,omitempty"`
-	BookingVersion                      *int                     `json:"booking_version,omitempty"`
-	BookingVoucherReleased              *wire.Bool               `json:"booking_voucher_released,omitempty"`
-	ProductAdmissionType                ProductAdmissionType     `json:"product_admission_type"`
-	ProductAvailabilityCapacityId       *string                  `json:"product_availability_capacity_id,omitempty"`
-	ProductAvailabilityCapacitySharedId *string                  `json:"product_availability_capacity_shared_id,omitempty"`
-	ProductAvailabilityFromDateTime     *wire.DateTime           `json:"product_availability_from_date_time,omitempty"`
-	ProductAvailabilityId               *string                  `json:"product_availability_id,omitempty"`
-	ProductAvailabilityToDateTime       *wire.DateTime           `json:"product_availability_to_date_time,omitempty"`
-	ProductCancellationAllowed          *wire.Bool               `json:"product_cancellation_allowed,omitempty,omitzero"`
-	ProductCancellationPolicies         *[]CancellationPolicy    `json:"product_cancellation_policies,omitempty"`
-	ProductCode                         *string                  `json:"product_code,omitempty"`
-	ProductCodeSettings                 ProductCodeSettings      `json:"product_code_settings"`
-	ProductCombiDetails                 *[]ConfirmedCombiBooking `json:"product_combi_details,omitempty"`
-	ProductCurrencyCode                 *string                  `json:"product_currency_code,omitempty,omitzero"`
-	ProductEntryNotes                   *string                  `json:"product_entry_notes,omitempty"`
-	ProductId                           string                   `json:"product_id"`
-	ProductMarketAdminId                *string                  `json:"product_market_admin_id,omitempty,omitzero"`
-	ProductMarketAdminName              *string                  `json:"product_market_admin_name,omitempty,omitzero"`
-	ProductOptions                      *[]BookingExtraOptions   `json:"product_options,omitempty"`
-	ProductPickupPoint                  *PickupPoint             `json:"product_pickup_point,omitempty"`
-	ProductPickupPointId                *string                  `json:"product_pickup_point_id,omitempty"`
-	ProductRelationId                   *string                  `json:"product_relation_id,omitempty"`
-	ProductSourceId                     *string                  `json:"product_source_id,omitempty"`
-	ProductSourceName                   *string                  `json:"product_source_name,omitempty"`
-	ProductSupplierAdminId              *string                  `json:"product_supplier_admin_id,omitempty"`
-	ProductSupplierAdminName            *string                  `json:"product_supplier_admin_name,omitempty"`
-	ProductSupplierId                   *string                  `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierName                 *string                  `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTitle                        *string                  `json:"product_title,omitempty,omitzero"`
-	ProductTypeDetails                  []ConfirmedBookingDetail `json:"product_type_details"`
+	// BookingCancelled When the booking was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCancelled *wire.DateTime `json:"booking_cancelled,omitempty"`
+
+	// BookingConfirmed When the booking was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingConfirmed *wire.DateTime `json:"booking_confirmed,omitempty"`
+
+	// BookingCreated When the booking was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCreated *wire.DateTime `json:"booking_created,omitempty,omitzero"`
+
+	// BookingExternalReference Your reference of the booking line.
+	BookingExternalReference string `json:"booking_external_reference"`
+
+	// BookingInvoiceStatus Invoicing state of an order or booking.
+	BookingInvoiceStatus *InvoiceStatus `json:"booking_invoice_status,omitempty"`
+
+	// BookingLanguage ISO 639-1 language of the booking (default en).
+	BookingLanguage *string `json:"booking_language,omitempty"`
+
+	// BookingModified When the booking last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingModified *wire.DateTime `json:"booking_modified,omitempty,omitzero"`
+
+	// BookingNotes Notes on the booking.
+	BookingNotes *[]Note `json:"booking_notes,omitempty"`
+
+	// BookingPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	BookingPricing Pricing `json:"booking_pricing"`
+
+	// BookingReference Prio's reference of the booking.
+	BookingReference *string `json:"booking_reference,omitempty,omitzero"`
+
+	// BookingStatus Status of a booking line. The *_PROCESSING* and *_PENDING_* values are interim; Prio reports the final one later (webhook or Order Details). Open enum: Prio may add values.
+	BookingStatus BookingStatusTypes `json:"booking_status"`
+
+	// BookingSupplierReference The supplier's own reference of the booking.
+	BookingSupplierReference *string `json:"booking_supplier_reference,omitempty"`
+
+	// BookingTravelDate Date (and time) of the visit; required when the product has product_traveldate_required. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingTravelDate *wire.DateTime `json:"booking_travel_date,omitempty"`
+
+	// BookingValidUntil Until when the unredeemed booking can be used. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingValidUntil *wire.DateTime `json:"booking_valid_until,omitempty"`
+
+	// BookingVersion Revision of the booking; each amendment raises it.
+	BookingVersion *int `json:"booking_version,omitempty"`
+
+	// BookingVoucherReleased True once the voucher of the booking has been released.
+	BookingVoucherReleased *wire.Bool `json:"booking_voucher_released,omitempty"`
+
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
+	ProductAdmissionType                ProductAdmissionType `json:"product_admission_type"`
+	ProductAvailabilityCapacityId       *string              `json:"product_availability_capacity_id,omitempty"`
+	ProductAvailabilityCapacitySharedId *string              `json:"product_availability_capacity_shared_id,omitempty"`
+
+	// ProductAvailabilityFromDateTime Start of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityFromDateTime *wire.DateTime `json:"product_availability_from_date_time,omitempty"`
+
+	// ProductAvailabilityId Slot to book, the availability_id from the availability calls; required when the product uses availability.
+	ProductAvailabilityId *string `json:"product_availability_id,omitempty"`
+
+	// ProductAvailabilityToDateTime End of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityToDateTime *wire.DateTime `json:"product_availability_to_date_time,omitempty"`
+
+	// ProductCancellationAllowed True when the booking or product can be cancelled in its current state (e.g. not once redeemed).
+	ProductCancellationAllowed *wire.Bool `json:"product_cancellation_allowed,omitempty,omitzero"`
+
+	// ProductCancellationPolicies Cancellation fee rules.
+	ProductCancellationPolicies *[]CancellationPolicy `json:"product_cancellation_policies,omitempty"`
+
+	// ProductCode Code for the whole booking (group or combi code), when the product issues one.
+	ProductCode *string `json:"product_code,omitempty"`
+
+	// ProductCodeSettings How and when a product's ticket codes are issued.
+	ProductCodeSettings ProductCodeSettings `json:"product_code_settings"`
+
+	// ProductCombiDetails Sub-products of a combi product.
+	ProductCombiDetails *[]ConfirmedCombiBooking `json:"product_combi_details,omitempty"`
+
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode *string `json:"product_currency_code,omitempty,omitzero"`
+	ProductEntryNotes   *string `json:"product_entry_notes,omitempty"`
+
+	// ProductId Prio product id.
+	ProductId              string  `json:"product_id"`
+	ProductMarketAdminId   *string `json:"product_market_admin_id,omitempty,omitzero"`
+	ProductMarketAdminName *string `json:"product_market_admin_name,omitempty,omitzero"`
+
+	// ProductOptions Product options or booking questions.
+	ProductOptions *[]BookingExtraOptions `json:"product_options,omitempty"`
+
+	// ProductPickupPoint A place where guests are picked up, with times.
+	ProductPickupPoint *PickupPoint `json:"product_pickup_point,omitempty"`
+
+	// ProductPickupPointId Chosen pickup point; required when the product's pickup point is MANDATORY.
+	ProductPickupPointId *string `json:"product_pickup_point_id,omitempty"`
+
+	// ProductRelationId Main product id when this product is booked as a cluster member or add-on.
+	ProductRelationId        *string `json:"product_relation_id,omitempty"`
+	ProductSourceId          *string `json:"product_source_id,omitempty"`
+	ProductSourceName        *string `json:"product_source_name,omitempty"`
+	ProductSupplierAdminId   *string `json:"product_supplier_admin_id,omitempty"`
+	ProductSupplierAdminName *string `json:"product_supplier_admin_name,omitempty"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId *string `json:"product_supplier_id,omitempty,omitzero"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTitle Title of the product.
+	ProductTitle *string `json:"product_title,omitempty,omitzero"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
+	ProductTypeDetails []ConfirmedBookingDetail `json:"product_type_details"`
 }
 
-// ConfirmedBookingAllOf defines model for ConfirmedBookingAllOf.
+// ConfirmedBookingAllOf Fields a confirmed booking adds to a booking.
 type ConfirmedBookingAllOf struct {
-	BookingReference            *string                   `json:"booking_reference,omitempty,omitzero"`
-	BookingSupplierReference    *string                   `json:"booking_supplier_reference,omitempty"`
-	ProductCancellationPolicies *[]CancellationPolicy     `json:"product_cancellation_policies,omitempty"`
-	ProductCode                 *string                   `json:"product_code,omitempty"`
-	ProductCodeSettings         ProductCodeSettings       `json:"product_code_settings"`
-	ProductCombiDetails         *[]ConfirmedCombiBooking  `json:"product_combi_details,omitempty"`
-	ProductTypeDetails          *[]ConfirmedBookingDetail `json:"product_type_details,omitempty"`
+	// BookingReference Prio's reference of the booking.
+	BookingReference *string `json:"booking_reference,omitempty,omitzero"`
+
+	// BookingSupplierReference The supplier's own reference of the booking.
+	BookingSupplierReference *string `json:"booking_supplier_reference,omitempty"`
+
+	// ProductCancellationPolicies Cancellation fee rules.
+	ProductCancellationPolicies *[]CancellationPolicy `json:"product_cancellation_policies,omitempty"`
+
+	// ProductCode Code for the whole booking (group or combi code), when the product issues one.
+	ProductCode *string `json:"product_code,omitempty"`
+
+	// ProductCodeSettings How and when a product's ticket codes are issued.
+	ProductCodeSettings ProductCodeSettings `json:"product_code_settings"`
+
+	// ProductCombiDetails Sub-products of a combi product.
+	ProductCombiDetails *[]ConfirmedCombiBooking `json:"product_combi_details,omitempty"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
+	ProductTypeDetails *[]ConfirmedBookingDetail `json:"product_type_details,omitempty"`
 }
 
-// ConfirmedBookingDetail defines model for ConfirmedBookingDetail.
+// ConfirmedBookingDetail One person or item of a confirmed booking, with the code to redeem and its price.
 type ConfirmedBookingDetail struct {
-	ProductType                   ProductType       `json:"product_type"`
-	ProductTypeAgeFrom            *int              `json:"product_type_age_from,omitempty"`
-	ProductTypeAgeTo              *int              `json:"product_type_age_to,omitempty"`
-	ProductTypeCapacity           *int              `json:"product_type_capacity,omitempty"`
-	ProductTypeClass              *ProductTypeClass `json:"product_type_class,omitempty"`
-	ProductTypeCode               *string           `json:"product_type_code,omitempty,omitzero"`
-	ProductTypeCount              int               `json:"product_type_count"`
-	ProductTypeId                 string            `json:"product_type_id"`
-	ProductTypeLabel              *string           `json:"product_type_label,omitempty"`
-	ProductTypePass               *Pass             `json:"product_type_pass,omitempty"`
-	ProductTypePax                *int              `json:"product_type_pax,omitempty,omitzero"`
-	ProductTypePricing            Pricing           `json:"product_type_pricing"`
-	ProductTypeRedemptionDateTime *wire.DateTime    `json:"product_type_redemption_date_time,omitempty"`
-	ProductTypeRedemptionStatus   RedemptionStatus  `json:"product_type_redemption_status"`
-	ProductTypeSpots              *[]Spot           `json:"product_type_spots,omitempty"`
-	ProductTypeStatus             *StatusTypes      `json:"product_type_status,omitempty"`
-	ProductTypeTransactionId      *string           `json:"product_type_transaction_id,omitempty,omitzero"`
+	// ProductType Ticket type such as ADULT or CHILD; custom types appear under their own names, so treat the values as open.
+	ProductType ProductType `json:"product_type"`
+
+	// ProductTypeAgeFrom Youngest age the type is for.
+	ProductTypeAgeFrom *int `json:"product_type_age_from,omitempty"`
+
+	// ProductTypeAgeTo Oldest age the type is for.
+	ProductTypeAgeTo *int `json:"product_type_age_to,omitempty"`
+
+	// ProductTypeCapacity Capacity one unit of the type uses.
+	ProductTypeCapacity *int `json:"product_type_capacity,omitempty"`
+
+	// ProductTypeClass Pricing class of a product type.
+	ProductTypeClass *ProductTypeClass `json:"product_type_class,omitempty"`
+
+	// ProductTypeCode Code (barcode or passcode) that redeems this person or item.
+	ProductTypeCode *string `json:"product_type_code,omitempty,omitzero"`
+
+	// ProductTypeCount Number of persons or items of this type. Responses split it into one entry each.
+	ProductTypeCount int `json:"product_type_count"`
+
+	// ProductTypeId Id of the product type (ticket type) to book.
+	ProductTypeId string `json:"product_type_id"`
+
+	// ProductTypeLabel Display name of the product type.
+	ProductTypeLabel *string `json:"product_type_label,omitempty"`
+
+	// ProductTypePass Validity of a pass-type ticket once used.
+	ProductTypePass *Pass `json:"product_type_pass,omitempty"`
+
+	// ProductTypePax Persons one unit of the type stands for (e.g. a family ticket).
+	ProductTypePax *int `json:"product_type_pax,omitempty,omitzero"`
+
+	// ProductTypePricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	ProductTypePricing Pricing `json:"product_type_pricing"`
+
+	// ProductTypeRedemptionDateTime When the code was redeemed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductTypeRedemptionDateTime *wire.DateTime `json:"product_type_redemption_date_time,omitempty"`
+
+	// ProductTypeRedemptionStatus Redemption state of a ticket code. Open enum.
+	ProductTypeRedemptionStatus RedemptionStatus `json:"product_type_redemption_status"`
+
+	// ProductTypeSpots Seats chosen for this product type.
+	ProductTypeSpots *[]Spot `json:"product_type_spots,omitempty"`
+
+	// ProductTypeStatus Status of one person or item in a booking.
+	ProductTypeStatus *StatusTypes `json:"product_type_status,omitempty"`
+
+	// ProductTypeTransactionId Prio's id of this person or item; used for partial cancellation.
+	ProductTypeTransactionId *string `json:"product_type_transaction_id,omitempty,omitzero"`
 }
 
-// ConfirmedBookingDetailAllOf defines model for ConfirmedBookingDetailAllOf.
+// ConfirmedBookingDetailAllOf Field a confirmed booking detail adds to a confirmed booking item.
 type ConfirmedBookingDetailAllOf struct {
+	// ProductTypePricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
 	ProductTypePricing Pricing `json:"product_type_pricing"`
 }
 
-// ConfirmedCombiBooking defines model for ConfirmedCombiBooking.
+// ConfirmedCombiBooking A sub-product booking of a confirmed combi product.
 type ConfirmedCombiBooking struct {
-	BookingExternalReference            *string                 `json:"booking_external_reference,omitempty"`
-	BookingSupplierReference            *string                 `json:"booking_supplier_reference,omitempty"`
-	BookingTravelDate                   *wire.DateTime          `json:"booking_travel_date,omitempty"`
-	ProductAdmissionType                ProductAdmissionType    `json:"product_admission_type"`
-	ProductAvailabilityCapacityId       *string                 `json:"product_availability_capacity_id,omitempty"`
-	ProductAvailabilityCapacitySharedId *string                 `json:"product_availability_capacity_shared_id,omitempty"`
-	ProductAvailabilityFromDateTime     *wire.DateTime          `json:"product_availability_from_date_time,omitempty"`
-	ProductAvailabilityId               *string                 `json:"product_availability_id,omitempty"`
-	ProductAvailabilityToDateTime       *wire.DateTime          `json:"product_availability_to_date_time,omitempty"`
-	ProductCode                         *string                 `json:"product_code,omitempty,omitzero"`
-	ProductCodeSettings                 ProductCodeSettings     `json:"product_code_settings"`
-	ProductCurrencyCode                 *string                 `json:"product_currency_code,omitempty,omitzero"`
-	ProductId                           string                  `json:"product_id"`
-	ProductParentId                     *string                 `json:"product_parent_id,omitempty,omitzero"`
-	ProductSupplierId                   *string                 `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierName                 *string                 `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTitle                        *string                 `json:"product_title,omitempty,omitzero"`
-	ProductTypeDetails                  *[]BookingItemConfirmed `json:"product_type_details,omitempty,omitzero"`
+	// BookingExternalReference Your reference of the booking line.
+	BookingExternalReference *string `json:"booking_external_reference,omitempty"`
+
+	// BookingSupplierReference The supplier's own reference of the booking.
+	BookingSupplierReference *string `json:"booking_supplier_reference,omitempty"`
+
+	// BookingTravelDate Date (and time) of the visit to this sub-product. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingTravelDate *wire.DateTime `json:"booking_travel_date,omitempty"`
+
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
+	ProductAdmissionType                ProductAdmissionType `json:"product_admission_type"`
+	ProductAvailabilityCapacityId       *string              `json:"product_availability_capacity_id,omitempty"`
+	ProductAvailabilityCapacitySharedId *string              `json:"product_availability_capacity_shared_id,omitempty"`
+
+	// ProductAvailabilityFromDateTime Start of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityFromDateTime *wire.DateTime `json:"product_availability_from_date_time,omitempty"`
+
+	// ProductAvailabilityId Slot to book, the availability_id from the availability calls; required when the product uses availability.
+	ProductAvailabilityId *string `json:"product_availability_id,omitempty"`
+
+	// ProductAvailabilityToDateTime End of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityToDateTime *wire.DateTime `json:"product_availability_to_date_time,omitempty"`
+
+	// ProductCode Code for the whole booking (group or combi code), when the product issues one.
+	ProductCode *string `json:"product_code,omitempty,omitzero"`
+
+	// ProductCodeSettings How and when a product's ticket codes are issued.
+	ProductCodeSettings ProductCodeSettings `json:"product_code_settings"`
+
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode *string `json:"product_currency_code,omitempty,omitzero"`
+
+	// ProductId Prio product id.
+	ProductId string `json:"product_id"`
+
+	// ProductParentId Id of the main product this one belongs to.
+	ProductParentId *string `json:"product_parent_id,omitempty,omitzero"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId *string `json:"product_supplier_id,omitempty,omitzero"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTitle Title of the product.
+	ProductTitle *string `json:"product_title,omitempty,omitzero"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
+	ProductTypeDetails *[]BookingItemConfirmed `json:"product_type_details,omitempty,omitzero"`
 }
 
-// ConfirmedCombiBookingAllOf defines model for ConfirmedCombiBookingAllOf.
+// ConfirmedCombiBookingAllOf Fields a confirmed combi booking adds to a combi detail.
 type ConfirmedCombiBookingAllOf struct {
-	BookingSupplierReference *string                 `json:"booking_supplier_reference,omitempty"`
-	ProductCode              *string                 `json:"product_code,omitempty,omitzero"`
-	ProductCodeSettings      ProductCodeSettings     `json:"product_code_settings"`
-	ProductTypeDetails       *[]BookingItemConfirmed `json:"product_type_details,omitempty,omitzero"`
+	// BookingSupplierReference The supplier's own reference of the booking.
+	BookingSupplierReference *string `json:"booking_supplier_reference,omitempty"`
+
+	// ProductCode Code for the whole booking (group or combi code), when the product issues one.
+	ProductCode *string `json:"product_code,omitempty,omitzero"`
+
+	// ProductCodeSettings How and when a product's ticket codes are issued.
+	ProductCodeSettings ProductCodeSettings `json:"product_code_settings"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
+	ProductTypeDetails *[]BookingItemConfirmed `json:"product_type_details,omitempty,omitzero"`
 }
 
-// ConfirmedOrderModel defines model for ConfirmedOrderModel.
+// ConfirmedOrderModel An order as Prio returns it: references, status, contacts, pricing, payments and its bookings.
 type ConfirmedOrderModel struct {
-	OrderActivityUrl          *string              `json:"order_activity_url,omitempty"`
-	OrderArchived             *wire.Bool           `json:"order_archived,omitempty"`
-	OrderBookings             []ConfirmedBooking   `json:"order_bookings"`
-	OrderCancellationDateTime *wire.DateTime       `json:"order_cancellation_date_time,omitempty"`
-	OrderChannel              OrderChannel         `json:"order_channel"`
-	OrderConfirmed            *wire.DateTime       `json:"order_confirmed,omitempty"`
-	OrderContacts             *[]ContactDetails    `json:"order_contacts,omitempty"`
-	OrderCreated              *wire.DateTime       `json:"order_created,omitempty,omitzero"`
-	OrderCreatedEmail         *openapi_types.Email `json:"order_created_email,omitempty,omitzero"`
-	OrderCreatedName          *string              `json:"order_created_name,omitempty,omitzero"`
+	// OrderActivityUrl Page where the guest manages the booked activity.
+	OrderActivityUrl *string `json:"order_activity_url,omitempty"`
 
-	// OrderCredit Credit limit state of the account. Prio has not published its fields; it is kept as an open object.
-	OrderCredit            *CreditLimit        `json:"order_credit,omitempty"`
-	OrderCustomFields      *[]CustomField      `json:"order_custom_fields,omitempty"`
-	OrderCustomerUrl       *string             `json:"order_customer_url,omitempty"`
-	OrderDistributorId     string              `json:"order_distributor_id"`
-	OrderDistributorName   *string             `json:"order_distributor_name,omitempty,omitzero"`
-	OrderExternalReference string              `json:"order_external_reference"`
-	OrderFlags             *[]Flag             `json:"order_flags,omitempty"`
-	OrderInvoiced          *wire.DateTime      `json:"order_invoiced,omitempty"`
-	OrderInvoices          *[]InvoiceDetails   `json:"order_invoices,omitempty"`
-	OrderLanguage          string              `json:"order_language"`
-	OrderModified          *wire.DateTime      `json:"order_modified,omitempty,omitzero"`
-	OrderNotes             *[]Note             `json:"order_notes,omitempty"`
-	OrderOptions           *OrderOptions       `json:"order_options,omitempty"`
-	OrderPartnerId         *string             `json:"order_partner_id,omitempty"`
-	OrderPartnerName       *string             `json:"order_partner_name,omitempty"`
-	OrderPayments          *[]PaymentDetails   `json:"order_payments,omitempty"`
-	OrderPlatformId        *string             `json:"order_platform_id,omitempty,omitzero"`
-	OrderPlatformName      *string             `json:"order_platform_name,omitempty,omitzero"`
-	OrderPricing           Pricing             `json:"order_pricing"`
-	OrderPromocodes        *[]AppliedPromocode `json:"order_promocodes,omitempty"`
-	OrderRedacted          *wire.Bool          `json:"order_redacted,omitempty,omitzero"`
-	OrderReference         *string             `json:"order_reference,omitempty,omitzero"`
-	OrderResellerId        *string             `json:"order_reseller_id,omitempty,omitzero"`
-	OrderResellerName      *string             `json:"order_reseller_name,omitempty,omitzero"`
-	OrderSettlementType    *SettlementType     `json:"order_settlement_type,omitempty"`
-	OrderStatus            OrderStatusTypes    `json:"order_status"`
-	OrderVersion           *int                `json:"order_version,omitempty,omitzero"`
-	OrderViewType          AccountType         `json:"order_view_type"`
+	// OrderArchived True once a final order has been left untouched long enough for Prio to archive it.
+	OrderArchived *wire.Bool `json:"order_archived,omitempty"`
+
+	// OrderBookings Bookings of the order.
+	OrderBookings []ConfirmedBooking `json:"order_bookings"`
+
+	// OrderCancellationDateTime When the order was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderCancellationDateTime *wire.DateTime `json:"order_cancellation_date_time,omitempty"`
+
+	// OrderChannel Sales channel an order came through. Open enum.
+	OrderChannel OrderChannel `json:"order_channel"`
+
+	// OrderConfirmed When the order was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderConfirmed *wire.DateTime `json:"order_confirmed,omitempty"`
+
+	// OrderContacts Contacts of the order; the BOOKER gets the confirmation e-mails.
+	OrderContacts *[]ContactDetails `json:"order_contacts,omitempty"`
+
+	// OrderCreated When the order was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderCreated *wire.DateTime `json:"order_created,omitempty,omitzero"`
+
+	// OrderCreatedEmail E-mail address of the user who created the order.
+	OrderCreatedEmail *string `json:"order_created_email,omitempty,omitzero"`
+
+	// OrderCreatedName Name of the user who created the order.
+	OrderCreatedName *string `json:"order_created_name,omitempty,omitzero"`
+
+	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
+	OrderCredit *CreditLimit `json:"order_credit,omitempty"`
+
+	// OrderCustomFields Custom name and value pairs of the order.
+	OrderCustomFields *[]CustomField `json:"order_custom_fields,omitempty"`
+
+	// OrderCustomerUrl Page where the guest sees the order.
+	OrderCustomerUrl *string `json:"order_customer_url,omitempty"`
+
+	// OrderDistributorId Distributor account the order is made for.
+	OrderDistributorId   string  `json:"order_distributor_id"`
+	OrderDistributorName *string `json:"order_distributor_name,omitempty,omitzero"`
+
+	// OrderExternalReference Your unique reference of the order. Keep it identical when retrying a Create Order; it is how a lost answer is found again with List Orders.
+	OrderExternalReference string `json:"order_external_reference"`
+
+	// OrderFlags Labels set on the order.
+	OrderFlags *[]Flag `json:"order_flags,omitempty"`
+
+	// OrderInvoiced When the order was invoiced. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderInvoiced *wire.DateTime `json:"order_invoiced,omitempty"`
+
+	// OrderInvoices Invoice lines of the order.
+	OrderInvoices *[]InvoiceDetails `json:"order_invoices,omitempty"`
+
+	// OrderLanguage ISO 639-1 language of the order and its e-mails.
+	OrderLanguage string `json:"order_language"`
+
+	// OrderModified When the order last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderModified *wire.DateTime `json:"order_modified,omitempty,omitzero"`
+
+	// OrderNotes Notes on the order.
+	OrderNotes *[]Note `json:"order_notes,omitempty"`
+
+	// OrderOptions Options for an order: e-mails and whether prices appear on vouchers.
+	OrderOptions *OrderOptions `json:"order_options,omitempty"`
+
+	// OrderPartnerId Partner (sub-account) the order is made for.
+	OrderPartnerId   *string `json:"order_partner_id,omitempty"`
+	OrderPartnerName *string `json:"order_partner_name,omitempty"`
+
+	// OrderPayments Payments and refunds of the order.
+	OrderPayments     *[]PaymentDetails `json:"order_payments,omitempty"`
+	OrderPlatformId   *string           `json:"order_platform_id,omitempty,omitzero"`
+	OrderPlatformName *string           `json:"order_platform_name,omitempty,omitzero"`
+
+	// OrderPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	OrderPricing Pricing `json:"order_pricing"`
+
+	// OrderPromocodes Promocodes applied to the order.
+	OrderPromocodes *[]AppliedPromocode `json:"order_promocodes,omitempty"`
+
+	// OrderRedacted True when personal data of the order has been removed.
+	OrderRedacted *wire.Bool `json:"order_redacted,omitempty,omitzero"`
+
+	// OrderReference Prio's reference of the order, assigned on creation.
+	OrderReference    *string `json:"order_reference,omitempty,omitzero"`
+	OrderResellerId   *string `json:"order_reseller_id,omitempty,omitzero"`
+	OrderResellerName *string `json:"order_reseller_name,omitempty,omitzero"`
+
+	// OrderSettlementType Who collects the guest's money: DIRECT or VENUE through Prio's providers, EXTERNAL or INVOICE outside them.
+	OrderSettlementType *SettlementType `json:"order_settlement_type,omitempty"`
+
+	// OrderStatus Status of an order. ORDER_PENDING is not final, and while Prio is still processing the booking statuses tell more. Open enum: v3.8 may add values such as a processing state.
+	OrderStatus OrderStatusTypes `json:"order_status"`
+
+	// OrderVersion Revision of the order; each amendment raises it.
+	OrderVersion *int `json:"order_version,omitempty,omitzero"`
+
+	// OrderViewType Kind of account an order or product is seen from. Open enum: Prio may add values.
+	OrderViewType AccountType `json:"order_view_type"`
 }
 
-// ConfirmedOrderModelAllOf defines model for ConfirmedOrderModelAllOf.
+// ConfirmedOrderModelAllOf Bookings of a confirmed order.
 type ConfirmedOrderModelAllOf struct {
+	// OrderBookings Bookings of the order.
 	OrderBookings []ConfirmedBooking `json:"order_bookings"`
 }
 
-// ContactClassification defines model for ContactClassification.
+// ContactClassification Label a partner gives a contact.
 type ContactClassification string
 
-// ContactDetailResponse defines model for ContactDetailResponse.
+// ContactDetailResponse Response envelope of Contact Details.
 type ContactDetailResponse struct {
-	ApiVersion *string                   `json:"api_version,omitempty,omitzero"`
-	Data       ContactDetailResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The contact, possibly with earlier versions.
+	Data ContactDetailResponseData `json:"data"`
 }
 
-// ContactDetailResponseData defines model for ContactDetailResponseData.
+// ContactDetailResponseData The contact, possibly with earlier versions.
 type ContactDetailResponseData struct {
 	Items []ContactDetails `json:"items"`
-	Kind  Kind             `json:"kind"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
 }
 
-// ContactDetails defines model for ContactDetails.
+// ContactDetails A person linked to an order, reservation, payment or location.
 type ContactDetails struct {
-	ContactAddress        *AddressModel                `json:"contact_address,omitempty"`
-	ContactAge            *int                         `json:"contact_age,omitempty"`
-	ContactBirthDate      *openapi_types.Date          `json:"contact_birth_date,omitempty"`
-	ContactBirthPlace     *string                      `json:"contact_birth_place,omitempty"`
-	ContactClassification *ContactClassification       `json:"contact_classification,omitempty"`
-	ContactCreated        *wire.DateTime               `json:"contact_created,omitempty,omitzero"`
-	ContactCustomFields   *[]CustomField               `json:"contact_custom_fields,omitempty"`
-	ContactEmail          *openapi_types.Email         `json:"contact_email,omitempty"`
-	ContactExternalUid    *string                      `json:"contact_external_uid,omitempty"`
-	ContactFlightNumber   *string                      `json:"contact_flight_number,omitempty"`
-	ContactGender         *ContactDetailsContactGender `json:"contact_gender,omitempty"`
-	ContactLanguage       *string                      `json:"contact_language,omitempty"`
-	ContactLoyaltyNumber  *string                      `json:"contact_loyalty_number,omitempty"`
-	ContactMobile         *string                      `json:"contact_mobile,omitempty"`
-	ContactModified       *wire.DateTime               `json:"contact_modified,omitempty,omitzero"`
-	ContactNameFirst      *string                      `json:"contact_name_first,omitempty"`
-	ContactNameLast       *string                      `json:"contact_name_last,omitempty"`
-	ContactNationality    *string                      `json:"contact_nationality,omitempty"`
-	ContactNotes          *[]Note                      `json:"contact_notes,omitempty"`
-	ContactNumber         *string                      `json:"contact_number,omitempty"`
-	ContactPassport       *string                      `json:"contact_passport,omitempty"`
-	ContactPhone          *string                      `json:"contact_phone,omitempty"`
-	ContactRoomNumber     *string                      `json:"contact_room_number,omitempty"`
-	ContactTitle          *string                      `json:"contact_title,omitempty"`
-	ContactType           *ContactType                 `json:"contact_type,omitempty"`
-	ContactUid            *openapi_types.UUID          `json:"contact_uid,omitempty"`
-	ContactVersion        *int                         `json:"contact_version,omitempty"`
-	ContactWebsite        *string                      `json:"contact_website,omitempty"`
+	// ContactAddress Postal address with optional coordinates.
+	ContactAddress *AddressModel `json:"contact_address,omitempty"`
+	ContactAge     *int          `json:"contact_age,omitempty"`
+
+	// ContactBirthDate Date of birth (YYYY-MM-DD).
+	ContactBirthDate  *openapi_types.Date `json:"contact_birth_date,omitempty"`
+	ContactBirthPlace *string             `json:"contact_birth_place,omitempty"`
+
+	// ContactClassification Label a partner gives a contact.
+	ContactClassification *ContactClassification `json:"contact_classification,omitempty"`
+
+	// ContactCreated When the contact was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ContactCreated      *wire.DateTime `json:"contact_created,omitempty,omitzero"`
+	ContactCustomFields *[]CustomField `json:"contact_custom_fields,omitempty"`
+
+	// ContactEmail E-mail address.
+	ContactEmail *string `json:"contact_email,omitempty"`
+
+	// ContactExternalUid Your id of the contact.
+	ContactExternalUid  *string                      `json:"contact_external_uid,omitempty"`
+	ContactFlightNumber *string                      `json:"contact_flight_number,omitempty"`
+	ContactGender       *ContactDetailsContactGender `json:"contact_gender,omitempty"`
+
+	// ContactLanguage ISO 639-1 language.
+	ContactLanguage      *string `json:"contact_language,omitempty"`
+	ContactLoyaltyNumber *string `json:"contact_loyalty_number,omitempty"`
+
+	// ContactMobile Mobile number in E.164 form.
+	ContactMobile *string `json:"contact_mobile,omitempty"`
+
+	// ContactModified When the contact last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ContactModified  *wire.DateTime `json:"contact_modified,omitempty,omitzero"`
+	ContactNameFirst *string        `json:"contact_name_first,omitempty"`
+	ContactNameLast  *string        `json:"contact_name_last,omitempty"`
+
+	// ContactNationality ISO 3166-1 alpha-2 country code.
+	ContactNationality *string `json:"contact_nationality,omitempty"`
+	ContactNotes       *[]Note `json:"contact_notes,omitempty"`
+	ContactNumber      *string `json:"contact_number,omitempty"`
+	ContactPassport    *string `json:"contact_passport,omitempty"`
+
+	// ContactPhone Phone number in E.164 form.
+	ContactPhone      *string `json:"contact_phone,omitempty"`
+	ContactRoomNumber *string `json:"contact_room_number,omitempty"`
+	ContactTitle      *string `json:"contact_title,omitempty"`
+
+	// ContactType Role of a contact. BOOKER receives the confirmation e-mails and PAYMENT the payment e-mails; MANAGER, SUPPORT and INSTRUCTOR are v3.8 additions. Open enum.
+	ContactType *ContactType `json:"contact_type,omitempty"`
+
+	// ContactUid Prio's id of the contact.
+	ContactUid     *string `json:"contact_uid,omitempty"`
+	ContactVersion *int    `json:"contact_version,omitempty"`
+	ContactWebsite *string `json:"contact_website,omitempty"`
 }
 
 // ContactDetailsContactGender defines model for ContactDetails.ContactGender.
 type ContactDetailsContactGender string
 
-// ContactListResponse defines model for ContactListResponse.
+// ContactListResponse Response envelope of List Contacts.
 type ContactListResponse struct {
-	ApiVersion *string                 `json:"api_version,omitempty,omitzero"`
-	Data       ContactListResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data A page of contacts.
+	Data ContactListResponseData `json:"data"`
 }
 
-// ContactListResponseData defines model for ContactListResponseData.
+// ContactListResponseData A page of contacts.
 type ContactListResponseData struct {
+	// CurrentItemCount Number of items on this page.
 	CurrentItemCount int              `json:"current_item_count"`
 	Items            []ContactDetails `json:"items"`
-	ItemsPerPage     int              `json:"items_per_page"`
-	Kind             Kind             `json:"kind"`
-	PageIndex        int              `json:"page_index"`
-	StartIndex       int              `json:"start_index"`
-	TotalItems       int              `json:"total_items"`
-	TotalPages       int              `json:"total_pages"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage int `json:"items_per_page"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex int `json:"page_index"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex int `json:"start_index"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
+
+	// TotalPages Number of pages.
+	TotalPages int `json:"total_pages"`
 }
 
-// ContactListResponseDataAllOf defines model for ContactListResponseDataAllOf.
+// ContactListResponseDataAllOf Items of a contact page.
 type ContactListResponseDataAllOf struct {
 	Items []ContactDetails `json:"items"`
 }
 
-// ContactType defines model for ContactType.
+// ContactType Role of a contact. BOOKER receives the confirmation e-mails and PAYMENT the payment e-mails; MANAGER, SUPPORT and INSTRUCTOR are v3.8 additions. Open enum.
 type ContactType string
 
-// CreateNotificationRequest defines model for CreateNotificationRequest.
+// CreateNotificationRequest Request envelope of Create Notification.
 type CreateNotificationRequest struct {
-	ApiVersion *string                       `json:"api_version,omitempty,omitzero"`
-	Data       CreateNotificationRequestData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The sample notification to send.
+	Data CreateNotificationRequestData `json:"data"`
 }
 
-// CreateNotificationRequestData defines model for CreateNotificationRequestData.
+// CreateNotificationRequestData The sample notification to send.
 type CreateNotificationRequestData struct {
-	Kind         *Kind               `json:"kind,omitempty"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind *Kind `json:"kind,omitempty"`
+
+	// Notification A notification Prio sent (or tried to send) to a webhook.
 	Notification WebhookNotification `json:"notification"`
 }
 
-// CreateOrderModel defines model for CreateOrderModel.
+// CreateOrderModel The order to create. order_distributor_id, order_external_reference, order_language and order_bookings are what a caller must fill; the rest is set by Prio and ignored when sent.
 type CreateOrderModel struct {
-	OrderActivityUrl          *string              `json:"order_activity_url,omitempty"`
-	OrderArchived             *wire.Bool           `json:"order_archived,omitempty"`
-	OrderBookings             []BookingOption      `json:"order_bookings"`
-	OrderCancellationDateTime *wire.DateTime       `json:"order_cancellation_date_time,omitempty"`
-	OrderChannel              *OrderChannel        `json:"order_channel,omitempty"`
-	OrderConfirmed            *wire.DateTime       `json:"order_confirmed,omitempty"`
-	OrderContacts             *[]ContactDetails    `json:"order_contacts,omitempty"`
-	OrderCreated              *wire.DateTime       `json:"order_created,omitempty,omitzero"`
-	OrderCreatedEmail         *openapi_types.Email `json:"order_created_email,omitempty,omitzero"`
-	OrderCreatedName          *string              `json:"order_created_name,omitempty,omitzero"`
+	// OrderActivityUrl Page where the guest manages the booked activity.
+	OrderActivityUrl *string `json:"order_activity_url,omitempty"`
 
-	// OrderCredit Credit limit state of the account. Prio has not published its fields; it is kept as an open object.
-	OrderCredit            *CreditLimit        `json:"order_credit,omitempty"`
-	OrderCustomFields      *[]CustomField      `json:"order_custom_fields,omitempty"`
-	OrderCustomerUrl       *string             `json:"order_customer_url,omitempty"`
-	OrderDistributorId     string              `json:"order_distributor_id"`
-	OrderDistributorName   *string             `json:"order_distributor_name,omitempty,omitzero"`
-	OrderExternalReference string              `json:"order_external_reference"`
-	OrderFlags             *[]Flag             `json:"order_flags,omitempty"`
-	OrderInvoiced          *wire.DateTime      `json:"order_invoiced,omitempty"`
-	OrderInvoices          *[]InvoiceDetails   `json:"order_invoices,omitempty"`
-	OrderLanguage          string              `json:"order_language"`
-	OrderModified          *wire.DateTime      `json:"order_modified,omitempty,omitzero"`
-	OrderNotes             *[]Note             `json:"order_notes,omitempty"`
-	OrderOptions           *OrderOptions       `json:"order_options,omitempty"`
-	OrderPartnerId         *string             `json:"order_partner_id,omitempty"`
-	OrderPartnerName       *string             `json:"order_partner_name,omitempty"`
-	OrderPayments          *[]PaymentDetails   `json:"order_payments,omitempty"`
-	OrderPlatformId        *string             `json:"order_platform_id,omitempty,omitzero"`
-	OrderPlatformName      *string             `json:"order_platform_name,omitempty,omitzero"`
-	OrderPricing           *Pricing            `json:"order_pricing,omitempty"`
-	OrderPromocodes        *[]AppliedPromocode `json:"order_promocodes,omitempty"`
-	OrderRedacted          *wire.Bool          `json:"order_redacted,omitempty,omitzero"`
-	OrderReference         *string             `json:"order_reference,omitempty,omitzero"`
-	OrderResellerId        *string             `json:"order_reseller_id,omitempty,omitzero"`
-	OrderResellerName      *string             `json:"order_reseller_name,omitempty,omitzero"`
-	OrderSettlementType    *SettlementType     `json:"order_settlement_type,omitempty"`
-	OrderStatus            *OrderStatusTypes   `json:"order_status,omitempty"`
-	OrderVersion           *int                `json:"order_version,omitempty,omitzero"`
-	OrderViewType          *AccountType        `json:"order_view_type,omitempty"`
+	// OrderArchived True once a final order has been left untouched long enough for Prio to archive it.
+	OrderArchived *wire.Bool `json:"order_archived,omitempty"`
+
+	// OrderBookings Bookings of the order.
+	OrderBookings []BookingOption `json:"order_bookings"`
+
+	// OrderCancellationDateTime When the order was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderCancellationDateTime *wire.DateTime `json:"order_cancellation_date_time,omitempty"`
+
+	// OrderChannel Sales channel an order came through. Open enum.
+	OrderChannel *OrderChannel `json:"order_channel,omitempty"`
+
+	// OrderConfirmed When the order was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderConfirmed *wire.DateTime `json:"order_confirmed,omitempty"`
+
+	// OrderContacts Contacts of the order; the BOOKER gets the confirmation e-mails.
+	OrderContacts *[]ContactDetails `json:"order_contacts,omitempty"`
+
+	// OrderCreated When the order was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderCreated *wire.DateTime `json:"order_created,omitempty,omitzero"`
+
+	// OrderCreatedEmail E-mail address of the user who created the order.
+	OrderCreatedEmail *string `json:"order_created_email,omitempty,omitzero"`
+
+	// OrderCreatedName Name of the user who created the order.
+	OrderCreatedName *string `json:"order_created_name,omitempty,omitzero"`
+
+	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
+	OrderCredit *CreditLimit `json:"order_credit,omitempty"`
+
+	// OrderCustomFields Custom name and value pairs of the order.
+	OrderCustomFields *[]CustomField `json:"order_custom_fields,omitempty"`
+
+	// OrderCustomerUrl Page where the guest sees the order.
+	OrderCustomerUrl *string `json:"order_customer_url,omitempty"`
+
+	// OrderDistributorId Distributor account the order is made for.
+	OrderDistributorId   string  `json:"order_distributor_id"`
+	OrderDistributorName *string `json:"order_distributor_name,omitempty,omitzero"`
+
+	// OrderExternalReference Your unique reference of the order. Keep it identical when retrying a Create Order; it is how a lost answer is found again with List Orders.
+	OrderExternalReference string `json:"order_external_reference"`
+
+	// OrderFlags Labels set on the order.
+	OrderFlags *[]Flag `json:"order_flags,omitempty"`
+
+	// OrderInvoiced When the order was invoiced. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderInvoiced *wire.DateTime `json:"order_invoiced,omitempty"`
+
+	// OrderInvoices Invoice lines of the order.
+	OrderInvoices *[]InvoiceDetails `json:"order_invoices,omitempty"`
+
+	// OrderLanguage ISO 639-1 language of the order and its e-mails.
+	OrderLanguage string `json:"order_language"`
+
+	// OrderModified When the order last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderModified *wire.DateTime `json:"order_modified,omitempty,omitzero"`
+
+	// OrderNotes Notes on the order.
+	OrderNotes *[]Note `json:"order_notes,omitempty"`
+
+	// OrderOptions Options for an order: e-mails and whether prices appear on vouchers.
+	OrderOptions *OrderOptions `json:"order_options,omitempty"`
+
+	// OrderPartnerId Partner (sub-account) the order is made for.
+	OrderPartnerId   *string `json:"order_partner_id,omitempty"`
+	OrderPartnerName *string `json:"order_partner_name,omitempty"`
+
+	// OrderPayments Payments and refunds of the order.
+	OrderPayments     *[]PaymentDetails `json:"order_payments,omitempty"`
+	OrderPlatformId   *string           `json:"order_platform_id,omitempty,omitzero"`
+	OrderPlatformName *string           `json:"order_platform_name,omitempty,omitzero"`
+
+	// OrderPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	OrderPricing *Pricing `json:"order_pricing,omitempty"`
+
+	// OrderPromocodes Promocodes applied to the order.
+	OrderPromocodes *[]AppliedPromocode `json:"order_promocodes,omitempty"`
+
+	// OrderRedacted True when personal data of the order has been removed.
+	OrderRedacted *wire.Bool `json:"order_redacted,omitempty,omitzero"`
+
+	// OrderReference Set by Prio; ignored in the request.
+	OrderReference    *string `json:"order_reference,omitempty,omitzero"`
+	OrderResellerId   *string `json:"order_reseller_id,omitempty,omitzero"`
+	OrderResellerName *string `json:"order_reseller_name,omitempty,omitzero"`
+
+	// OrderSettlementType Who collects the guest's money: DIRECT or VENUE through Prio's providers, EXTERNAL or INVOICE outside them.
+	OrderSettlementType *SettlementType `json:"order_settlement_type,omitempty"`
+
+	// OrderStatus Status of an order. ORDER_PENDING is not final, and while Prio is still processing the booking statuses tell more. Open enum: v3.8 may add values such as a processing state.
+	OrderStatus *OrderStatusTypes `json:"order_status,omitempty"`
+
+	// OrderVersion Revision of the order; each amendment raises it.
+	OrderVersion *int `json:"order_version,omitempty,omitzero"`
+
+	// OrderViewType Kind of account an order or product is seen from. Open enum: Prio may add values.
+	OrderViewType *AccountType `json:"order_view_type,omitempty"`
 }
 
-// CreateOrderModelAllOf defines model for CreateOrderModelAllOf.
+// CreateOrderModelAllOf Bookings of an order to create.
 type CreateOrderModelAllOf struct {
+	// OrderBookings Bookings of the order.
 	OrderBookings []BookingOption `json:"order_bookings"`
 }
 
-// CreateOrderRequest defines model for CreateOrderRequest.
+// CreateOrderRequest Request envelope of Create Order.
 type CreateOrderRequest struct {
-	ApiVersion *string                `json:"api_version,omitempty,omitzero"`
-	Data       CreateOrderRequestData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The order to create.
+	Data CreateOrderRequestData `json:"data"`
 }
 
-// CreateOrderRequestData defines model for CreateOrderRequestData.
+// CreateOrderRequestData The order to create.
 type CreateOrderRequestData struct {
-	Kind  *Kind            `json:"kind,omitempty"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind *Kind `json:"kind,omitempty"`
+
+	// Order The order to create. order_distributor_id, order_external_reference, order_language and order_bookings are what a caller must fill; the rest is set by Prio and ignored when sent.
 	Order CreateOrderModel `json:"order"`
 }
 
-// CreatePaymentRequest defines model for CreatePaymentRequest.
+// CreatePaymentRequest Request envelope of Create Payment.
 type CreatePaymentRequest struct {
-	ApiVersion *string                  `json:"api_version,omitempty,omitzero"`
-	Data       CreatePaymentRequestData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The payment to start.
+	Data CreatePaymentRequestData `json:"data"`
 }
 
-// CreatePaymentRequestData defines model for CreatePaymentRequestData.
+// CreatePaymentRequestData The payment to start.
 type CreatePaymentRequestData struct {
-	Kind    *Kind              `json:"kind,omitempty"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind *Kind `json:"kind,omitempty"`
+
+	// Payment A payment to start; payment_object_type selects the provider flow (Adyen Drop-in, link, terminal, recurring, N-Genius, Mews or manual) and thereby which fields apply.
 	Payment PaymentRequestType `json:"payment"`
 }
 
-// CreatePaymentResponse defines model for CreatePaymentResponse.
+// CreatePaymentResponse Response envelope of Create Payment.
 type CreatePaymentResponse struct {
-	ApiVersion *string                   `json:"api_version,omitempty,omitzero"`
-	Data       CreatePaymentResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The started payment.
+	Data CreatePaymentResponseData `json:"data"`
 }
 
-// CreatePaymentResponseData defines model for CreatePaymentResponseData.
+// CreatePaymentResponseData The started payment.
 type CreatePaymentResponseData struct {
-	Kind    Kind                `json:"kind"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// Payment Answer to Create Payment; which fields are filled depends on payment_object_type.
 	Payment MakePaymentResponse `json:"payment"`
 }
 
-// CreateReservationRequest defines model for CreateReservationRequest.
+// CreateReservationRequest Request envelope of Create and Update Reservation.
 type CreateReservationRequest struct {
-	ApiVersion *string                      `json:"api_version,omitempty,omitzero"`
-	Data       CreateReservationRequestData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The reservation to create or change.
+	Data CreateReservationRequestData `json:"data"`
 }
 
-// CreateReservationRequestData defines model for CreateReservationRequestData.
+// CreateReservationRequestData The reservation to create or change.
 type CreateReservationRequestData struct {
-	Kind        *Kind            `json:"kind,omitempty"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind *Kind `json:"kind,omitempty"`
+
+	// Reservation A reservation (cart) holding capacity until reservation_valid_until, after which its lines are cancelled automatically.
 	Reservation ReservationModel `json:"reservation"`
 }
 
-// CreateWebhookRequest defines model for CreateWebhookRequest.
+// CreateWebhookRequest Request envelope of Create Webhook.
 type CreateWebhookRequest struct {
-	ApiVersion *string                  `json:"api_version,omitempty,omitzero"`
-	Data       CreateWebhookRequestData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The webhook to register.
+	Data CreateWebhookRequestData `json:"data"`
 }
 
-// CreateWebhookRequestData defines model for CreateWebhookRequestData.
+// CreateWebhookRequestData The webhook to register.
 type CreateWebhookRequestData struct {
-	Kind    *Kind   `json:"kind,omitempty"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind *Kind `json:"kind,omitempty"`
+
+	// Webhook A registered webhook: where and how Prio delivers events.
 	Webhook Webhook `json:"webhook"`
 }
 
-// CreateWebhookResponse defines model for CreateWebhookResponse.
+// CreateWebhookResponse Response envelope of Create Webhook.
 type CreateWebhookResponse struct {
-	ApiVersion *string                   `json:"api_version,omitempty,omitzero"`
-	Data       CreateWebhookResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The registered webhook.
+	Data CreateWebhookResponseData `json:"data"`
 }
 
-// CreateWebhookResponseData defines model for CreateWebhookResponseData.
+// CreateWebhookResponseData The registered webhook.
 type CreateWebhookResponseData struct {
-	Kind    Kind    `json:"kind"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// Webhook A registered webhook: where and how Prio delivers events.
 	Webhook Webhook `json:"webhook"`
 }
 
-// CreditLimit Credit limit state of the account. Prio has not published its fields; it is kept as an open object.
+// CreditLimit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
 type CreditLimit map[string]interface{}
 
-// Currency defines model for Currency.
+// Currency How amounts in a currency are written.
 type Currency struct {
-	CurrencyCode                        string     `json:"currency_code"`
-	CurrencyDecimalDelimiter            *string    `json:"currency_decimal_delimiter,omitempty"`
-	CurrencyDecimalDigits               *int       `json:"currency_decimal_digits,omitempty"`
-	CurrencyLanguageCode                string     `json:"currency_language_code"`
-	CurrencyRegionCode                  string     `json:"currency_region_code"`
+	// CurrencyCode ISO 4217 currency code.
+	CurrencyCode             string  `json:"currency_code"`
+	CurrencyDecimalDelimiter *string `json:"currency_decimal_delimiter,omitempty"`
+	CurrencyDecimalDigits    *int    `json:"currency_decimal_digits,omitempty"`
+	CurrencyLanguageCode     string  `json:"currency_language_code"`
+	CurrencyRegionCode       string  `json:"currency_region_code"`
+
+	// CurrencySpaceBetweenAmountAndSymbol Put a space between amount and symbol.
 	CurrencySpaceBetweenAmountAndSymbol *wire.Bool `json:"currency_space_between_amount_and_symbol,omitempty"`
 	CurrencySymbol                      string     `json:"currency_symbol"`
 
-	// CurrencySymbolPosition Where the currency symbol is shown relative to the amount. Values are not published; treated as an open string.
+	// CurrencySymbolPosition Where the currency symbol goes relative to the amount. Prio has not published the values, so it is an open string.
 	CurrencySymbolPosition    CurrencySymbolPosition `json:"currency_symbol_position"`
 	CurrencyThousandDelimiter *string                `json:"currency_thousand_delimiter,omitempty"`
 }
 
-// CurrencyConversion defines model for CurrencyConversion.
+// CurrencyConversion Conversion rates of one day from a base currency.
 type CurrencyConversion struct {
-	CurrencyBase  *string            `json:"currency_base,omitempty"`
-	CurrencyDate  openapi_types.Date `json:"currency_date"`
-	CurrencyRates map[string]string  `json:"currency_rates"`
+	// CurrencyBase ISO 4217 code of the base currency.
+	CurrencyBase *string `json:"currency_base,omitempty"`
+
+	// CurrencyDate Day the rates apply to (YYYY-MM-DD).
+	CurrencyDate openapi_types.Date `json:"currency_date"`
+
+	// CurrencyRates Rate per ISO 4217 currency code, as decimal strings.
+	CurrencyRates map[string]string `json:"currency_rates"`
 }
 
-// CurrencySymbolPosition Where the currency symbol is shown relative to the amount. Values are not published; treated as an open string.
+// CurrencySymbolPosition Where the currency symbol goes relative to the amount. Prio has not published the values, so it is an open string.
 type CurrencySymbolPosition = string
 
-// CustomField defines model for CustomField.
+// CustomField A name and value pair attached to an object.
 type CustomField struct {
-	CustomFieldName  *string          `json:"custom_field_name,omitempty"`
+	CustomFieldName *string `json:"custom_field_name,omitempty"`
+
+	// CustomFieldType Whether a custom field was set by Prio's system or by a user.
 	CustomFieldType  *CustomFieldType `json:"custom_field_type,omitempty"`
 	CustomFieldValue *string          `json:"custom_field_value,omitempty"`
 }
 
-// CustomFieldType defines model for CustomFieldType.
+// CustomFieldType Whether a custom field was set by Prio's system or by a user.
 type CustomFieldType string
 
-// DayOfTheWeek defines model for DayOfTheWeek.
+// DayOfTheWeek Day of the week.
 type DayOfTheWeek string
 
-// DestinationModel A destination (city or region) products are grouped under. Prio has not published its fields; kept open.
+// DestinationModel A destination (city or region) products are grouped under. Prio has not published its full shape.
 type DestinationModel struct {
 	DestinationId        *string                `json:"destination_id,omitempty"`
 	DestinationName      *string                `json:"destination_name,omitempty"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
-// DirectBookingOption defines model for DirectBookingOption.
+// DirectBookingOption Order line that books a product without a prior reservation. Promocodes and direct payment settlement are not supported on it.
 type DirectBookingOption struct {
 	// BookingAddonReference Reference of the main booking this line is an add-on to (v3.8).
-	BookingAddonReference               *string                `json:"booking_addon_reference,omitempty"`
-	BookingCancelled                    *wire.DateTime         `json:"booking_cancelled,omitempty"`
-	BookingConfirmed                    *wire.DateTime         `json:"booking_confirmed,omitempty"`
-	BookingCreated                      *wire.DateTime         `json:"booking_created,omitempty,omitzero"`
-	BookingExternalReference            string                 `json:"booking_external_reference"`
-	BookingInvoiceStatus                *InvoiceStatus         `json:"booking_invoice_status,omitempty"`
-	BookingLanguage                     *string                `json:"booking_language,omitempty"`
-	BookingModified                     *wire.DateTime         `json:"booking_modified,omitempty,omitzero"`
-	BookingNotes                        *[]Note                `json:"booking_notes,omitempty"`
-	BookingOptionType                   string                 `json:"booking_option_type"`
-	BookingPricing                      *Pricing               `json:"booking_pricing,omitempty"`
-	BookingStatus                       BookingStatusTypes     `json:"booking_status"`
-	BookingTravelDate                   *wire.DateTime         `json:"booking_travel_date,omitempty"`
-	BookingValidUntil                   *wire.DateTime         `json:"booking_valid_until,omitempty"`
-	BookingVersion                      *int                   `json:"booking_version,omitempty"`
-	BookingVoucherReleased              *wire.Bool             `json:"booking_voucher_released,omitempty"`
-	ProductAdmissionType                ProductAdmissionType   `json:"product_admission_type"`
-	ProductAvailabilityCapacityId       *string                `json:"product_availability_capacity_id,omitempty"`
-	ProductAvailabilityCapacitySharedId *string                `json:"product_availability_capacity_shared_id,omitempty"`
-	ProductAvailabilityFromDateTime     *wire.DateTime         `json:"product_availability_from_date_time,omitempty"`
-	ProductAvailabilityId               *string                `json:"product_availability_id,omitempty"`
-	ProductAvailabilityToDateTime       *wire.DateTime         `json:"product_availability_to_date_time,omitempty"`
-	ProductCancellationAllowed          *wire.Bool             `json:"product_cancellation_allowed,omitempty,omitzero"`
-	ProductCombiDetails                 *[]ProductCombiDetail  `json:"product_combi_details,omitempty"`
-	ProductCurrencyCode                 *string                `json:"product_currency_code,omitempty,omitzero"`
-	ProductEntryNotes                   *string                `json:"product_entry_notes,omitempty"`
-	ProductId                           string                 `json:"product_id"`
-	ProductMarketAdminId                *string                `json:"product_market_admin_id,omitempty,omitzero"`
-	ProductMarketAdminName              *string                `json:"product_market_admin_name,omitempty,omitzero"`
-	ProductOptions                      *[]BookingExtraOptions `json:"product_options,omitempty"`
-	ProductPickupPoint                  *PickupPoint           `json:"product_pickup_point,omitempty"`
-	ProductPickupPointId                *string                `json:"product_pickup_point_id,omitempty"`
-	ProductRelationId                   *string                `json:"product_relation_id,omitempty"`
-	ProductSourceId                     *string                `json:"product_source_id,omitempty"`
-	ProductSourceName                   *string                `json:"product_source_name,omitempty"`
-	ProductSupplierAdminId              *string                `json:"product_supplier_admin_id,omitempty"`
-	ProductSupplierAdminName            *string                `json:"product_supplier_admin_name,omitempty"`
-	ProductSupplierId                   *string                `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierName                 *string                `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTitle                        *string                `json:"product_title,omitempty,omitzero"`
-	ProductTypeDetails                  []RegularBookingItem   `json:"product_type_details"`
-}
+	BookingAddonReference *string `json:"booking_addon_reference,omitempty"`
 
-// DirectBookingOptionModel defines model for DirectBookingOptionModel.
-type DirectBookingOptionModel struct {
-	BookingCancelled                    *wire.DateTime         `json:"booking_cancelled,omitempty"`
-	BookingConfirmed                    *wire.DateTime         `json:"booking_confirmed,omitempty"`
-	BookingCreated                      *wire.DateTime         `json:"booking_created,omitempty,omitzero"`
-	BookingExternalReference            string                 `json:"booking_external_reference"`
-	BookingInvoiceStatus                *InvoiceStatus         `json:"booking_invoice_status,omitempty"`
-	BookingLanguage                     *string                `json:"booking_language,omitempty"`
-	BookingModified                     *wire.DateTime         `json:"booking_modified,omitempty,omitzero"`
-	BookingNotes                        *[]Note                `json:"booking_notes,omitempty"`
-	BookingOptionType                   string                 `json:"booking_option_type"`
-	BookingPricing                      *Pricing               `json:"booking_pricing,omitempty"`
-	BookingStatus                       BookingStatusTypes     `json:"booking_status"`
-	BookingTravelDate                   *wire.DateTime         `json:"booking_travel_date,omitempty"`
-	BookingValidUntil                   *wire.DateTime         `json:"booking_valid_until,omitempty"`
-	BookingVersion                      *int                   `json:"booking_version,omitempty"`
-	BookingVoucherReleased              *wire.Bool             `json:"booking_voucher_released,omitempty"`
-	ProductAdmissionType                ProductAdmissionType   `json:"product_admission_type"`
-	ProductAvailabilityCapacityId       *string                `json:"product_availability_capacity_id,omitempty"`
-	ProductAvailabilityCapacitySharedId *string                `json:"product_availability_capacity_shared_id,omitempty"`
-	ProductAvailabilityFromDateTime     *wire.DateTime         `json:"product_availability_from_date_time,omitempty"`
-	ProductAvailabilityId               *string                `json:"product_availability_id,omitempty"`
-	ProductAvailabilityToDateTime       *wire.DateTime         `json:"product_availability_to_date_time,omitempty"`
-	ProductCancellationAllowed          *wire.Bool             `json:"product_cancellation_allowed,omitempty,omitzero"`
-	ProductCombiDetails                 *[]ProductCombiDetail  `json:"product_combi_details,omitempty"`
-	ProductCurrencyCode                 *string                `json:"product_currency_code,omitempty,omitzero"`
-	ProductEntryNotes                   *string                `json:"product_entry_notes,omitempty"`
-	ProductId                           string                 `json:"product_id"`
-	ProductMarketAdminId                *string                `json:"product_market_admin_id,omitempty,omitzero"`
-	ProductMarketAdminName              *string                `json:"product_market_admin_name,omitempty,omitzero"`
-	ProductOptions                      *[]BookingExtraOptions `json:"product_options,omitempty"`
-	ProductPickupPoint                  *PickupPoint           `json:"product_pickup_point,omitempty"`
-	ProductPickupPointId                *string                `json:"product_pickup_point_id,omitempty"`
-	ProductRelationId                   *string                `json:"product_relation_id,omitempty"`
-	ProductSourceId                     *string                `json:"product_source_id,omitempty"`
-	ProductSourceName                   *string                `json:"product_source_name,omitempty"`
-	ProductSupplierAdminId              *string                `json:"product_supplier_admin_id,omitempty"`
-	ProductSupplierAdminName            *string                `json:"product_supplier_admin_name,omitempty"`
-	ProductSupplierId                   *string                `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierName                 *string                `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTitle                        *string                `json:"product_title,omitempty,omitzero"`
-	ProductTypeDetails                  []RegularBookingItem   `json:"product_type_details"`
-}
+	// BookingCancelled When the booking was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCancelled *wire.DateTime `json:"booking_cancelled,omitempty"`
 
-// DirectBookingOptionModelAllOf defines model for DirectBookingOptionModelAllOf.
-type DirectBookingOptionModelAllOf struct {
-	BookingOptionType  string               `json:"booking_option_type"`
+	// BookingConfirmed When the booking was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingConfirmed *wire.DateTime `json:"booking_confirmed,omitempty"`
+
+	// BookingCreated When the booking was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCreated *wire.DateTime `json:"booking_created,omitempty,omitzero"`
+
+	// BookingExternalReference Your reference of the booking line.
+	BookingExternalReference string `json:"booking_external_reference"`
+
+	// BookingInvoiceStatus Invoicing state of an order or booking.
+	BookingInvoiceStatus *InvoiceStatus `json:"booking_invoice_status,omitempty"`
+
+	// BookingLanguage ISO 639-1 language of the booking (default en).
+	BookingLanguage *string `json:"booking_language,omitempty"`
+
+	// BookingModified When the booking last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingModified *wire.DateTime `json:"booking_modified,omitempty,omitzero"`
+
+	// BookingNotes Notes on the booking.
+	BookingNotes *[]Note `json:"booking_notes,omitempty"`
+
+	// BookingOptionType Kind of line: DIRECT_BOOKING (default), CONFIRM_RESERVATION, UPDATE_BOOKING or UPDATE_BOOKING_NOTES. Kinds cannot be mixed in one request.
+	BookingOptionType string `json:"booking_option_type"`
+
+	// BookingPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	BookingPricing *Pricing `json:"booking_pricing,omitempty"`
+
+	// BookingStatus Status of a booking line. The *_PROCESSING* and *_PENDING_* values are interim; Prio reports the final one later (webhook or Order Details). Open enum: Prio may add values.
+	BookingStatus BookingStatusTypes `json:"booking_status"`
+
+	// BookingTravelDate Date (and time) of the visit; required when the product has product_traveldate_required. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingTravelDate *wire.DateTime `json:"booking_travel_date,omitempty"`
+
+	// BookingValidUntil Until when the unredeemed booking can be used. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingValidUntil *wire.DateTime `json:"booking_valid_until,omitempty"`
+
+	// BookingVersion Revision of the booking; each amendment raises it.
+	BookingVersion *int `json:"booking_version,omitempty"`
+
+	// BookingVoucherReleased True once the voucher of the booking has been released.
+	BookingVoucherReleased *wire.Bool `json:"booking_voucher_released,omitempty"`
+
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
+	ProductAdmissionType                ProductAdmissionType `json:"product_admission_type"`
+	ProductAvailabilityCapacityId       *string              `json:"product_availability_capacity_id,omitempty"`
+	ProductAvailabilityCapacitySharedId *string              `json:"product_availability_capacity_shared_id,omitempty"`
+
+	// ProductAvailabilityFromDateTime Start of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityFromDateTime *wire.DateTime `json:"product_availability_from_date_time,omitempty"`
+
+	// ProductAvailabilityId Slot to book, the availability_id from the availability calls; required when the product uses availability.
+	ProductAvailabilityId *string `json:"product_availability_id,omitempty"`
+
+	// ProductAvailabilityToDateTime End of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityToDateTime *wire.DateTime `json:"product_availability_to_date_time,omitempty"`
+
+	// ProductCancellationAllowed True when the booking or product can be cancelled in its current state (e.g. not once redeemed).
+	ProductCancellationAllowed *wire.Bool `json:"product_cancellation_allowed,omitempty,omitzero"`
+
+	// ProductCombiDetails Sub-products of a combi product.
+	ProductCombiDetails *[]ProductCombiDetail `json:"product_combi_details,omitempty"`
+
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode *string `json:"product_currency_code,omitempty,omitzero"`
+	ProductEntryNotes   *string `json:"product_entry_notes,omitempty"`
+
+	// ProductId Prio product id.
+	ProductId              string  `json:"product_id"`
+	ProductMarketAdminId   *string `json:"product_market_admin_id,omitempty,omitzero"`
+	ProductMarketAdminName *string `json:"product_market_admin_name,omitempty,omitzero"`
+
+	// ProductOptions Product options or booking questions.
+	ProductOptions *[]BookingExtraOptions `json:"product_options,omitempty"`
+
+	// ProductPickupPoint A place where guests are picked up, with times.
+	ProductPickupPoint *PickupPoint `json:"product_pickup_point,omitempty"`
+
+	// ProductPickupPointId Chosen pickup point; required when the product's pickup point is MANDATORY.
+	ProductPickupPointId *string `json:"product_pickup_point_id,omitempty"`
+
+	// ProductRelationId Main product id when this product is booked as a cluster member or add-on.
+	ProductRelationId        *string `json:"product_relation_id,omitempty"`
+	ProductSourceId          *string `json:"product_source_id,omitempty"`
+	ProductSourceName        *string `json:"product_source_name,omitempty"`
+	ProductSupplierAdminId   *string `json:"product_supplier_admin_id,omitempty"`
+	ProductSupplierAdminName *string `json:"product_supplier_admin_name,omitempty"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId *string `json:"product_supplier_id,omitempty,omitzero"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTitle Title of the product.
+	ProductTitle *string `json:"product_title,omitempty,omitzero"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
 	ProductTypeDetails []RegularBookingItem `json:"product_type_details"`
 }
 
-// DistributorCurrencyRatesResponse defines model for DistributorCurrencyRatesResponse.
+// DirectBookingOptionModel A direct-booking line with its product types.
+type DirectBookingOptionModel struct {
+	// BookingCancelled When the booking was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCancelled *wire.DateTime `json:"booking_cancelled,omitempty"`
+
+	// BookingConfirmed When the booking was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingConfirmed *wire.DateTime `json:"booking_confirmed,omitempty"`
+
+	// BookingCreated When the booking was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCreated *wire.DateTime `json:"booking_created,omitempty,omitzero"`
+
+	// BookingExternalReference Your reference of the booking line.
+	BookingExternalReference string `json:"booking_external_reference"`
+
+	// BookingInvoiceStatus Invoicing state of an order or booking.
+	BookingInvoiceStatus *InvoiceStatus `json:"booking_invoice_status,omitempty"`
+
+	// BookingLanguage ISO 639-1 language of the booking (default en).
+	BookingLanguage *string `json:"booking_language,omitempty"`
+
+	// BookingModified When the booking last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingModified *wire.DateTime `json:"booking_modified,omitempty,omitzero"`
+
+	// BookingNotes Notes on the booking.
+	BookingNotes *[]Note `json:"booking_notes,omitempty"`
+
+	// BookingOptionType Kind of line: DIRECT_BOOKING (default), CONFIRM_RESERVATION, UPDATE_BOOKING or UPDATE_BOOKING_NOTES. Kinds cannot be mixed in one request.
+	BookingOptionType string `json:"booking_option_type"`
+
+	// BookingPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	BookingPricing *Pricing `json:"booking_pricing,omitempty"`
+
+	// BookingStatus Status of a booking line. The *_PROCESSING* and *_PENDING_* values are interim; Prio reports the final one later (webhook or Order Details). Open enum: Prio may add values.
+	BookingStatus BookingStatusTypes `json:"booking_status"`
+
+	// BookingTravelDate Date (and time) of the visit; required when the product has product_traveldate_required. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingTravelDate *wire.DateTime `json:"booking_travel_date,omitempty"`
+
+	// BookingValidUntil Until when the unredeemed booking can be used. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingValidUntil *wire.DateTime `json:"booking_valid_until,omitempty"`
+
+	// BookingVersion Revision of the booking; each amendment raises it.
+	BookingVersion *int `json:"booking_version,omitempty"`
+
+	// BookingVoucherReleased True once the voucher of the booking has been released.
+	BookingVoucherReleased *wire.Bool `json:"booking_voucher_released,omitempty"`
+
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
+	ProductAdmissionType                ProductAdmissionType `json:"product_admission_type"`
+	ProductAvailabilityCapacityId       *string              `json:"product_availability_capacity_id,omitempty"`
+	ProductAvailabilityCapacitySharedId *string              `json:"product_availability_capacity_shared_id,omitempty"`
+
+	// ProductAvailabilityFromDateTime Start of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityFromDateTime *wire.DateTime `json:"product_availability_from_date_time,omitempty"`
+
+	// ProductAvailabilityId Slot to book, the availability_id from the availability calls; required when the product uses availability.
+	ProductAvailabilityId *string `json:"product_availability_id,omitempty"`
+
+	// ProductAvailabilityToDateTime End of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityToDateTime *wire.DateTime `json:"product_availability_to_date_time,omitempty"`
+
+	// ProductCancellationAllowed True when the booking or product can be cancelled in its current state (e.g. not once redeemed).
+	ProductCancellationAllowed *wire.Bool `json:"product_cancellation_allowed,omitempty,omitzero"`
+
+	// ProductCombiDetails Sub-products of a combi product.
+	ProductCombiDetails *[]ProductCombiDetail `json:"product_combi_details,omitempty"`
+
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode *string `json:"product_currency_code,omitempty,omitzero"`
+	ProductEntryNotes   *string `json:"product_entry_notes,omitempty"`
+
+	// ProductId Prio product id.
+	ProductId              string  `json:"product_id"`
+	ProductMarketAdminId   *string `json:"product_market_admin_id,omitempty,omitzero"`
+	ProductMarketAdminName *string `json:"product_market_admin_name,omitempty,omitzero"`
+
+	// ProductOptions Product options or booking questions.
+	ProductOptions *[]BookingExtraOptions `json:"product_options,omitempty"`
+
+	// ProductPickupPoint A place where guests are picked up, with times.
+	ProductPickupPoint *PickupPoint `json:"product_pickup_point,omitempty"`
+
+	// ProductPickupPointId Chosen pickup point; required when the product's pickup point is MANDATORY.
+	ProductPickupPointId *string `json:"product_pickup_point_id,omitempty"`
+
+	// ProductRelationId Main product id when this product is booked as a cluster member or add-on.
+	ProductRelationId        *string `json:"product_relation_id,omitempty"`
+	ProductSourceId          *string `json:"product_source_id,omitempty"`
+	ProductSourceName        *string `json:"product_source_name,omitempty"`
+	ProductSupplierAdminId   *string `json:"product_supplier_admin_id,omitempty"`
+	ProductSupplierAdminName *string `json:"product_supplier_admin_name,omitempty"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId *string `json:"product_supplier_id,omitempty,omitzero"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTitle Title of the product.
+	ProductTitle *string `json:"product_title,omitempty,omitzero"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
+	ProductTypeDetails []RegularBookingItem `json:"product_type_details"`
+}
+
+// DirectBookingOptionModelAllOf Fields a direct-booking line adds to a booking.
+type DirectBookingOptionModelAllOf struct {
+	// BookingOptionType Kind of line: DIRECT_BOOKING (default), CONFIRM_RESERVATION, UPDATE_BOOKING or UPDATE_BOOKING_NOTES. Kinds cannot be mixed in one request.
+	BookingOptionType string `json:"booking_option_type"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
+	ProductTypeDetails []RegularBookingItem `json:"product_type_details"`
+}
+
+// DistributorCurrencyRatesResponse Response envelope of List Product Currency Rates.
 type DistributorCurrencyRatesResponse struct {
-	ApiVersion *string                              `json:"api_version,omitempty,omitzero"`
-	Data       DistributorCurrencyRatesResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data Currency rates; this list has no paging fields beyond total_items.
+	Data DistributorCurrencyRatesResponseData `json:"data"`
 }
 
-// DistributorCurrencyRatesResponseData defines model for DistributorCurrencyRatesResponseData.
+// DistributorCurrencyRatesResponseData Currency rates; this list has no paging fields beyond total_items.
 type DistributorCurrencyRatesResponseData struct {
-	Items      []CurrencyConversion `json:"items"`
-	Kind       Kind                 `json:"kind"`
-	TotalItems int                  `json:"total_items"`
+	Items []CurrencyConversion `json:"items"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
 }
 
-// DistributorProductCategoriesResponse defines model for DistributorProductCategoriesResponse.
+// DistributorProductCategoriesResponse Response envelope of List Product Categories.
 type DistributorProductCategoriesResponse struct {
-	ApiVersion *string                                  `json:"api_version,omitempty,omitzero"`
-	Data       DistributorProductCategoriesResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data Categories; this list has no paging fields beyond total_items.
+	Data DistributorProductCategoriesResponseData `json:"data"`
 }
 
-// DistributorProductCategoriesResponseData defines model for DistributorProductCategoriesResponseData.
+// DistributorProductCategoriesResponseData Categories; this list has no paging fields beyond total_items.
 type DistributorProductCategoriesResponseData struct {
-	Items      []CategoryModel `json:"items"`
-	Kind       Kind            `json:"kind"`
-	TotalItems int             `json:"total_items"`
+	Items []CategoryModel `json:"items"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
 }
 
-// DistributorProductTaxesResponse defines model for DistributorProductTaxesResponse.
+// DistributorProductTaxesResponse Response envelope of List Product Taxes.
 type DistributorProductTaxesResponse struct {
-	ApiVersion *string                             `json:"api_version,omitempty,omitzero"`
-	Data       DistributorProductTaxesResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data A page of tax settings.
+	Data DistributorProductTaxesResponseData `json:"data"`
 }
 
-// DistributorProductTaxesResponseData defines model for DistributorProductTaxesResponseData.
+// DistributorProductTaxesResponseData A page of tax settings.
 type DistributorProductTaxesResponseData struct {
+	// CurrentItemCount Number of items on this page.
 	CurrentItemCount int                 `json:"current_item_count"`
 	Items            *[]ProductTaxDetail `json:"items,omitempty"`
-	ItemsPerPage     int                 `json:"items_per_page"`
-	Kind             Kind                `json:"kind"`
-	PageIndex        int                 `json:"page_index"`
-	StartIndex       int                 `json:"start_index"`
-	TotalItems       int                 `json:"total_items"`
-	TotalPages       int                 `json:"total_pages"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage int `json:"items_per_page"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex int `json:"page_index"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex int `json:"start_index"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
+
+	// TotalPages Number of pages.
+	TotalPages int `json:"total_pages"`
 }
 
-// DistributorProductTaxesResponseDataAllOf defines model for DistributorProductTaxesResponseDataAllOf.
+// DistributorProductTaxesResponseDataAllOf Items of a tax page.
 type DistributorProductTaxesResponseDataAllOf struct {
 	Items *[]ProductTaxDetail `json:"items,omitempty"`
 }
 
-// EmailOptionsModel defines model for EmailOptionsModel.
+// EmailOptionsModel Which e-mails Prio sends for an order.
 type EmailOptionsModel struct {
+	// EmailTypes Switches for the e-mails Prio sends to the order's contacts.
 	EmailTypes EmailTypes `json:"email_types"`
 }
 
-// EmailRecipient defines model for EmailRecipient.
+// EmailRecipient Name and address of an e-mail recipient.
 type EmailRecipient struct {
-	RecipientsAddress openapi_types.Email `json:"recipients_address"`
-	RecipientsName    *string             `json:"recipients_name,omitempty"`
+	RecipientsAddress string  `json:"recipients_address"`
+	RecipientsName    *string `json:"recipients_name,omitempty"`
 }
 
-// EmailTypes defines model for EmailTypes.
+// EmailTypes Switches for the e-mails Prio sends to the order's contacts.
 type EmailTypes struct {
-	SendMarketing    *wire.Bool `json:"send_marketing,omitempty"`
+	// SendMarketing Send marketing e-mails.
+	SendMarketing *wire.Bool `json:"send_marketing,omitempty"`
+
+	// SendNotification Send notifications about changes.
 	SendNotification *wire.Bool `json:"send_notification,omitempty"`
-	SendOffers       *wire.Bool `json:"send_offers,omitempty"`
-	SendReceipt      *wire.Bool `json:"send_receipt,omitempty"`
-	SendTickets      *wire.Bool `json:"send_tickets,omitempty"`
+
+	// SendOffers Send offers.
+	SendOffers *wire.Bool `json:"send_offers,omitempty"`
+
+	// SendReceipt Send a receipt.
+	SendReceipt *wire.Bool `json:"send_receipt,omitempty"`
+
+	// SendTickets Send the tickets to the order's contacts.
+	SendTickets *wire.Bool `json:"send_tickets,omitempty"`
 }
 
-// ErrorModel defines model for ErrorModel.
+// ErrorModel Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type ErrorModel struct {
-	Error            *string   `json:"error,omitempty,omitzero"`
-	ErrorDescription *string   `json:"error_description,omitempty"`
-	ErrorMessage     *string   `json:"error_message,omitempty"`
-	ErrorReference   *string   `json:"error_reference,omitempty,omitzero"`
-	ErrorUri         *string   `json:"error_uri,omitempty"`
-	Errors           *[]string `json:"errors,omitempty"`
+	// Error Stable error code, e.g. INVALID_REQUEST; Prio has over 1000 of them, grouped by HTTP status.
+	Error *string `json:"error,omitempty,omitzero"`
+
+	// ErrorDescription Explanation meant for developers.
+	ErrorDescription *string `json:"error_description,omitempty"`
+
+	// ErrorMessage Message that may be shown to guests.
+	ErrorMessage *string `json:"error_message,omitempty"`
+
+	// ErrorReference Unique reference of this error occurrence, for Prio support.
+	ErrorReference *string `json:"error_reference,omitempty,omitzero"`
+
+	// ErrorUri Page describing the error.
+	ErrorUri *string `json:"error_uri,omitempty"`
+
+	// Errors Detailed messages, e.g. one per invalid field.
+	Errors *[]string `json:"errors,omitempty"`
 }
 
-// ExtraOptionValue defines model for ExtraOptionValue.
+// ExtraOptionValue A value a product option offers.
 type ExtraOptionValue struct {
-	ValueIcon           *string `json:"value_icon,omitempty"`
-	ValueId             string  `json:"value_id"`
-	ValueName           *string `json:"value_name,omitempty"`
-	ValuePrice          *string `json:"value_price,omitempty"`
+	ValueIcon *string `json:"value_icon,omitempty"`
+	ValueId   string  `json:"value_id"`
+	ValueName *string `json:"value_name,omitempty"`
+
+	// ValuePrice Price of the option value. Decimal string such as "12.50", never a JSON number.
+	ValuePrice *string `json:"value_price,omitempty"`
+
+	// ValuePriceTaxAmount Tax on the option value's price. Decimal string such as "12.50", never a JSON number.
 	ValuePriceTaxAmount *string `json:"value_price_tax_amount,omitempty"`
 	ValuePriceTaxId     *string `json:"value_price_tax_id,omitempty"`
 	ValueProductTypeId  *string `json:"value_product_type_id,omitempty"`
 }
 
-// ExtraOptionValueDetails defines model for ExtraOptionValueDetails.
+// ExtraOptionValueDetails A value of a product option with its quantity limits.
 type ExtraOptionValueDetails struct {
-	ValueIcon           *string                                   `json:"value_icon,omitempty"`
-	ValueId             string                                    `json:"value_id"`
-	ValueName           *string                                   `json:"value_name,omitempty"`
-	ValuePrice          *string                                   `json:"value_price,omitempty"`
+	ValueIcon *string `json:"value_icon,omitempty"`
+	ValueId   string  `json:"value_id"`
+	ValueName *string `json:"value_name,omitempty"`
+
+	// ValuePrice Price of the option value. Decimal string such as "12.50", never a JSON number.
+	ValuePrice *string `json:"value_price,omitempty"`
+
+	// ValuePriceTaxAmount Tax on the option value's price. Decimal string such as "12.50", never a JSON number.
 	ValuePriceTaxAmount *string                                   `json:"value_price_tax_amount,omitempty"`
 	ValuePriceTaxId     *string                                   `json:"value_price_tax_id,omitempty"`
 	ValueProductTypeId  *string                                   `json:"value_product_type_id,omitempty"`
@@ -3424,7 +4294,7 @@ type ExtraOptionValueDetails struct {
 // ExtraOptionValueDetailsValueQuantityType defines model for ExtraOptionValueDetails.ValueQuantityType.
 type ExtraOptionValueDetailsValueQuantityType string
 
-// ExtraOptionValueDetailsAllOf defines model for ExtraOptionValueDetailsAllOf.
+// ExtraOptionValueDetailsAllOf Fields an option value adds for quantity limits.
 type ExtraOptionValueDetailsAllOf struct {
 	ValueQuantityMax  *int                                           `json:"value_quantity_max,omitempty"`
 	ValueQuantityMin  *int                                           `json:"value_quantity_min,omitempty"`
@@ -3434,26 +4304,32 @@ type ExtraOptionValueDetailsAllOf struct {
 // ExtraOptionValueDetailsAllOfValueQuantityType defines model for ExtraOptionValueDetailsAllOf.ValueQuantityType.
 type ExtraOptionValueDetailsAllOfValueQuantityType string
 
-// ExtraOptions defines model for ExtraOptions.
+// ExtraOptions A product option or booking question, with the values a guest may choose.
 type ExtraOptions struct {
-	OptionBookingQuantityMax *int                             `json:"option_booking_quantity_max,omitempty"`
-	OptionBookingQuantityMin *int                             `json:"option_booking_quantity_min,omitempty"`
-	OptionCountType          *ExtraOptionsOptionCountType     `json:"option_count_type,omitempty,omitzero"`
-	OptionDescription        *string                          `json:"option_description,omitempty"`
-	OptionEndDate            *wire.DateTime                   `json:"option_end_date,omitempty"`
-	OptionIcon               *string                          `json:"option_icon,omitempty"`
-	OptionId                 string                           `json:"option_id"`
-	OptionLabel              *ExtraOptionsOptionLabel         `json:"option_label,omitempty"`
-	OptionListType           *ExtraOptionsOptionListType      `json:"option_list_type,omitempty"`
-	OptionMandatory          *wire.Bool                       `json:"option_mandatory,omitempty,omitzero"`
-	OptionName               *string                          `json:"option_name,omitempty,omitzero"`
-	OptionPriceType          *ExtraOptionsOptionPriceType     `json:"option_price_type,omitempty,omitzero"`
-	OptionQuantityMax        *int                             `json:"option_quantity_max,omitempty"`
-	OptionQuantityMin        *int                             `json:"option_quantity_min,omitempty"`
-	OptionSelectionType      *ExtraOptionsOptionSelectionType `json:"option_selection_type,omitempty,omitzero"`
-	OptionStartDate          *wire.DateTime                   `json:"option_start_date,omitempty"`
-	OptionType               *ExtraOptionsOptionType          `json:"option_type,omitempty,omitzero"`
-	OptionValues             *[]ExtraOptionValueDetails       `json:"option_values,omitempty"`
+	OptionBookingQuantityMax *int                         `json:"option_booking_quantity_max,omitempty"`
+	OptionBookingQuantityMin *int                         `json:"option_booking_quantity_min,omitempty"`
+	OptionCountType          *ExtraOptionsOptionCountType `json:"option_count_type,omitempty,omitzero"`
+	OptionDescription        *string                      `json:"option_description,omitempty"`
+
+	// OptionEndDate Last day the option is offered. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OptionEndDate  *wire.DateTime              `json:"option_end_date,omitempty"`
+	OptionIcon     *string                     `json:"option_icon,omitempty"`
+	OptionId       string                      `json:"option_id"`
+	OptionLabel    *ExtraOptionsOptionLabel    `json:"option_label,omitempty"`
+	OptionListType *ExtraOptionsOptionListType `json:"option_list_type,omitempty"`
+
+	// OptionMandatory The guest must answer this option.
+	OptionMandatory     *wire.Bool                       `json:"option_mandatory,omitempty,omitzero"`
+	OptionName          *string                          `json:"option_name,omitempty,omitzero"`
+	OptionPriceType     *ExtraOptionsOptionPriceType     `json:"option_price_type,omitempty,omitzero"`
+	OptionQuantityMax   *int                             `json:"option_quantity_max,omitempty"`
+	OptionQuantityMin   *int                             `json:"option_quantity_min,omitempty"`
+	OptionSelectionType *ExtraOptionsOptionSelectionType `json:"option_selection_type,omitempty,omitzero"`
+
+	// OptionStartDate First day the option is offered. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OptionStartDate *wire.DateTime             `json:"option_start_date,omitempty"`
+	OptionType      *ExtraOptionsOptionType    `json:"option_type,omitempty,omitzero"`
+	OptionValues    *[]ExtraOptionValueDetails `json:"option_values,omitempty"`
 }
 
 // ExtraOptionsOptionCountType defines model for ExtraOptions.OptionCountType.
@@ -3474,46 +4350,59 @@ type ExtraOptionsOptionSelectionType string
 // ExtraOptionsOptionType defines model for ExtraOptions.OptionType.
 type ExtraOptionsOptionType string
 
-// Fee defines model for Fee.
+// Fee A fee included in or added to a price.
 type Fee struct {
-	FeeAmount     *string `json:"fee_amount,omitempty,omitzero"`
-	FeeIncluded   *string `json:"fee_included,omitempty,omitzero"`
-	FeeLabel      *string `json:"fee_label,omitempty"`
+	// FeeAmount Fee amount. Decimal string such as "12.50", never a JSON number.
+	FeeAmount   *string `json:"fee_amount,omitempty,omitzero"`
+	FeeIncluded *string `json:"fee_included,omitempty,omitzero"`
+	FeeLabel    *string `json:"fee_label,omitempty"`
+
+	// FeePercentage Fee as a percentage. Decimal string such as "12.50", never a JSON number.
 	FeePercentage *string `json:"fee_percentage,omitempty"`
 	FeeRefundable *string `json:"fee_refundable,omitempty,omitzero"`
-	FeeTaxAmount  *string `json:"fee_tax_amount,omitempty,omitzero"`
-	FeeTaxId      *string `json:"fee_tax_id,omitempty,omitzero"`
-	FeeType       FeeType `json:"fee_type"`
+
+	// FeeTaxAmount Tax on the fee. Decimal string such as "12.50", never a JSON number.
+	FeeTaxAmount *string `json:"fee_tax_amount,omitempty,omitzero"`
+	FeeTaxId     *string `json:"fee_tax_id,omitempty,omitzero"`
+
+	// FeeType Who a fee or margin goes to.
+	FeeType FeeType `json:"fee_type"`
 }
 
-// FeeType defines model for FeeType.
+// FeeType Who a fee or margin goes to.
 type FeeType string
 
-// Flag defines model for Flag.
+// Flag A label set on an order or product, possibly visible to guests.
 type Flag struct {
 	FlagId      string        `json:"flag_id"`
 	FlagName    string        `json:"flag_name"`
 	FlagType    *FlagFlagType `json:"flag_type,omitempty"`
 	FlagValue   string        `json:"flag_value"`
 	FlagValueId *string       `json:"flag_value_id,omitempty"`
-	FlagVisible *wire.Bool    `json:"flag_visible,omitempty"`
+
+	// FlagVisible Show the flag to guests.
+	FlagVisible *wire.Bool `json:"flag_visible,omitempty"`
 }
 
 // FlagFlagType defines model for Flag.FlagType.
 type FlagFlagType string
 
-// GetVoucherResponseJSON defines model for GetVoucherResponseJSON.
+// GetVoucherResponseJSON Answer of Get Voucher with Accept application/json: where to download the voucher.
 type GetVoucherResponseJSON struct {
+	// Data Wrapper around the voucher URL.
 	Data GetVoucherResponseJSONData `json:"data"`
-	Url  string                     `json:"url"`
+
+	// Url Address to download the voucher from.
+	Url string `json:"url"`
 }
 
-// GetVoucherResponseJSONData defines model for GetVoucherResponseJSONData.
+// GetVoucherResponseJSONData Wrapper around the voucher URL.
 type GetVoucherResponseJSONData struct {
+	// Url Address to download the voucher from.
 	Url *string `json:"url,omitempty"`
 }
 
-// GuideLanguage defines model for GuideLanguage.
+// GuideLanguage Languages a guide or audio guide offers.
 type GuideLanguage struct {
 	LanguageCodes []string                  `json:"language_codes"`
 	LanguageType  GuideLanguageLanguageType `json:"language_type"`
@@ -3522,7 +4411,7 @@ type GuideLanguage struct {
 // GuideLanguageLanguageType defines model for GuideLanguage.LanguageType.
 type GuideLanguageLanguageType string
 
-// Highlight defines model for Highlight.
+// Highlight A selling point of a product.
 type Highlight struct {
 	HighlightDescription string                  `json:"highlight_description"`
 	HighlightIcon        *string                 `json:"highlight_icon,omitempty"`
@@ -3533,17 +4422,21 @@ type Highlight struct {
 // HighlightHighlightType defines model for Highlight.HighlightType.
 type HighlightHighlightType string
 
-// Image defines model for Image.
+// Image An image with its size, type and validity.
 type Image struct {
-	ImageDescription *string         `json:"image_description,omitempty"`
-	ImageFormat      *string         `json:"image_format,omitempty"`
-	ImageFromDate    *wire.DateTime  `json:"image_from_date,omitempty"`
-	ImageId          *string         `json:"image_id,omitempty,omitzero"`
-	ImageSize        *ImageImageSize `json:"image_size,omitempty"`
-	ImageTillDate    *wire.DateTime  `json:"image_till_date,omitempty"`
-	ImageTitle       string          `json:"image_title"`
-	ImageType        ImageImageType  `json:"image_type"`
-	ImageUrl         string          `json:"image_url"`
+	ImageDescription *string `json:"image_description,omitempty"`
+	ImageFormat      *string `json:"image_format,omitempty"`
+
+	// ImageFromDate First day the image may be shown. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ImageFromDate *wire.DateTime  `json:"image_from_date,omitempty"`
+	ImageId       *string         `json:"image_id,omitempty,omitzero"`
+	ImageSize     *ImageImageSize `json:"image_size,omitempty"`
+
+	// ImageTillDate Last day the image may be shown. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ImageTillDate *wire.DateTime `json:"image_till_date,omitempty"`
+	ImageTitle    string         `json:"image_title"`
+	ImageType     ImageImageType `json:"image_type"`
+	ImageUrl      string         `json:"image_url"`
 }
 
 // ImageImageSize defines model for Image.ImageSize.
@@ -3552,27 +4445,31 @@ type ImageImageSize string
 // ImageImageType defines model for Image.ImageType.
 type ImageImageType string
 
-// InvoiceDetails defines model for InvoiceDetails.
+// InvoiceDetails An invoice line for a booking.
 type InvoiceDetails struct {
-	InvoiceDate            wire.DateTime             `json:"invoice_date"`
-	InvoiceId              string                    `json:"invoice_id"`
-	InvoiceProductId       string                    `json:"invoice_product_id"`
-	InvoiceProductQuantity int                       `json:"invoice_product_quantity"`
-	InvoiceStatus          InvoiceStatus             `json:"invoice_status"`
-	InvoiceType            InvoiceDetailsInvoiceType `json:"invoice_type"`
+	// InvoiceDate Date of the invoice. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	InvoiceDate            wire.DateTime `json:"invoice_date"`
+	InvoiceId              string        `json:"invoice_id"`
+	InvoiceProductId       string        `json:"invoice_product_id"`
+	InvoiceProductQuantity int           `json:"invoice_product_quantity"`
+
+	// InvoiceStatus Invoicing state of an order or booking.
+	InvoiceStatus InvoiceStatus             `json:"invoice_status"`
+	InvoiceType   InvoiceDetailsInvoiceType `json:"invoice_type"`
 }
 
 // InvoiceDetailsInvoiceType defines model for InvoiceDetails.InvoiceType.
 type InvoiceDetailsInvoiceType string
 
-// InvoiceStatus defines model for InvoiceStatus.
+// InvoiceStatus Invoicing state of an order or booking.
 type InvoiceStatus string
 
-// Kind defines model for Kind.
+// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
 type Kind string
 
-// LocationListModel defines model for LocationListModel.
+// LocationListModel A location with the products sold there.
 type LocationListModel struct {
+	// LocationAddress Postal address with optional coordinates.
 	LocationAddress      *AddressModel     `json:"location_address,omitempty"`
 	LocationContacts     *[]ContactDetails `json:"location_contacts,omitempty"`
 	LocationCustomFields *[]CustomField    `json:"location_custom_fields,omitempty"`
@@ -3582,40 +4479,59 @@ type LocationListModel struct {
 	LocationName         string            `json:"location_name"`
 	LocationOpeningTimes *[]OpeningTimes   `json:"location_opening_times,omitempty"`
 	LocationProducts     *[]string         `json:"location_products,omitempty"`
-	LocationType         LocationType      `json:"location_type"`
-	LocationUrl          *string           `json:"location_url,omitempty"`
+
+	// LocationType Role of a location.
+	LocationType LocationType `json:"location_type"`
+	LocationUrl  *string      `json:"location_url,omitempty"`
 }
 
-// LocationListModelAllOf defines model for LocationListModelAllOf.
+// LocationListModelAllOf Products sold at a location.
 type LocationListModelAllOf struct {
 	LocationProducts *[]string `json:"location_products,omitempty"`
 }
 
-// LocationListResponse defines model for LocationListResponse.
+// LocationListResponse Response envelope of List Product Locations.
 type LocationListResponse struct {
-	ApiVersion *string                  `json:"api_version,omitempty,omitzero"`
-	Data       LocationListResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data A page of locations.
+	Data LocationListResponseData `json:"data"`
 }
 
-// LocationListResponseData defines model for LocationListResponseData.
+// LocationListResponseData A page of locations.
 type LocationListResponseData struct {
+	// CurrentItemCount Number of items on this page.
 	CurrentItemCount int                 `json:"current_item_count"`
 	Items            []LocationListModel `json:"items"`
-	ItemsPerPage     int                 `json:"items_per_page"`
-	Kind             Kind                `json:"kind"`
-	PageIndex        int                 `json:"page_index"`
-	StartIndex       int                 `json:"start_index"`
-	TotalItems       int                 `json:"total_items"`
-	TotalPages       int                 `json:"total_pages"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage int `json:"items_per_page"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex int `json:"page_index"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex int `json:"start_index"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
+
+	// TotalPages Number of pages.
+	TotalPages int `json:"total_pages"`
 }
 
-// LocationListResponseDataAllOf defines model for LocationListResponseDataAllOf.
+// LocationListResponseDataAllOf Items of a location page.
 type LocationListResponseDataAllOf struct {
 	Items []LocationListModel `json:"items"`
 }
 
-// LocationModel defines model for LocationModel.
+// LocationModel A place related to a product: venue, meeting point, pickup point and so on.
 type LocationModel struct {
+	// LocationAddress Postal address with optional coordinates.
 	LocationAddress      *AddressModel     `json:"location_address,omitempty"`
 	LocationContacts     *[]ContactDetails `json:"location_contacts,omitempty"`
 	LocationCustomFields *[]CustomField    `json:"location_custom_fields,omitempty"`
@@ -3624,415 +4540,691 @@ type LocationModel struct {
 	LocationLabel        *string           `json:"location_label,omitempty"`
 	LocationName         string            `json:"location_name"`
 	LocationOpeningTimes *[]OpeningTimes   `json:"location_opening_times,omitempty"`
-	LocationType         LocationType      `json:"location_type"`
-	LocationUrl          *string           `json:"location_url,omitempty"`
+
+	// LocationType Role of a location.
+	LocationType LocationType `json:"location_type"`
+	LocationUrl  *string      `json:"location_url,omitempty"`
 }
 
-// LocationType defines model for LocationType.
+// LocationType Role of a location.
 type LocationType string
 
-// MakePaymentResponse defines model for MakePaymentResponse.
+// MakePaymentResponse Answer to Create Payment; which fields are filled depends on payment_object_type.
 type MakePaymentResponse struct {
-	PaymentAction                   *map[string]interface{} `json:"payment_action,omitempty"`
-	PaymentDetails                  PaymentDetails          `json:"payment_details"`
-	PaymentLink                     *string                 `json:"payment_link,omitempty,omitzero"`
-	PaymentLinkExpiresAt            *wire.DateTime          `json:"payment_link_expires_at,omitempty"`
-	PaymentObjectType               string                  `json:"payment_object_type"`
-	PaymentRefusalReason            *string                 `json:"payment_refusal_reason,omitempty"`
-	PaymentResultCode               *string                 `json:"payment_result_code,omitempty,omitzero"`
-	PaymentServiceProviderReference string                  `json:"payment_service_provider_reference"`
+	// PaymentAction Action the guest must complete (e.g. a 3-D Secure redirect), passed to the provider's client library as is.
+	PaymentAction *map[string]interface{} `json:"payment_action,omitempty"`
+
+	// PaymentDetails A payment or refund with its status, amounts and provider details.
+	PaymentDetails PaymentDetails `json:"payment_details"`
+
+	// PaymentLink Hosted payment page to send the guest to.
+	PaymentLink *string `json:"payment_link,omitempty,omitzero"`
+
+	// PaymentLinkExpiresAt When the payment link stops working. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	PaymentLinkExpiresAt *wire.DateTime `json:"payment_link_expires_at,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
+
+	// PaymentRefusalReason Why the provider refused the payment.
+	PaymentRefusalReason *string `json:"payment_refusal_reason,omitempty"`
+
+	// PaymentResultCode Result reported by the provider.
+	PaymentResultCode *string `json:"payment_result_code,omitempty,omitzero"`
+
+	// PaymentServiceProviderReference The provider's own reference of the payment.
+	PaymentServiceProviderReference string `json:"payment_service_provider_reference"`
 }
 
-// ManualPaymentRequest defines model for ManualPaymentRequest.
+// ManualPaymentRequest Records a payment made outside Prio's providers.
 type ManualPaymentRequest struct {
-	PaymentAmount                   *string             `json:"payment_amount,omitempty"`
-	PaymentContact                  *ContactDetails     `json:"payment_contact,omitempty"`
-	PaymentCurrencyAmount           *string             `json:"payment_currency_amount,omitempty"`
-	PaymentCurrencyCode             *string             `json:"payment_currency_code,omitempty"`
-	PaymentCurrencyRate             *string             `json:"payment_currency_rate,omitempty"`
-	PaymentExternalReference        *string             `json:"payment_external_reference,omitempty"`
-	PaymentGatewayType              *PaymentGatewayType `json:"payment_gateway_type,omitempty"`
-	PaymentMerchantAccountName      *string             `json:"payment_merchant_account_name,omitempty"`
-	PaymentMerchantReference        string              `json:"payment_merchant_reference"`
-	PaymentMethod                   PaymentMethod       `json:"payment_method"`
-	PaymentNotes                    *[]Note             `json:"payment_notes,omitempty"`
-	PaymentObjectType               string              `json:"payment_object_type"`
-	PaymentScheme                   *PaymentScheme      `json:"payment_scheme,omitempty"`
-	PaymentServiceProviderReference *string             `json:"payment_service_provider_reference,omitempty"`
-	PaymentType                     *PaymentType        `json:"payment_type,omitempty"`
+	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
+	PaymentAmount *string `json:"payment_amount,omitempty"`
+
+	// PaymentContact A person linked to an order, reservation, payment or location.
+	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
+
+	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+
+	// PaymentCurrencyCode ISO 4217 currency of the payment.
+	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
+
+	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+
+	// PaymentExternalReference Your reference of the payment.
+	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
+
+	// PaymentGatewayType Payment service provider. MOKA, PAYONEER and SMARTPAY are v3.8 additions. Open enum.
+	PaymentGatewayType         *PaymentGatewayType `json:"payment_gateway_type,omitempty"`
+	PaymentMerchantAccountName *string             `json:"payment_merchant_account_name,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference string `json:"payment_merchant_reference"`
+
+	// PaymentMethod How a guest paid.
+	PaymentMethod PaymentMethod `json:"payment_method"`
+	PaymentNotes  *[]Note       `json:"payment_notes,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
+
+	// PaymentScheme Card scheme or payment brand.
+	PaymentScheme *PaymentScheme `json:"payment_scheme,omitempty"`
+
+	// PaymentServiceProviderReference The provider's own reference of the payment.
+	PaymentServiceProviderReference *string `json:"payment_service_provider_reference,omitempty"`
+
+	// PaymentType Whether a payment captures, authorises or refunds money.
+	PaymentType *PaymentType `json:"payment_type,omitempty"`
 }
 
-// ManualPaymentRequestAllOf defines model for ManualPaymentRequestAllOf.
+// ManualPaymentRequestAllOf Fields a manual payment adds to the common payment request.
 type ManualPaymentRequestAllOf struct {
-	PaymentGatewayType              *PaymentGatewayType `json:"payment_gateway_type,omitempty"`
-	PaymentMerchantAccountName      *string             `json:"payment_merchant_account_name,omitempty"`
-	PaymentMethod                   *PaymentMethod      `json:"payment_method,omitempty"`
-	PaymentScheme                   *PaymentScheme      `json:"payment_scheme,omitempty"`
-	PaymentServiceProviderReference *string             `json:"payment_service_provider_reference,omitempty"`
-	PaymentType                     *PaymentType        `json:"payment_type,omitempty"`
+	// PaymentGatewayType Payment service provider. MOKA, PAYONEER and SMARTPAY are v3.8 additions. Open enum.
+	PaymentGatewayType         *PaymentGatewayType `json:"payment_gateway_type,omitempty"`
+	PaymentMerchantAccountName *string             `json:"payment_merchant_account_name,omitempty"`
+
+	// PaymentMethod How a guest paid.
+	PaymentMethod *PaymentMethod `json:"payment_method,omitempty"`
+
+	// PaymentScheme Card scheme or payment brand.
+	PaymentScheme *PaymentScheme `json:"payment_scheme,omitempty"`
+
+	// PaymentServiceProviderReference The provider's own reference of the payment.
+	PaymentServiceProviderReference *string `json:"payment_service_provider_reference,omitempty"`
+
+	// PaymentType Whether a payment captures, authorises or refunds money.
+	PaymentType *PaymentType `json:"payment_type,omitempty"`
 }
 
-// ManualPaymentResponse defines model for ManualPaymentResponse.
+// ManualPaymentResponse Answer to a manual payment.
 type ManualPaymentResponse struct {
-	PaymentDetails    PaymentDetails `json:"payment_details"`
-	PaymentObjectType string         `json:"payment_object_type"`
+	// PaymentDetails A payment or refund with its status, amounts and provider details.
+	PaymentDetails PaymentDetails `json:"payment_details"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
 }
 
-// Margin defines model for Margin.
+// Margin A margin included in a price.
 type Margin struct {
-	MarginAmount    *string `json:"margin_amount,omitempty,omitzero"`
+	// MarginAmount Margin amount. Decimal string such as "12.50", never a JSON number.
+	MarginAmount *string `json:"margin_amount,omitempty,omitzero"`
+
+	// MarginTaxAmount Tax on the margin. Decimal string such as "12.50", never a JSON number.
 	MarginTaxAmount *string `json:"margin_tax_amount,omitempty,omitzero"`
 	MarginTaxId     *string `json:"margin_tax_id,omitempty,omitzero"`
-	MarginType      FeeType `json:"margin_type"`
+
+	// MarginType Who a fee or margin goes to.
+	MarginType FeeType `json:"margin_type"`
 }
 
-// MewsPaymentRequest defines model for MewsPaymentRequest.
+// MewsPaymentRequest Charges a payment to a Mews hotel bill.
 type MewsPaymentRequest struct {
-	PaymentAmount            *string         `json:"payment_amount,omitempty"`
-	PaymentContact           *ContactDetails `json:"payment_contact,omitempty"`
-	PaymentCurrencyAmount    *string         `json:"payment_currency_amount,omitempty"`
-	PaymentCurrencyCode      *string         `json:"payment_currency_code,omitempty"`
-	PaymentCurrencyRate      *string         `json:"payment_currency_rate,omitempty"`
-	PaymentCustomerId        string          `json:"payment_customer_id"`
-	PaymentExternalReference *string         `json:"payment_external_reference,omitempty"`
-	PaymentMerchantReference string          `json:"payment_merchant_reference"`
-	PaymentNotes             *[]Note         `json:"payment_notes,omitempty"`
-	PaymentObjectType        string          `json:"payment_object_type"`
+	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
+	PaymentAmount *string `json:"payment_amount,omitempty"`
+
+	// PaymentContact A person linked to an order, reservation, payment or location.
+	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
+
+	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+
+	// PaymentCurrencyCode ISO 4217 currency of the payment.
+	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
+
+	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+	PaymentCustomerId   string  `json:"payment_customer_id"`
+
+	// PaymentExternalReference Your reference of the payment.
+	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference string  `json:"payment_merchant_reference"`
+	PaymentNotes             *[]Note `json:"payment_notes,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
 }
 
-// MewsPaymentRequestAllOf defines model for MewsPaymentRequestAllOf.
+// MewsPaymentRequestAllOf Field a Mews payment adds to the common payment request.
 type MewsPaymentRequestAllOf struct {
 	PaymentCustomerId *string `json:"payment_customer_id,omitempty"`
 }
 
-// MewsPaymentResponse defines model for MewsPaymentResponse.
+// MewsPaymentResponse Answer to a Mews payment.
 type MewsPaymentResponse struct {
-	PaymentDetails    PaymentDetails `json:"payment_details"`
-	PaymentObjectType string         `json:"payment_object_type"`
+	// PaymentDetails A payment or refund with its status, amounts and provider details.
+	PaymentDetails PaymentDetails `json:"payment_details"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
 }
 
-// ModelInterface defines model for ModelInterface.
+// ModelInterface Empty base object of the published models.
 type ModelInterface = map[string]interface{}
 
-// NGeniusPaymentRequest defines model for NGeniusPaymentRequest.
+// NGeniusPaymentRequest Payment request for an N-Genius hosted payment page.
 type NGeniusPaymentRequest struct {
-	PaymentAmount            *string         `json:"payment_amount,omitempty"`
-	PaymentContact           *ContactDetails `json:"payment_contact,omitempty"`
-	PaymentCurrencyAmount    *string         `json:"payment_currency_amount,omitempty"`
-	PaymentCurrencyCode      *string         `json:"payment_currency_code,omitempty"`
-	PaymentCurrencyRate      *string         `json:"payment_currency_rate,omitempty"`
-	PaymentExternalReference *string         `json:"payment_external_reference,omitempty"`
-	PaymentMerchantReference string          `json:"payment_merchant_reference"`
-	PaymentNotes             *[]Note         `json:"payment_notes,omitempty"`
-	PaymentObjectType        string          `json:"payment_object_type"`
-	ReturnUrl                string          `json:"return_url"`
+	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
+	PaymentAmount *string `json:"payment_amount,omitempty"`
+
+	// PaymentContact A person linked to an order, reservation, payment or location.
+	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
+
+	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+
+	// PaymentCurrencyCode ISO 4217 currency of the payment.
+	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
+
+	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+
+	// PaymentExternalReference Your reference of the payment.
+	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference string  `json:"payment_merchant_reference"`
+	PaymentNotes             *[]Note `json:"payment_notes,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
+
+	// ReturnUrl Where the guest returns after paying.
+	ReturnUrl string `json:"return_url"`
 }
 
-// NGeniusPaymentRequestAllOf defines model for NGeniusPaymentRequestAllOf.
+// NGeniusPaymentRequestAllOf Field an N-Genius payment adds to the common payment request.
 type NGeniusPaymentRequestAllOf struct {
+	// ReturnUrl Where the guest returns after paying.
 	ReturnUrl *string `json:"return_url,omitempty"`
 }
 
-// NGeniusPaymentResponse defines model for NGeniusPaymentResponse.
+// NGeniusPaymentResponse Answer to an N-Genius payment: the hosted page to send the guest to.
 type NGeniusPaymentResponse struct {
-	PaymentLink                     *string        `json:"payment_link,omitempty,omitzero"`
-	PaymentLinkExpiresAt            *wire.DateTime `json:"payment_link_expires_at,omitempty"`
-	PaymentObjectType               string         `json:"payment_object_type"`
-	PaymentServiceProviderReference string         `json:"payment_service_provider_reference"`
+	// PaymentLink Hosted payment page to send the guest to.
+	PaymentLink *string `json:"payment_link,omitempty,omitzero"`
+
+	// PaymentLinkExpiresAt When the payment link stops working. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	PaymentLinkExpiresAt *wire.DateTime `json:"payment_link_expires_at,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
+
+	// PaymentServiceProviderReference The provider's own reference of the payment.
+	PaymentServiceProviderReference string `json:"payment_service_provider_reference"`
 }
 
-// Note defines model for Note.
+// Note A free-text note with its author and date.
 type Note struct {
-	NoteCreator *string        `json:"note_creator,omitempty,omitzero"`
-	NoteDate    *wire.DateTime `json:"note_date,omitempty,omitzero"`
-	NoteType    NoteNoteType   `json:"note_type"`
-	NoteValue   string         `json:"note_value"`
+	NoteCreator *string `json:"note_creator,omitempty,omitzero"`
+
+	// NoteDate When the note was written. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	NoteDate  *wire.DateTime `json:"note_date,omitempty,omitzero"`
+	NoteType  NoteNoteType   `json:"note_type"`
+	NoteValue string         `json:"note_value"`
 }
 
 // NoteNoteType defines model for Note.NoteType.
 type NoteNoteType string
 
-// NotificationEvent defines model for NotificationEvent.
+// NotificationEvent Events a webhook can subscribe to. Open enum.
 type NotificationEvent string
 
-// NotificationListResponse defines model for NotificationListResponse.
+// NotificationListResponse Response envelope of List Notifications.
 type NotificationListResponse struct {
-	ApiVersion *string                      `json:"api_version,omitempty,omitzero"`
-	Data       NotificationListResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data A page of sent notifications.
+	Data NotificationListResponseData `json:"data"`
 }
 
-// NotificationListResponseData defines model for NotificationListResponseData.
+// NotificationListResponseData A page of sent notifications.
 type NotificationListResponseData struct {
+	// CurrentItemCount Number of items on this page.
 	CurrentItemCount int                   `json:"current_item_count"`
 	Items            []WebhookNotification `json:"items"`
-	ItemsPerPage     int                   `json:"items_per_page"`
-	Kind             Kind                  `json:"kind"`
-	PageIndex        int                   `json:"page_index"`
-	StartIndex       int                   `json:"start_index"`
-	TotalItems       int                   `json:"total_items"`
-	TotalPages       int                   `json:"total_pages"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage int `json:"items_per_page"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex int `json:"page_index"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex int `json:"start_index"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
+
+	// TotalPages Number of pages.
+	TotalPages int `json:"total_pages"`
 }
 
-// NotificationListResponseDataAllOf defines model for NotificationListResponseDataAllOf.
+// NotificationListResponseDataAllOf Items of a notification page.
 type NotificationListResponseDataAllOf struct {
 	Items []WebhookNotification `json:"items"`
 }
 
-// NotificationStatus defines model for NotificationStatus.
+// NotificationStatus Delivery state of a notification.
 type NotificationStatus string
 
-// OAuthErrorCodes defines model for OAuthErrorCodes.
+// OAuthErrorCodes Error codes of the token endpoint (RFC 6749).
 type OAuthErrorCodes string
 
-// OAuthErrorModel defines model for OAuthErrorModel.
+// OAuthErrorModel Error body of the token endpoint.
 type OAuthErrorModel struct {
-	Error            OAuthErrorCodes `json:"error"`
-	ErrorDescription *string         `json:"error_description,omitempty"`
-	ErrorUri         *string         `json:"error_uri,omitempty"`
+	// Error Error codes of the token endpoint (RFC 6749).
+	Error OAuthErrorCodes `json:"error"`
+
+	// ErrorDescription Explanation meant for developers.
+	ErrorDescription *string `json:"error_description,omitempty"`
+
+	// ErrorUri Page describing the error.
+	ErrorUri *string `json:"error_uri,omitempty"`
 }
 
-// OpeningTimeDetail defines model for OpeningTimeDetail.
+// OpeningTimeDetail Opening hours on one day of the week.
 type OpeningTimeDetail struct {
+	// OpeningTimeDay Day of the week.
 	OpeningTimeDay   DayOfTheWeek `json:"opening_time_day"`
 	OpeningTimeEnd   *string      `json:"opening_time_end,omitempty"`
 	OpeningTimeStart *string      `json:"opening_time_start,omitempty"`
 }
 
-// OpeningTimes defines model for OpeningTimes.
+// OpeningTimes Opening hours valid over a date range.
 type OpeningTimes struct {
 	OpeningTimeDetails   []OpeningTimeDetail `json:"opening_time_details"`
 	OpeningTimeValidFrom *openapi_types.Date `json:"opening_time_valid_from,omitempty"`
 	OpeningTimeValidTill *openapi_types.Date `json:"opening_time_valid_till,omitempty"`
 }
 
-// OrderChannel defines model for OrderChannel.
+// OrderChannel Sales channel an order came through. Open enum.
 type OrderChannel string
 
-// OrderDetailResponse defines model for OrderDetailResponse.
+// OrderDetailResponse Response envelope of Create, Get, Update and Cancel Order.
 type OrderDetailResponse struct {
-	ApiVersion *string                 `json:"api_version,omitempty,omitzero"`
-	Data       OrderDetailResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The order.
+	Data OrderDetailResponseData `json:"data"`
 }
 
-// OrderDetailResponseData defines model for OrderDetailResponseData.
+// OrderDetailResponseData The order.
 type OrderDetailResponseData struct {
-	Kind  Kind                `json:"kind"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// Order An order as Prio returns it: references, status, contacts, pricing, payments and its bookings.
 	Order ConfirmedOrderModel `json:"order"`
 }
 
-// OrderListResponse defines model for OrderListResponse.
+// OrderListResponse Response envelope of List Orders.
 type OrderListResponse struct {
-	ApiVersion *string               `json:"api_version,omitempty,omitzero"`
-	Data       OrderListResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data A page of orders, each a subset of what Order Details returns.
+	Data OrderListResponseData `json:"data"`
 }
 
-// OrderListResponseData defines model for OrderListResponseData.
+// OrderListResponseData A page of orders, each a subset of what Order Details returns.
 type OrderListResponseData struct {
+	// CurrentItemCount Number of items on this page.
 	CurrentItemCount int                   `json:"current_item_count"`
 	Items            []ConfirmedOrderModel `json:"items"`
-	ItemsPerPage     int                   `json:"items_per_page"`
-	Kind             Kind                  `json:"kind"`
-	PageIndex        int                   `json:"page_index"`
-	StartIndex       int                   `json:"start_index"`
-	TotalItems       int                   `json:"total_items"`
-	TotalPages       int                   `json:"total_pages"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage int `json:"items_per_page"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex int `json:"page_index"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex int `json:"start_index"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
+
+	// TotalPages Number of pages.
+	TotalPages int `json:"total_pages"`
 }
 
-// OrderListResponseDataAllOf defines model for OrderListResponseDataAllOf.
+// OrderListResponseDataAllOf Items of an order page.
 type OrderListResponseDataAllOf struct {
 	Items []ConfirmedOrderModel `json:"items"`
 }
 
-// OrderModel defines model for OrderModel.
+// OrderModel Order fields shared by the create, update and confirmed forms.
 type OrderModel struct {
-	OrderActivityUrl          *string              `json:"order_activity_url,omitempty"`
-	OrderArchived             *wire.Bool           `json:"order_archived,omitempty"`
-	OrderCancellationDateTime *wire.DateTime       `json:"order_cancellation_date_time,omitempty"`
-	OrderChannel              OrderChannel         `json:"order_channel"`
-	OrderConfirmed            *wire.DateTime       `json:"order_confirmed,omitempty"`
-	OrderContacts             *[]ContactDetails    `json:"order_contacts,omitempty"`
-	OrderCreated              *wire.DateTime       `json:"order_created,omitempty,omitzero"`
-	OrderCreatedEmail         *openapi_types.Email `json:"order_created_email,omitempty,omitzero"`
-	OrderCreatedName          *string              `json:"order_created_name,omitempty,omitzero"`
+	// OrderActivityUrl Page where the guest manages the booked activity.
+	OrderActivityUrl *string `json:"order_activity_url,omitempty"`
 
-	// OrderCredit Credit limit state of the account. Prio has not published its fields; it is kept as an open object.
-	OrderCredit            *CreditLimit        `json:"order_credit,omitempty"`
-	OrderCustomFields      *[]CustomField      `json:"order_custom_fields,omitempty"`
-	OrderCustomerUrl       *string             `json:"order_customer_url,omitempty"`
-	OrderDistributorId     string              `json:"order_distributor_id"`
-	OrderDistributorName   *string             `json:"order_distributor_name,omitempty,omitzero"`
-	OrderExternalReference string              `json:"order_external_reference"`
-	OrderFlags             *[]Flag             `json:"order_flags,omitempty"`
-	OrderInvoiced          *wire.DateTime      `json:"order_invoiced,omitempty"`
-	OrderInvoices          *[]InvoiceDetails   `json:"order_invoices,omitempty"`
-	OrderLanguage          string              `json:"order_language"`
-	OrderModified          *wire.DateTime      `json:"order_modified,omitempty,omitzero"`
-	OrderNotes             *[]Note             `json:"order_notes,omitempty"`
-	OrderOptions           *OrderOptions       `json:"order_options,omitempty"`
-	OrderPartnerId         *string             `json:"order_partner_id,omitempty"`
-	OrderPartnerName       *string             `json:"order_partner_name,omitempty"`
-	OrderPayments          *[]PaymentDetails   `json:"order_payments,omitempty"`
-	OrderPlatformId        *string             `json:"order_platform_id,omitempty,omitzero"`
-	OrderPlatformName      *string             `json:"order_platform_name,omitempty,omitzero"`
-	OrderPricing           *Pricing            `json:"order_pricing,omitempty"`
-	OrderPromocodes        *[]AppliedPromocode `json:"order_promocodes,omitempty"`
-	OrderRedacted          *wire.Bool          `json:"order_redacted,omitempty,omitzero"`
-	OrderReference         *string             `json:"order_reference,omitempty,omitzero"`
-	OrderResellerId        *string             `json:"order_reseller_id,omitempty,omitzero"`
-	OrderResellerName      *string             `json:"order_reseller_name,omitempty,omitzero"`
-	OrderSettlementType    *SettlementType     `json:"order_settlement_type,omitempty"`
-	OrderStatus            OrderStatusTypes    `json:"order_status"`
-	OrderVersion           *int                `json:"order_version,omitempty,omitzero"`
-	OrderViewType          AccountType         `json:"order_view_type"`
+	// OrderArchived True once a final order has been left untouched long enough for Prio to archive it.
+	OrderArchived *wire.Bool `json:"order_archived,omitempty"`
+
+	// OrderCancellationDateTime When the order was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderCancellationDateTime *wire.DateTime `json:"order_cancellation_date_time,omitempty"`
+
+	// OrderChannel Sales channel an order came through. Open enum.
+	OrderChannel OrderChannel `json:"order_channel"`
+
+	// OrderConfirmed When the order was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderConfirmed *wire.DateTime `json:"order_confirmed,omitempty"`
+
+	// OrderContacts Contacts of the order; the BOOKER gets the confirmation e-mails.
+	OrderContacts *[]ContactDetails `json:"order_contacts,omitempty"`
+
+	// OrderCreated When the order was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderCreated *wire.DateTime `json:"order_created,omitempty,omitzero"`
+
+	// OrderCreatedEmail E-mail address of the user who created the order.
+	OrderCreatedEmail *string `json:"order_created_email,omitempty,omitzero"`
+
+	// OrderCreatedName Name of the user who created the order.
+	OrderCreatedName *string `json:"order_created_name,omitempty,omitzero"`
+
+	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
+	OrderCredit *CreditLimit `json:"order_credit,omitempty"`
+
+	// OrderCustomFields Custom name and value pairs of the order.
+	OrderCustomFields *[]CustomField `json:"order_custom_fields,omitempty"`
+
+	// OrderCustomerUrl Page where the guest sees the order.
+	OrderCustomerUrl *string `json:"order_customer_url,omitempty"`
+
+	// OrderDistributorId Distributor account the order is made for.
+	OrderDistributorId   string  `json:"order_distributor_id"`
+	OrderDistributorName *string `json:"order_distributor_name,omitempty,omitzero"`
+
+	// OrderExternalReference Your unique reference of the order. Keep it identical when retrying a Create Order; it is how a lost answer is found again with List Orders.
+	OrderExternalReference string `json:"order_external_reference"`
+
+	// OrderFlags Labels set on the order.
+	OrderFlags *[]Flag `json:"order_flags,omitempty"`
+
+	// OrderInvoiced When the order was invoiced. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderInvoiced *wire.DateTime `json:"order_invoiced,omitempty"`
+
+	// OrderInvoices Invoice lines of the order.
+	OrderInvoices *[]InvoiceDetails `json:"order_invoices,omitempty"`
+
+	// OrderLanguage ISO 639-1 language of the order and its e-mails.
+	OrderLanguage string `json:"order_language"`
+
+	// OrderModified When the order last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderModified *wire.DateTime `json:"order_modified,omitempty,omitzero"`
+
+	// OrderNotes Notes on the order.
+	OrderNotes *[]Note `json:"order_notes,omitempty"`
+
+	// OrderOptions Options for an order: e-mails and whether prices appear on vouchers.
+	OrderOptions *OrderOptions `json:"order_options,omitempty"`
+
+	// OrderPartnerId Partner (sub-account) the order is made for.
+	OrderPartnerId   *string `json:"order_partner_id,omitempty"`
+	OrderPartnerName *string `json:"order_partner_name,omitempty"`
+
+	// OrderPayments Payments and refunds of the order.
+	OrderPayments     *[]PaymentDetails `json:"order_payments,omitempty"`
+	OrderPlatformId   *string           `json:"order_platform_id,omitempty,omitzero"`
+	OrderPlatformName *string           `json:"order_platform_name,omitempty,omitzero"`
+
+	// OrderPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	OrderPricing *Pricing `json:"order_pricing,omitempty"`
+
+	// OrderPromocodes Promocodes applied to the order.
+	OrderPromocodes *[]AppliedPromocode `json:"order_promocodes,omitempty"`
+
+	// OrderRedacted True when personal data of the order has been removed.
+	OrderRedacted *wire.Bool `json:"order_redacted,omitempty,omitzero"`
+
+	// OrderReference Prio's reference of the order, assigned on creation.
+	OrderReference    *string `json:"order_reference,omitempty,omitzero"`
+	OrderResellerId   *string `json:"order_reseller_id,omitempty,omitzero"`
+	OrderResellerName *string `json:"order_reseller_name,omitempty,omitzero"`
+
+	// OrderSettlementType Who collects the guest's money: DIRECT or VENUE through Prio's providers, EXTERNAL or INVOICE outside them.
+	OrderSettlementType *SettlementType `json:"order_settlement_type,omitempty"`
+
+	// OrderStatus Status of an order. ORDER_PENDING is not final, and while Prio is still processing the booking statuses tell more. Open enum: v3.8 may add values such as a processing state.
+	OrderStatus OrderStatusTypes `json:"order_status"`
+
+	// OrderVersion Revision of the order; each amendment raises it.
+	OrderVersion *int `json:"order_version,omitempty,omitzero"`
+
+	// OrderViewType Kind of account an order or product is seen from. Open enum: Prio may add values.
+	OrderViewType AccountType `json:"order_view_type"`
 }
 
-// OrderOptions defines model for OrderOptions.
+// OrderOptions Options for an order: e-mails and whether prices appear on vouchers.
 type OrderOptions struct {
-	EmailOptions   *EmailOptionsModel `json:"email_options,omitempty"`
-	PriceOnVoucher *wire.Bool         `json:"price_on_voucher,omitempty"`
+	// EmailOptions Which e-mails Prio sends for an order.
+	EmailOptions *EmailOptionsModel `json:"email_options,omitempty"`
+
+	// PriceOnVoucher Print prices on the vouchers.
+	PriceOnVoucher *wire.Bool `json:"price_on_voucher,omitempty"`
 }
 
-// OrderSource defines model for OrderSource.
+// OrderSource Where an order was made.
 type OrderSource string
 
-// OrderStatusTypes defines model for OrderStatusTypes.
+// OrderStatusTypes Status of an order. ORDER_PENDING is not final, and while Prio is still processing the booking statuses tell more. Open enum: v3.8 may add values such as a processing state.
 type OrderStatusTypes string
 
-// Pass defines model for Pass.
+// Pass Validity of a pass-type ticket once used.
 type Pass struct {
+	// PassDuration Start, end and remaining time of a pass.
 	PassDuration *PassDurationDetails `json:"pass_duration,omitempty"`
 }
 
-// PassDurationDetails defines model for PassDurationDetails.
+// PassDurationDetails Start, end and remaining time of a pass.
 type PassDurationDetails struct {
+	// PassDurationEnd When the pass stops being valid. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
 	PassDurationEnd       wire.DateTime `json:"pass_duration_end"`
 	PassDurationRemaining int           `json:"pass_duration_remaining"`
-	PassDurationStart     wire.DateTime `json:"pass_duration_start"`
-	PassDurationTotal     int           `json:"pass_duration_total"`
+
+	// PassDurationStart When the pass was first used. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	PassDurationStart wire.DateTime `json:"pass_duration_start"`
+	PassDurationTotal int           `json:"pass_duration_total"`
 }
 
-// PaymentCategory defines model for PaymentCategory.
+// PaymentCategory What a payment is attached to.
 type PaymentCategory string
 
-// PaymentClass Class of a payment. Values are not published; treated as an open string.
+// PaymentClass Class of a payment. Prio has not published the values, so it is an open string.
 type PaymentClass = string
 
-// PaymentConfig defines model for PaymentConfig.
+// PaymentConfig Provider configuration for building a payment form.
 type PaymentConfig struct {
+	// PaymentMethods Payment methods the provider offers, as the provider's JSON text.
 	PaymentMethods      *string `json:"payment_methods,omitempty"`
 	PaymentOriginDomain *string `json:"payment_origin_domain,omitempty"`
 	PaymentOriginKey    *string `json:"payment_origin_key,omitempty"`
 }
 
-// PaymentConfigResponse defines model for PaymentConfigResponse.
+// PaymentConfigResponse Response envelope of Get Payment Configuration.
 type PaymentConfigResponse struct {
-	ApiVersion *string                   `json:"api_version,omitempty,omitzero"`
-	Data       PaymentConfigResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The payment configuration.
+	Data PaymentConfigResponseData `json:"data"`
 }
 
-// PaymentConfigResponseData defines model for PaymentConfigResponseData.
+// PaymentConfigResponseData The payment configuration.
 type PaymentConfigResponseData struct {
-	Kind          Kind          `json:"kind"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PaymentConfig Provider configuration for building a payment form.
 	PaymentConfig PaymentConfig `json:"payment_config"`
 }
 
-// PaymentDetailResponse defines model for PaymentDetailResponse.
+// PaymentDetailResponse Response envelope holding one payment.
 type PaymentDetailResponse struct {
-	ApiVersion *string                   `json:"api_version,omitempty,omitzero"`
-	Data       PaymentDetailResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The payment.
+	Data PaymentDetailResponseData `json:"data"`
 }
 
-// PaymentDetailResponseData defines model for PaymentDetailResponseData.
+// PaymentDetailResponseData The payment.
 type PaymentDetailResponseData struct {
-	Kind    Kind           `json:"kind"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// Payment A payment or refund with its status, amounts and provider details.
 	Payment PaymentDetails `json:"payment"`
 }
 
-// PaymentDetails defines model for PaymentDetails.
+// PaymentDetails A payment or refund with its status, amounts and provider details.
 type PaymentDetails struct {
-	PaymentAmount                 *string        `json:"payment_amount,omitempty,omitzero"`
+	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
+	PaymentAmount *string `json:"payment_amount,omitempty,omitzero"`
+
+	// PaymentAuthorizationExpiresAt When the authorisation lapses if not captured. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
 	PaymentAuthorizationExpiresAt *wire.DateTime `json:"payment_authorization_expires_at,omitempty"`
 	PaymentBookingReferences      *[]string      `json:"payment_booking_references,omitempty"`
 
-	// PaymentClass Class of a payment. Values are not published; treated as an open string.
-	PaymentClass             *PaymentClass          `json:"payment_class,omitempty"`
-	PaymentContact           *ContactDetails        `json:"payment_contact,omitempty"`
-	PaymentCreated           *wire.DateTime         `json:"payment_created,omitempty,omitzero"`
-	PaymentCreatedEmail      *openapi_types.Email   `json:"payment_created_email,omitempty,omitzero"`
-	PaymentCreatedName       *string                `json:"payment_created_name,omitempty,omitzero"`
-	PaymentCurrencyAmount    *string                `json:"payment_currency_amount,omitempty"`
-	PaymentCurrencyCode      string                 `json:"payment_currency_code"`
-	PaymentCurrencyRate      *string                `json:"payment_currency_rate,omitempty"`
-	PaymentExternalReference *string                `json:"payment_external_reference,omitempty"`
-	PaymentFees              *[]Fee                 `json:"payment_fees,omitempty"`
-	PaymentGatewayDetails    *PaymentGatewayDetails `json:"payment_gateway_details,omitempty"`
-	PaymentId                *openapi_types.UUID    `json:"payment_id,omitempty,omitzero"`
-	PaymentLink              *string                `json:"payment_link,omitempty"`
-	PaymentLinkExpiresAt     *wire.DateTime         `json:"payment_link_expires_at,omitempty"`
-	PaymentMerchantReference string                 `json:"payment_merchant_reference"`
-	PaymentMethod            PaymentMethod          `json:"payment_method"`
-	PaymentNotes             *[]Note                `json:"payment_notes,omitempty"`
-	PaymentOrderReference    *string                `json:"payment_order_reference,omitempty"`
-	PaymentOrderVersion      *int                   `json:"payment_order_version,omitempty"`
-	PaymentOriginalId        *openapi_types.UUID    `json:"payment_original_id,omitempty"`
-	PaymentPartnerId         *string                `json:"payment_partner_id,omitempty"`
-	PaymentRecurring         *wire.Bool             `json:"payment_recurring,omitempty,omitzero"`
-	PaymentRecurringType     *PaymentRecurringType  `json:"payment_recurring_type,omitempty"`
-	PaymentRefundReason      *string                `json:"payment_refund_reason,omitempty"`
-	PaymentRefundType        *RefundType            `json:"payment_refund_type,omitempty"`
-	PaymentScheme            *PaymentScheme         `json:"payment_scheme,omitempty"`
-	PaymentShiftId           *string                `json:"payment_shift_id,omitempty"`
-	PaymentStatus            PaymentStatus          `json:"payment_status"`
-	PaymentTotal             *string                `json:"payment_total,omitempty,omitzero"`
-	PaymentType              PaymentType            `json:"payment_type"`
+	// PaymentClass Class of a payment. Prio has not published the values, so it is an open string.
+	PaymentClass *PaymentClass `json:"payment_class,omitempty"`
+
+	// PaymentContact A person linked to an order, reservation, payment or location.
+	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
+
+	// PaymentCreated When the payment was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	PaymentCreated      *wire.DateTime `json:"payment_created,omitempty,omitzero"`
+	PaymentCreatedEmail *string        `json:"payment_created_email,omitempty,omitzero"`
+	PaymentCreatedName  *string        `json:"payment_created_name,omitempty,omitzero"`
+
+	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+
+	// PaymentCurrencyCode ISO 4217 currency of the payment.
+	PaymentCurrencyCode string `json:"payment_currency_code"`
+
+	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+
+	// PaymentExternalReference Your reference of the payment.
+	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
+	PaymentFees              *[]Fee  `json:"payment_fees,omitempty"`
+
+	// PaymentGatewayDetails Provider-side details of a payment; which fields are filled depends on payment_gateway_type.
+	PaymentGatewayDetails *PaymentGatewayDetails `json:"payment_gateway_details,omitempty"`
+
+	// PaymentId Prio's id of the payment.
+	PaymentId *string `json:"payment_id,omitempty,omitzero"`
+
+	// PaymentLink Hosted payment page to send the guest to.
+	PaymentLink *string `json:"payment_link,omitempty"`
+
+	// PaymentLinkExpiresAt When the payment link stops working. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	PaymentLinkExpiresAt *wire.DateTime `json:"payment_link_expires_at,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference string `json:"payment_merchant_reference"`
+
+	// PaymentMethod How a guest paid.
+	PaymentMethod         PaymentMethod `json:"payment_method"`
+	PaymentNotes          *[]Note       `json:"payment_notes,omitempty"`
+	PaymentOrderReference *string       `json:"payment_order_reference,omitempty"`
+	PaymentOrderVersion   *int          `json:"payment_order_version,omitempty"`
+	PaymentOriginalId     *string       `json:"payment_original_id,omitempty"`
+	PaymentPartnerId      *string       `json:"payment_partner_id,omitempty"`
+
+	// PaymentRecurring Store the payment method for later charges.
+	PaymentRecurring *wire.Bool `json:"payment_recurring,omitempty,omitzero"`
+
+	// PaymentRecurringType Purpose of a stored payment method.
+	PaymentRecurringType *PaymentRecurringType `json:"payment_recurring_type,omitempty"`
+	PaymentRefundReason  *string               `json:"payment_refund_reason,omitempty"`
+
+	// PaymentRefundType How a refund came about.
+	PaymentRefundType *RefundType `json:"payment_refund_type,omitempty"`
+
+	// PaymentScheme Card scheme or payment brand.
+	PaymentScheme  *PaymentScheme `json:"payment_scheme,omitempty"`
+	PaymentShiftId *string        `json:"payment_shift_id,omitempty"`
+
+	// PaymentStatus State of a payment. Open enum.
+	PaymentStatus PaymentStatus `json:"payment_status"`
+
+	// PaymentTotal Total of the payment including fees. Decimal string such as "12.50", never a JSON number.
+	PaymentTotal *string `json:"payment_total,omitempty,omitzero"`
+
+	// PaymentType Whether a payment captures, authorises or refunds money.
+	PaymentType PaymentType `json:"payment_type"`
 }
 
-// PaymentDetailsResponse defines model for PaymentDetailsResponse.
+// PaymentDetailsResponse Response envelope holding one payment.
 type PaymentDetailsResponse struct {
-	ApiVersion *string                    `json:"api_version,omitempty,omitzero"`
-	Data       PaymentDetailsResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The payment.
+	Data PaymentDetailsResponseData `json:"data"`
 }
 
-// PaymentDetailsResponseData defines model for PaymentDetailsResponseData.
+// PaymentDetailsResponseData The payment.
 type PaymentDetailsResponseData struct {
-	Kind    Kind           `json:"kind"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// Payment A payment or refund with its status, amounts and provider details.
 	Payment PaymentDetails `json:"payment"`
 }
 
-// PaymentGatewayAddonPayments defines model for PaymentGatewayAddonPayments.
+// PaymentGatewayAddonPayments Gateway details of an Addon Payments transaction.
 type PaymentGatewayAddonPayments struct {
 	PaymentAuthCode *string `json:"payment_auth_code,omitempty"`
 }
 
-// PaymentGatewayAddonPaymentsAllOf defines model for PaymentGatewayAddonPaymentsAllOf.
+// PaymentGatewayAddonPaymentsAllOf Field Addon Payments adds to the common gateway details.
 type PaymentGatewayAddonPaymentsAllOf struct {
 	PaymentAuthCode *string `json:"payment_auth_code,omitempty"`
 }
 
-// PaymentGatewayAdyen defines model for PaymentGatewayAdyen.
+// PaymentGatewayAdyen Gateway details of an Adyen transaction.
 type PaymentGatewayAdyen struct {
 	PaymentTerminalId *string `json:"payment_terminal_id,omitempty"`
 }
 
-// PaymentGatewayAdyenAllOf defines model for PaymentGatewayAdyenAllOf.
+// PaymentGatewayAdyenAllOf Field Adyen adds to the common gateway details.
 type PaymentGatewayAdyenAllOf struct {
 	PaymentTerminalId *string `json:"payment_terminal_id,omitempty"`
 }
 
-// PaymentGatewayCybersource defines model for PaymentGatewayCybersource.
+// PaymentGatewayCybersource Gateway details of a Cybersource transaction.
 type PaymentGatewayCybersource struct {
 	PaymentAuthCode string `json:"payment_auth_code"`
 }
 
-// PaymentGatewayCybersourceAllOf defines model for PaymentGatewayCybersourceAllOf.
+// PaymentGatewayCybersourceAllOf Field Cybersource adds to the common gateway details.
 type PaymentGatewayCybersourceAllOf struct {
 	PaymentAuthCode string `json:"payment_auth_code"`
 }
 
-// PaymentGatewayDetails defines model for PaymentGatewayDetails.
+// PaymentGatewayDetails Provider-side details of a payment; which fields are filled depends on payment_gateway_type.
 type PaymentGatewayDetails struct {
-	PaymentAuthCode                         string             `json:"payment_auth_code"`
-	PaymentCustomerId                       string             `json:"payment_customer_id"`
+	PaymentAuthCode   string `json:"payment_auth_code"`
+	PaymentCustomerId string `json:"payment_customer_id"`
+
+	// PaymentGatewayAdditionalValues Extra provider values as string pairs.
 	PaymentGatewayAdditionalValues          *map[string]string `json:"payment_gateway_additional_values,omitempty"`
 	PaymentGatewayType                      string             `json:"payment_gateway_type"`
 	PaymentHotelGuestName                   string             `json:"payment_hotel_guest_name"`
@@ -4040,116 +5232,166 @@ type PaymentGatewayDetails struct {
 	PaymentHotelRoomNumber                  string             `json:"payment_hotel_room_number"`
 	PaymentMerchantAccountName              string             `json:"payment_merchant_account_name"`
 	PaymentServiceProviderOriginalReference *string            `json:"payment_service_provider_original_reference,omitempty"`
-	PaymentServiceProviderReference         *string            `json:"payment_service_provider_reference,omitempty,omitzero"`
+
+	// PaymentServiceProviderReference The provider's own reference of the payment.
+	PaymentServiceProviderReference *string `json:"payment_service_provider_reference,omitempty,omitzero"`
 }
 
-// PaymentGatewayExternal defines model for PaymentGatewayExternal.
+// PaymentGatewayExternal Gateway details of a payment handled outside Prio.
 type PaymentGatewayExternal = map[string]interface{}
 
-// PaymentGatewayHotelBill defines model for PaymentGatewayHotelBill.
+// PaymentGatewayHotelBill Gateway details of a charge to a hotel bill.
 type PaymentGatewayHotelBill struct {
 	PaymentHotelGuestName  string `json:"payment_hotel_guest_name"`
 	PaymentHotelId         string `json:"payment_hotel_id"`
 	PaymentHotelRoomNumber string `json:"payment_hotel_room_number"`
 }
 
-// PaymentGatewayHotelBillAllOf defines model for PaymentGatewayHotelBillAllOf.
+// PaymentGatewayHotelBillAllOf Fields a hotel-bill charge adds to the common gateway details.
 type PaymentGatewayHotelBillAllOf struct {
 	PaymentHotelGuestName  string `json:"payment_hotel_guest_name"`
 	PaymentHotelId         string `json:"payment_hotel_id"`
 	PaymentHotelRoomNumber string `json:"payment_hotel_room_number"`
 }
 
-// PaymentGatewayHyperPay defines model for PaymentGatewayHyperPay.
+// PaymentGatewayHyperPay Gateway details of a HyperPay transaction.
 type PaymentGatewayHyperPay = map[string]interface{}
 
-// PaymentGatewayMews defines model for PaymentGatewayMews.
+// PaymentGatewayMews Gateway details of a Mews transaction.
 type PaymentGatewayMews struct {
 	PaymentCustomerId string `json:"payment_customer_id"`
 }
 
-// PaymentGatewayMewsAllOf defines model for PaymentGatewayMewsAllOf.
+// PaymentGatewayMewsAllOf Field Mews adds to the common gateway details.
 type PaymentGatewayMewsAllOf struct {
 	PaymentCustomerId string `json:"payment_customer_id"`
 }
 
-// PaymentGatewayNGenius defines model for PaymentGatewayNGenius.
+// PaymentGatewayNGenius Gateway details of an N-Genius transaction.
 type PaymentGatewayNGenius = map[string]interface{}
 
-// PaymentGatewayType defines model for PaymentGatewayType.
+// PaymentGatewayType Payment service provider. MOKA, PAYONEER and SMARTPAY are v3.8 additions. Open enum.
 type PaymentGatewayType string
 
-// PaymentListResponse defines model for PaymentListResponse.
+// PaymentListResponse Response envelope of List Payments.
 type PaymentListResponse struct {
-	ApiVersion *string                 `json:"api_version,omitempty,omitzero"`
-	Data       PaymentListResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data A page of payments.
+	Data PaymentListResponseData `json:"data"`
 }
 
-// PaymentListResponseData defines model for PaymentListResponseData.
+// PaymentListResponseData A page of payments.
 type PaymentListResponseData struct {
+	// CurrentItemCount Number of items on this page.
 	CurrentItemCount int              `json:"current_item_count"`
 	Items            []PaymentDetails `json:"items"`
-	ItemsPerPage     int              `json:"items_per_page"`
-	Kind             Kind             `json:"kind"`
-	PageIndex        int              `json:"page_index"`
-	StartIndex       int              `json:"start_index"`
-	TotalItems       int              `json:"total_items"`
-	TotalPages       int              `json:"total_pages"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage int `json:"items_per_page"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex int `json:"page_index"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex int `json:"start_index"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
+
+	// TotalPages Number of pages.
+	TotalPages int `json:"total_pages"`
 }
 
-// PaymentListResponseDataAllOf defines model for PaymentListResponseDataAllOf.
+// PaymentListResponseDataAllOf Items of a payment page.
 type PaymentListResponseDataAllOf struct {
 	Items []PaymentDetails `json:"items"`
 }
 
-// PaymentMethod defines model for PaymentMethod.
+// PaymentMethod How a guest paid.
 type PaymentMethod string
 
-// PaymentRecurringType defines model for PaymentRecurringType.
+// PaymentRecurringType Purpose of a stored payment method.
 type PaymentRecurringType string
 
-// PaymentRequestType defines model for PaymentRequestType.
+// PaymentRequestType A payment to start; payment_object_type selects the provider flow (Adyen Drop-in, link, terminal, recurring, N-Genius, Mews or manual) and thereby which fields apply.
 type PaymentRequestType struct {
-	PaymentAmount                   *string               `json:"payment_amount,omitempty"`
-	PaymentContact                  *ContactDetails       `json:"payment_contact,omitempty"`
-	PaymentCurrencyAmount           *string               `json:"payment_currency_amount,omitempty"`
-	PaymentCurrencyCode             *string               `json:"payment_currency_code,omitempty"`
-	PaymentCurrencyRate             *string               `json:"payment_currency_rate,omitempty"`
-	PaymentCustomerId               string                `json:"payment_customer_id"`
-	PaymentExternalReference        string                `json:"payment_external_reference"`
-	PaymentGatewayType              *PaymentGatewayType   `json:"payment_gateway_type,omitempty"`
-	PaymentMerchantAccountName      *string               `json:"payment_merchant_account_name,omitempty"`
-	PaymentMerchantReference        string                `json:"payment_merchant_reference"`
-	PaymentMethod                   PaymentMethod         `json:"payment_method"`
-	PaymentNotes                    *[]Note               `json:"payment_notes,omitempty"`
-	PaymentObjectType               string                `json:"payment_object_type"`
-	PaymentRecurring                *wire.Bool            `json:"payment_recurring,omitempty"`
-	PaymentRecurringType            *PaymentRecurringType `json:"payment_recurring_type,omitempty"`
-	PaymentScheme                   *PaymentScheme        `json:"payment_scheme,omitempty"`
-	PaymentServiceProviderReference *string               `json:"payment_service_provider_reference,omitempty"`
-	PaymentTerminalId               string                `json:"payment_terminal_id"`
-	PaymentType                     *PaymentType          `json:"payment_type,omitempty"`
-	ReturnUrl                       string                `json:"return_url"`
+	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
+	PaymentAmount *string `json:"payment_amount,omitempty"`
+
+	// PaymentContact A person linked to an order, reservation, payment or location.
+	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
+
+	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+
+	// PaymentCurrencyCode ISO 4217 currency of the payment.
+	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
+
+	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
+	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+	PaymentCustomerId   string  `json:"payment_customer_id"`
+
+	// PaymentExternalReference Your reference of the payment.
+	PaymentExternalReference string `json:"payment_external_reference"`
+
+	// PaymentGatewayType Payment service provider. MOKA, PAYONEER and SMARTPAY are v3.8 additions. Open enum.
+	PaymentGatewayType         *PaymentGatewayType `json:"payment_gateway_type,omitempty"`
+	PaymentMerchantAccountName *string             `json:"payment_merchant_account_name,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference string `json:"payment_merchant_reference"`
+
+	// PaymentMethod How a guest paid.
+	PaymentMethod PaymentMethod `json:"payment_method"`
+	PaymentNotes  *[]Note       `json:"payment_notes,omitempty"`
+
+	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
+	PaymentObjectType string `json:"payment_object_type"`
+
+	// PaymentRecurring Store the payment method for later charges.
+	PaymentRecurring *wire.Bool `json:"payment_recurring,omitempty"`
+
+	// PaymentRecurringType Purpose of a stored payment method.
+	PaymentRecurringType *PaymentRecurringType `json:"payment_recurring_type,omitempty"`
+
+	// PaymentScheme Card scheme or payment brand.
+	PaymentScheme *PaymentScheme `json:"payment_scheme,omitempty"`
+
+	// PaymentServiceProviderReference The provider's own reference of the payment.
+	PaymentServiceProviderReference *string `json:"payment_service_provider_reference,omitempty"`
+	PaymentTerminalId               string  `json:"payment_terminal_id"`
+
+	// PaymentType Whether a payment captures, authorises or refunds money.
+	PaymentType *PaymentType `json:"payment_type,omitempty"`
+
+	// ReturnUrl Where the guest returns after paying.
+	ReturnUrl string `json:"return_url"`
 }
 
-// PaymentScheme defines model for PaymentScheme.
+// PaymentScheme Card scheme or payment brand.
 type PaymentScheme string
 
-// PaymentStatus defines model for PaymentStatus.
+// PaymentStatus State of a payment. Open enum.
 type PaymentStatus string
 
-// PaymentStatusResponse defines model for PaymentStatusResponse.
+// PaymentStatusResponse The state of a payment.
 type PaymentStatusResponse struct {
+	// PaymentStatus State of a payment. Open enum.
 	PaymentStatus PaymentStatus `json:"payment_status"`
 }
 
-// PaymentTermType defines model for PaymentTermType.
+// PaymentTermType Date a payment term counts from.
 type PaymentTermType string
 
-// PaymentType defines model for PaymentType.
+// PaymentType Whether a payment captures, authorises or refunds money.
 type PaymentType string
 
-// PickupPoint defines model for PickupPoint.
+// PickupPoint A place where guests are picked up, with times.
 type PickupPoint struct {
 	PickupPointAvailabilityDependency *string   `json:"pickup_point_availability_dependency,omitempty"`
 	PickupPointDescription            *string   `json:"pickup_point_description,omitempty"`
@@ -4161,14 +5403,15 @@ type PickupPoint struct {
 	PickupPointTimes                  *[]string `json:"pickup_point_times,omitempty"`
 }
 
-// PriceVariationPriceType defines model for PriceVariationPriceType.
+// PriceVariationPriceType Which price a variation changes: purchase or sales, gross or net.
 type PriceVariationPriceType string
 
-// PriceVariationType defines model for PriceVariationType.
+// PriceVariationType Cause of a price variation. Only CART_DISCOUNT_* and PARTNER_DISCOUNT may be sent in requests. Open enum.
 type PriceVariationType string
 
-// PriceVariations defines model for PriceVariations.
+// PriceVariations A change applied to a price, such as a discount.
 type PriceVariations struct {
+	// VariationAmount Amount of the variation. Decimal string such as "12.50", never a JSON number.
 	VariationAmount string                       `json:"variation_amount"`
 	VariationLabel  *string                      `json:"variation_label,omitempty"`
 	VariationType   PriceVariationsVariationType `json:"variation_type"`
@@ -4177,165 +5420,296 @@ type PriceVariations struct {
 // PriceVariationsVariationType defines model for PriceVariations.VariationType.
 type PriceVariationsVariationType string
 
-// Pricing defines model for Pricing.
+// Pricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
 type Pricing struct {
-	PriceCurrencyCode *string             `json:"price_currency_code,omitempty"`
+	// PriceCurrencyCode ISO 4217 currency of the amounts.
+	PriceCurrencyCode *string `json:"price_currency_code,omitempty"`
+
+	// PriceCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
 	PriceCurrencyRate *string             `json:"price_currency_rate,omitempty"`
 	PriceFees         *[]Fee              `json:"price_fees,omitempty"`
 	PriceMargins      *[]Margin           `json:"price_margins,omitempty"`
 	PricePromocodes   *[]PromoCodePricing `json:"price_promocodes,omitempty"`
-	PriceSubtotal     *string             `json:"price_subtotal,omitempty,omitzero"`
-	PriceTaxes        *[]ProductTax       `json:"price_taxes,omitempty"`
-	PriceTotal        *string             `json:"price_total,omitempty,omitzero"`
-	PriceType         *PricingPriceType   `json:"price_type,omitempty,omitzero"`
-	PriceVariations   *[]PriceVariations  `json:"price_variations,omitempty"`
+
+	// PriceSubtotal Total before variations, promocodes, taxes and fees. Decimal string such as "12.50", never a JSON number.
+	PriceSubtotal *string       `json:"price_subtotal,omitempty,omitzero"`
+	PriceTaxes    *[]ProductTax `json:"price_taxes,omitempty"`
+
+	// PriceTotal Total to pay. Compare it with what you charged the guest after creating, amending or cancelling an order. Decimal string such as "12.50", never a JSON number.
+	PriceTotal *string `json:"price_total,omitempty,omitzero"`
+
+	// PriceType Which price the amounts are: purchase or sales, gross or net.
+	PriceType       *PricingPriceType  `json:"price_type,omitempty,omitzero"`
+	PriceVariations *[]PriceVariations `json:"price_variations,omitempty"`
 }
 
-// PricingPriceType defines model for Pricing.PriceType.
+// PricingPriceType Which price the amounts are: purchase or sales, gross or net.
 type PricingPriceType string
 
-// ProductAdmissionType defines model for ProductAdmissionType.
+// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
 type ProductAdmissionType string
 
-// ProductBlockoutDate A date on which the product cannot be booked. Fields are not published; kept open.
+// ProductBlockoutDate A date on which the product cannot be booked. Prio has not published its fields, so it is kept as an open object.
 type ProductBlockoutDate map[string]interface{}
 
-// ProductBookingModel defines model for ProductBookingModel.
+// ProductBookingModel Booking fields shared by reservation lines, order lines and confirmed bookings: what was booked, when, and its state.
 type ProductBookingModel struct {
-	BookingCancelled                    *wire.DateTime         `json:"booking_cancelled,omitempty"`
-	BookingConfirmed                    *wire.DateTime         `json:"booking_confirmed,omitempty"`
-	BookingCreated                      *wire.DateTime         `json:"booking_created,omitempty,omitzero"`
-	BookingExternalReference            string                 `json:"booking_external_reference"`
-	BookingInvoiceStatus                *InvoiceStatus         `json:"booking_invoice_status,omitempty"`
-	BookingLanguage                     *string                `json:"booking_language,omitempty"`
-	BookingModified                     *wire.DateTime         `json:"booking_modified,omitempty,omitzero"`
-	BookingNotes                        *[]Note                `json:"booking_notes,omitempty"`
-	BookingPricing                      *Pricing               `json:"booking_pricing,omitempty"`
-	BookingStatus                       BookingStatusTypes     `json:"booking_status"`
-	BookingTravelDate                   *wire.DateTime         `json:"booking_travel_date,omitempty"`
-	BookingValidUntil                   *wire.DateTime         `json:"booking_valid_until,omitempty"`
-	BookingVersion                      *int                   `json:"booking_version,omitempty"`
-	BookingVoucherReleased              *wire.Bool             `json:"booking_voucher_released,omitempty"`
-	ProductAdmissionType                ProductAdmissionType   `json:"product_admission_type"`
-	ProductAvailabilityCapacityId       *string                `json:"product_availability_capacity_id,omitempty"`
-	ProductAvailabilityCapacitySharedId *string                `json:"product_availability_capacity_shared_id,omitempty"`
-	ProductAvailabilityFromDateTime     *wire.DateTime         `json:"product_availability_from_date_time,omitempty"`
-	ProductAvailabilityId               *string                `json:"product_availability_id,omitempty"`
-	ProductAvailabilityToDateTime       *wire.DateTime         `json:"product_availability_to_date_time,omitempty"`
-	ProductCancellationAllowed          *wire.Bool             `json:"product_cancellation_allowed,omitempty,omitzero"`
-	ProductCombiDetails                 *[]ProductCombiDetail  `json:"product_combi_details,omitempty"`
-	ProductCurrencyCode                 *string                `json:"product_currency_code,omitempty,omitzero"`
-	ProductEntryNotes                   *string                `json:"product_entry_notes,omitempty"`
-	ProductId                           string                 `json:"product_id"`
-	ProductMarketAdminId                *string                `json:"product_market_admin_id,omitempty,omitzero"`
-	ProductMarketAdminName              *string                `json:"product_market_admin_name,omitempty,omitzero"`
-	ProductOptions                      *[]BookingExtraOptions `json:"product_options,omitempty"`
-	ProductPickupPoint                  *PickupPoint           `json:"product_pickup_point,omitempty"`
-	ProductPickupPointId                *string                `json:"product_pickup_point_id,omitempty"`
-	ProductRelationId                   *string                `json:"product_relation_id,omitempty"`
-	ProductSourceId                     *string                `json:"product_source_id,omitempty"`
-	ProductSourceName                   *string                `json:"product_source_name,omitempty"`
-	ProductSupplierAdminId              *string                `json:"product_supplier_admin_id,omitempty"`
-	ProductSupplierAdminName            *string                `json:"product_supplier_admin_name,omitempty"`
-	ProductSupplierId                   *string                `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierName                 *string                `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTitle                        *string                `json:"product_title,omitempty,omitzero"`
-}
+	// BookingCancelled When the booking was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCancelled *wire.DateTime `json:"booking_cancelled,omitempty"`
 
-// ProductCatalogueStatus defines model for ProductCatalogueStatus.
-type ProductCatalogueStatus string
+	// BookingConfirmed When the booking was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingConfirmed *wire.DateTime `json:"booking_confirmed,omitempty"`
 
-// ProductCodeFormat defines model for ProductCodeFormat.
-type ProductCodeFormat string
+	// BookingCreated When the booking was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCreated *wire.DateTime `json:"booking_created,omitempty,omitzero"`
 
-// ProductCodeSettings defines model for ProductCodeSettings.
-type ProductCodeSettings struct {
-	ProductCodeFormat         ProductCodeFormat      `json:"product_code_format"`
-	ProductCodeReleaseDate    *wire.DateTime         `json:"product_code_release_date,omitempty"`
-	ProductCodeReleaseDetails *[]VoucherReleaseType  `json:"product_code_release_details,omitempty"`
-	ProductCodeSource         ProductCodeSource      `json:"product_code_source"`
-	ProductCombiCode          wire.Bool              `json:"product_combi_code"`
-	ProductGroupCode          wire.Bool              `json:"product_group_code"`
-	ProductVoucherSettings    ProductVoucherSettings `json:"product_voucher_settings"`
-}
+	// BookingExternalReference Your reference of the booking line.
+	BookingExternalReference string `json:"booking_external_reference"`
 
-// ProductCodeSource defines model for ProductCodeSource.
-type ProductCodeSource string
+	// BookingInvoiceStatus Invoicing state of an order or booking.
+	BookingInvoiceStatus *InvoiceStatus `json:"booking_invoice_status,omitempty"`
 
-// ProductCombiDetail defines model for ProductCombiDetail.
-type ProductCombiDetail struct {
-	BookingExternalReference            *string              `json:"booking_external_reference,omitempty"`
-	BookingTravelDate                   *wire.DateTime       `json:"booking_travel_date,omitempty"`
+	// BookingLanguage ISO 639-1 language of the booking (default en).
+	BookingLanguage *string `json:"booking_language,omitempty"`
+
+	// BookingModified When the booking last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingModified *wire.DateTime `json:"booking_modified,omitempty,omitzero"`
+
+	// BookingNotes Notes on the booking.
+	BookingNotes *[]Note `json:"booking_notes,omitempty"`
+
+	// BookingPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	BookingPricing *Pricing `json:"booking_pricing,omitempty"`
+
+	// BookingStatus Status of a booking line. The *_PROCESSING* and *_PENDING_* values are interim; Prio reports the final one later (webhook or Order Details). Open enum: Prio may add values.
+	BookingStatus BookingStatusTypes `json:"booking_status"`
+
+	// BookingTravelDate Date (and time) of the visit; required when the product has product_traveldate_required. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingTravelDate *wire.DateTime `json:"booking_travel_date,omitempty"`
+
+	// BookingValidUntil Until when the unredeemed booking can be used. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingValidUntil *wire.DateTime `json:"booking_valid_until,omitempty"`
+
+	// BookingVersion Revision of the booking; each amendment raises it.
+	BookingVersion *int `json:"booking_version,omitempty"`
+
+	// BookingVoucherReleased True once the voucher of the booking has been released.
+	BookingVoucherReleased *wire.Bool `json:"booking_voucher_released,omitempty"`
+
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
 	ProductAdmissionType                ProductAdmissionType `json:"product_admission_type"`
 	ProductAvailabilityCapacityId       *string              `json:"product_availability_capacity_id,omitempty"`
 	ProductAvailabilityCapacitySharedId *string              `json:"product_availability_capacity_shared_id,omitempty"`
-	ProductAvailabilityFromDateTime     *wire.DateTime       `json:"product_availability_from_date_time,omitempty"`
-	ProductAvailabilityId               *string              `json:"product_availability_id,omitempty"`
-	ProductAvailabilityToDateTime       *wire.DateTime       `json:"product_availability_to_date_time,omitempty"`
-	ProductCurrencyCode                 *string              `json:"product_currency_code,omitempty,omitzero"`
-	ProductId                           string               `json:"product_id"`
-	ProductParentId                     *string              `json:"product_parent_id,omitempty,omitzero"`
-	ProductSupplierId                   *string              `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierName                 *string              `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTitle                        *string              `json:"product_title,omitempty,omitzero"`
+
+	// ProductAvailabilityFromDateTime Start of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityFromDateTime *wire.DateTime `json:"product_availability_from_date_time,omitempty"`
+
+	// ProductAvailabilityId Slot to book, the availability_id from the availability calls; required when the product uses availability.
+	ProductAvailabilityId *string `json:"product_availability_id,omitempty"`
+
+	// ProductAvailabilityToDateTime End of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityToDateTime *wire.DateTime `json:"product_availability_to_date_time,omitempty"`
+
+	// ProductCancellationAllowed True when the booking or product can be cancelled in its current state (e.g. not once redeemed).
+	ProductCancellationAllowed *wire.Bool `json:"product_cancellation_allowed,omitempty,omitzero"`
+
+	// ProductCombiDetails Sub-products of a combi product.
+	ProductCombiDetails *[]ProductCombiDetail `json:"product_combi_details,omitempty"`
+
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode *string `json:"product_currency_code,omitempty,omitzero"`
+	ProductEntryNotes   *string `json:"product_entry_notes,omitempty"`
+
+	// ProductId Prio product id.
+	ProductId              string  `json:"product_id"`
+	ProductMarketAdminId   *string `json:"product_market_admin_id,omitempty,omitzero"`
+	ProductMarketAdminName *string `json:"product_market_admin_name,omitempty,omitzero"`
+
+	// ProductOptions Product options or booking questions.
+	ProductOptions *[]BookingExtraOptions `json:"product_options,omitempty"`
+
+	// ProductPickupPoint A place where guests are picked up, with times.
+	ProductPickupPoint *PickupPoint `json:"product_pickup_point,omitempty"`
+
+	// ProductPickupPointId Chosen pickup point; required when the product's pickup point is MANDATORY.
+	ProductPickupPointId *string `json:"product_pickup_point_id,omitempty"`
+
+	// ProductRelationId Main product id when this product is booked as a cluster member or add-on.
+	ProductRelationId        *string `json:"product_relation_id,omitempty"`
+	ProductSourceId          *string `json:"product_source_id,omitempty"`
+	ProductSourceName        *string `json:"product_source_name,omitempty"`
+	ProductSupplierAdminId   *string `json:"product_supplier_admin_id,omitempty"`
+	ProductSupplierAdminName *string `json:"product_supplier_admin_name,omitempty"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId *string `json:"product_supplier_id,omitempty,omitzero"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTitle Title of the product.
+	ProductTitle *string `json:"product_title,omitempty,omitzero"`
 }
 
-// ProductContent defines model for ProductContent.
+// ProductCatalogueStatus Whether a product is in the distributor's catalogue.
+type ProductCatalogueStatus string
+
+// ProductCodeFormat How a ticket code is presented (barcode type, QR code, PDF, link or image).
+type ProductCodeFormat string
+
+// ProductCodeSettings How and when a product's ticket codes are issued.
+type ProductCodeSettings struct {
+	// ProductCodeFormat How a ticket code is presented (barcode type, QR code, PDF, link or image).
+	ProductCodeFormat ProductCodeFormat `json:"product_code_format"`
+
+	// ProductCodeReleaseDate When the codes will be released. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductCodeReleaseDate    *wire.DateTime        `json:"product_code_release_date,omitempty"`
+	ProductCodeReleaseDetails *[]VoucherReleaseType `json:"product_code_release_details,omitempty"`
+
+	// ProductCodeSource Who issues a product's codes: Prio or an external system.
+	ProductCodeSource ProductCodeSource `json:"product_code_source"`
+
+	// ProductCombiCode One code covers all sub-products of a combi.
+	ProductCombiCode wire.Bool `json:"product_combi_code"`
+
+	// ProductGroupCode One code covers the whole group.
+	ProductGroupCode wire.Bool `json:"product_group_code"`
+
+	// ProductVoucherSettings Whether one voucher is issued per person, per supplier or for the whole order.
+	ProductVoucherSettings ProductVoucherSettings `json:"product_voucher_settings"`
+}
+
+// ProductCodeSource Who issues a product's codes: Prio or an external system.
+type ProductCodeSource string
+
+// ProductCombiDetail A sub-product booked as part of a combi product.
+type ProductCombiDetail struct {
+	// BookingExternalReference Your reference of the booking line.
+	BookingExternalReference *string `json:"booking_external_reference,omitempty"`
+
+	// BookingTravelDate Date (and time) of the visit to this sub-product. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingTravelDate *wire.DateTime `json:"booking_travel_date,omitempty"`
+
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
+	ProductAdmissionType                *ProductAdmissionType `json:"product_admission_type,omitempty"`
+	ProductAvailabilityCapacityId       *string               `json:"product_availability_capacity_id,omitempty"`
+	ProductAvailabilityCapacitySharedId *string               `json:"product_availability_capacity_shared_id,omitempty"`
+
+	// ProductAvailabilityFromDateTime Start of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityFromDateTime *wire.DateTime `json:"product_availability_from_date_time,omitempty"`
+
+	// ProductAvailabilityId Slot to book, the availability_id from the availability calls; required when the product uses availability.
+	ProductAvailabilityId *string `json:"product_availability_id,omitempty"`
+
+	// ProductAvailabilityToDateTime End of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityToDateTime *wire.DateTime `json:"product_availability_to_date_time,omitempty"`
+
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode *string `json:"product_currency_code,omitempty,omitzero"`
+
+	// ProductId Prio product id.
+	ProductId string `json:"product_id"`
+
+	// ProductParentId Id of the main product this one belongs to.
+	ProductParentId *string `json:"product_parent_id,omitempty,omitzero"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId *string `json:"product_supplier_id,omitempty,omitzero"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTitle Title of the product.
+	ProductTitle *string `json:"product_title,omitempty,omitzero"`
+}
+
+// ProductContent Translatable texts and media of a product.
 type ProductContent struct {
 	ProductAdditionalInformation *string           `json:"product_additional_information,omitempty"`
 	ProductBookingUrl            *string           `json:"product_booking_url,omitempty"`
 	ProductDurationText          *string           `json:"product_duration_text,omitempty"`
 	ProductEntryNotes            *string           `json:"product_entry_notes,omitempty"`
 	ProductExcludes              *[]ProductExclude `json:"product_excludes,omitempty"`
-	ProductFavorite              *wire.Bool        `json:"product_favorite,omitempty"`
-	ProductHighlights            *[]Highlight      `json:"product_highlights,omitempty"`
-	ProductImages                *[]Image          `json:"product_images,omitempty"`
-	ProductIncludes              *[]ProductInclude `json:"product_includes,omitempty"`
-	ProductLandingPageViewUrl    *string           `json:"product_landing_page_view_url,omitempty"`
-	ProductLongDescription       string            `json:"product_long_description"`
-	ProductMarketingLabels       *[]string         `json:"product_marketing_labels,omitempty"`
-	ProductShortDescription      string            `json:"product_short_description"`
-	ProductSupplierName          *string           `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTitle                 string            `json:"product_title"`
+
+	// ProductFavorite Marked as favourite by the distributor.
+	ProductFavorite           *wire.Bool        `json:"product_favorite,omitempty"`
+	ProductHighlights         *[]Highlight      `json:"product_highlights,omitempty"`
+	ProductImages             *[]Image          `json:"product_images,omitempty"`
+	ProductIncludes           *[]ProductInclude `json:"product_includes,omitempty"`
+	ProductLandingPageViewUrl *string           `json:"product_landing_page_view_url,omitempty"`
+	ProductLongDescription    string            `json:"product_long_description"`
+	ProductMarketingLabels    *[]string         `json:"product_marketing_labels,omitempty"`
+	ProductShortDescription   string            `json:"product_short_description"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTitle Title of the product.
+	ProductTitle string `json:"product_title"`
 }
 
-// ProductCurrency defines model for ProductCurrency.
+// ProductCurrency A currency a product can be sold in.
 type ProductCurrency struct {
-	ProductCurrencyCode string  `json:"product_currency_code"`
-	ProductId           *string `json:"product_id,omitempty,omitzero"`
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode string `json:"product_currency_code"`
+
+	// ProductId Product the currency applies to.
+	ProductId *string `json:"product_id,omitempty,omitzero"`
 }
 
-// ProductDestinationsResponse defines model for ProductDestinationsResponse.
+// ProductDestinationsResponse Response envelope of List Product Destinations.
 type ProductDestinationsResponse struct {
-	ApiVersion *string                         `json:"api_version,omitempty,omitzero"`
-	Data       ProductDestinationsResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data A page of destinations.
+	Data ProductDestinationsResponseData `json:"data"`
 }
 
-// ProductDestinationsResponseData defines model for ProductDestinationsResponseData.
+// ProductDestinationsResponseData A page of destinations.
 type ProductDestinationsResponseData struct {
+	// CurrentItemCount Number of items on this page.
 	CurrentItemCount *int               `json:"current_item_count,omitempty"`
 	Items            []DestinationModel `json:"items"`
-	ItemsPerPage     *int               `json:"items_per_page,omitempty"`
-	Kind             Kind               `json:"kind"`
-	PageIndex        *int               `json:"page_index,omitempty"`
-	StartIndex       *int               `json:"start_index,omitempty"`
-	TotalItems       *int               `json:"total_items,omitempty"`
-	TotalPages       *int               `json:"total_pages,omitempty"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage *int `json:"items_per_page,omitempty"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex *int `json:"page_index,omitempty"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex *int `json:"start_index,omitempty"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems *int `json:"total_items,omitempty"`
+
+	// TotalPages Number of pages.
+	TotalPages *int `json:"total_pages,omitempty"`
 }
 
-// ProductDetailData defines model for ProductDetailData.
+// ProductDetailData The product.
 type ProductDetailData struct {
-	Kind    Kind         `json:"kind"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// Product A product with everything needed to sell it: settings, flags, content, product types and prices per season, options and policies.
 	Product ProductModel `json:"product"`
 }
 
-// ProductDetailResponse defines model for ProductDetailResponse.
+// ProductDetailResponse Response envelope of Product Details.
 type ProductDetailResponse struct {
-	ApiVersion *string           `json:"api_version,omitempty,omitzero"`
-	Data       ProductDetailData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The product.
+	Data ProductDetailData `json:"data"`
 }
 
-// ProductExclude defines model for ProductExclude.
+// ProductExclude Something a product does not include.
 type ProductExclude struct {
 	ExcludeDescription *string `json:"exclude_description,omitempty"`
 	ExcludeIcon        *string `json:"exclude_icon,omitempty"`
@@ -4343,7 +5717,7 @@ type ProductExclude struct {
 	ExcludeName        string  `json:"exclude_name"`
 }
 
-// ProductInclude defines model for ProductInclude.
+// ProductInclude Something a product includes.
 type ProductInclude struct {
 	IncludeDescription *string `json:"include_description,omitempty"`
 	IncludeIcon        *string `json:"include_icon,omitempty"`
@@ -4351,31 +5725,48 @@ type ProductInclude struct {
 	IncludeName        string  `json:"include_name"`
 }
 
-// ProductListResponse defines model for ProductListResponse.
+// ProductListResponse Response envelope of List Products.
 type ProductListResponse struct {
-	ApiVersion *string                 `json:"api_version,omitempty,omitzero"`
-	Data       ProductListResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data A page of products.
+	Data ProductListResponseData `json:"data"`
 }
 
-// ProductListResponseData defines model for ProductListResponseData.
+// ProductListResponseData A page of products.
 type ProductListResponseData struct {
+	// CurrentItemCount Number of items on this page.
 	CurrentItemCount int            `json:"current_item_count"`
 	Items            []ProductModel `json:"items"`
-	ItemsPerPage     int            `json:"items_per_page"`
-	Kind             Kind           `json:"kind"`
-	PageIndex        int            `json:"page_index"`
-	StartIndex       int            `json:"start_index"`
-	TotalItems       int            `json:"total_items"`
-	TotalPages       int            `json:"total_pages"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage int `json:"items_per_page"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex int `json:"page_index"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex int `json:"start_index"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
+
+	// TotalPages Number of pages.
+	TotalPages int `json:"total_pages"`
 }
 
-// ProductListResponseDataAllOf defines model for ProductListResponseDataAllOf.
+// ProductListResponseDataAllOf Items of a product page.
 type ProductListResponseDataAllOf struct {
 	Items []ProductModel `json:"items"`
 }
 
-// ProductLocation defines model for ProductLocation.
+// ProductLocation A location of a product, possibly a pickup point.
 type ProductLocation struct {
+	// LocationAddress Postal address with optional coordinates.
 	LocationAddress      *AddressModel     `json:"location_address,omitempty"`
 	LocationContacts     *[]ContactDetails `json:"location_contacts,omitempty"`
 	LocationCustomFields *[]CustomField    `json:"location_custom_fields,omitempty"`
@@ -4384,414 +5775,748 @@ type ProductLocation struct {
 	LocationLabel        *string           `json:"location_label,omitempty"`
 	LocationName         string            `json:"location_name"`
 	LocationOpeningTimes *[]OpeningTimes   `json:"location_opening_times,omitempty"`
-	LocationPickupPoint  wire.Bool         `json:"location_pickup_point"`
-	LocationType         LocationType      `json:"location_type"`
-	LocationUrl          *string           `json:"location_url,omitempty"`
+
+	// LocationPickupPoint The location is a pickup point.
+	LocationPickupPoint wire.Bool `json:"location_pickup_point"`
+
+	// LocationType Role of a location.
+	LocationType LocationType `json:"location_type"`
+	LocationUrl  *string      `json:"location_url,omitempty"`
 }
 
-// ProductLocationAllOf defines model for ProductLocationAllOf.
+// ProductLocationAllOf Field a product location adds to a location.
 type ProductLocationAllOf struct {
+	// LocationPickupPoint The location is a pickup point.
 	LocationPickupPoint wire.Bool `json:"location_pickup_point"`
 }
 
-// ProductMarketplaceStatus defines model for ProductMarketplaceStatus.
+// ProductMarketplaceStatus Whether a product is offered publicly on the marketplace.
 type ProductMarketplaceStatus string
 
-// ProductModel defines model for ProductModel.
+// ProductModel A product with everything needed to sell it: settings, flags, content, product types and prices per season, options and policies.
 type ProductModel struct {
-	ProductAddon                  *wire.Bool                     `json:"product_addon,omitempty,omitzero"`
-	ProductAddonDetails           *[]ProductRelationDetails      `json:"product_addon_details,omitempty"`
-	ProductAdmissionType          ProductAdmissionType           `json:"product_admission_type"`
-	ProductAvailability           wire.Bool                      `json:"product_availability"`
-	ProductAvailabilityAssigned   wire.Bool                      `json:"product_availability_assigned"`
-	ProductBlockOutDates          *[]ProductBlockoutDate         `json:"product_block_out_dates,omitempty"`
-	ProductBookingAdvanceTimeMax  *int                           `json:"product_booking_advance_time_max,omitempty"`
-	ProductBookingAdvanceTimeMin  *int                           `json:"product_booking_advance_time_min,omitempty"`
-	ProductBookingEndDate         *wire.DateTime                 `json:"product_booking_end_date,omitempty"`
-	ProductBookingQuantityMax     *int                           `json:"product_booking_quantity_max,omitempty"`
-	ProductBookingQuantityMin     *int                           `json:"product_booking_quantity_min,omitempty"`
-	ProductBookingStartDate       wire.DateTime                  `json:"product_booking_start_date"`
-	ProductCancellationAllowed    *wire.Bool                     `json:"product_cancellation_allowed,omitempty,omitzero"`
-	ProductCancellationPolicies   *[]CancellationPolicy          `json:"product_cancellation_policies,omitempty"`
-	ProductCapacity               wire.Bool                      `json:"product_capacity"`
-	ProductCapacityId             *string                        `json:"product_capacity_id,omitempty"`
-	ProductCapacitySharedId       *string                        `json:"product_capacity_shared_id,omitempty"`
-	ProductCapacityType           CapacityType                   `json:"product_capacity_type"`
-	ProductCatalogueStatus        *ProductCatalogueStatus        `json:"product_catalogue_status,omitempty"`
-	ProductCategories             *[]string                      `json:"product_categories,omitempty"`
-	ProductCluster                *wire.Bool                     `json:"product_cluster,omitempty,omitzero"`
-	ProductClusterDetails         *[]ProductRelationDetails      `json:"product_cluster_details,omitempty"`
-	ProductCodeSettings           ProductCodeSettings            `json:"product_code_settings"`
-	ProductColor                  *string                        `json:"product_color,omitempty"`
-	ProductCombi                  *wire.Bool                     `json:"product_combi,omitempty,omitzero"`
-	ProductCombiDetails           *[]ProductRelationDetails      `json:"product_combi_details,omitempty"`
-	ProductContent                ProductContent                 `json:"product_content"`
-	ProductContentLanguages       []string                       `json:"product_content_languages"`
-	ProductContractSourceId       *string                        `json:"product_contract_source_id,omitempty"`
-	ProductContractSourceName     *string                        `json:"product_contract_source_name,omitempty"`
-	ProductCreated                *wire.DateTime                 `json:"product_created,omitempty,omitzero"`
-	ProductCreatedEmail           openapi_types.Email            `json:"product_created_email"`
-	ProductCreatedName            string                         `json:"product_created_name"`
-	ProductCurrencies             *[]ProductCurrency             `json:"product_currencies,omitempty"`
-	ProductCustomFields           *[]CustomField                 `json:"product_custom_fields,omitempty"`
-	ProductDailyPricing           *wire.Bool                     `json:"product_daily_pricing,omitempty,omitzero"`
-	ProductDefaultLanguage        string                         `json:"product_default_language"`
-	ProductDestinations           *[]string                      `json:"product_destinations,omitempty"`
-	ProductDistributorId          *string                        `json:"product_distributor_id,omitempty"`
-	ProductDistributorName        *string                        `json:"product_distributor_name,omitempty"`
-	ProductDuration               *int                           `json:"product_duration,omitempty"`
-	ProductDynamicPricing         *wire.Bool                     `json:"product_dynamic_pricing,omitempty,omitzero"`
-	ProductEndDate                *wire.DateTime                 `json:"product_end_date,omitempty"`
-	ProductExternalId             *string                        `json:"product_external_id,omitempty"`
-	ProductFlags                  *[]Flag                        `json:"product_flags,omitempty"`
-	ProductFromPrice              *string                        `json:"product_from_price,omitempty"`
-	ProductGoogleCategories       *string                        `json:"product_google_categories,omitempty"`
-	ProductGuideLanguages         *[]GuideLanguage               `json:"product_guide_languages,omitempty"`
-	ProductId                     *string                        `json:"product_id,omitempty,omitzero"`
-	ProductInternalReference      *string                        `json:"product_internal_reference,omitempty"`
-	ProductLanguages              *[]string                      `json:"product_languages,omitempty"`
-	ProductLocations              *[]ProductLocation             `json:"product_locations,omitempty"`
-	ProductMarketAdminId          *string                        `json:"product_market_admin_id,omitempty,omitzero"`
-	ProductMarketAdminName        *string                        `json:"product_market_admin_name,omitempty,omitzero"`
-	ProductModified               *wire.DateTime                 `json:"product_modified,omitempty,omitzero"`
-	ProductModifiedEmail          openapi_types.Email            `json:"product_modified_email"`
-	ProductModifiedName           string                         `json:"product_modified_name"`
-	ProductNoshowPolicy           *ProductNoShowPolicy           `json:"product_noshow_policy,omitempty"`
-	ProductNotes                  *[]Note                        `json:"product_notes,omitempty"`
-	ProductOpeningTimes           *[]OpeningTimes                `json:"product_opening_times,omitempty"`
-	ProductOptions                *[]ExtraOptions                `json:"product_options,omitempty"`
-	ProductOverbookingAllowed     *wire.Bool                     `json:"product_overbooking_allowed,omitempty,omitzero"`
-	ProductPastDateBookingAllowed *wire.Bool                     `json:"product_past_date_booking_allowed,omitempty,omitzero"`
-	ProductPaymentDetail          *ProductPaymentDetails         `json:"product_payment_detail,omitempty"`
-	ProductPickupPoint            ProductModelProductPickupPoint `json:"product_pickup_point"`
-	ProductPickupPointDetails     *[]PickupPoint                 `json:"product_pickup_point_details,omitempty"`
-	ProductPlatformId             *string                        `json:"product_platform_id,omitempty"`
-	ProductPlatformName           *string                        `json:"product_platform_name,omitempty"`
-	ProductQuantityPricing        *wire.Bool                     `json:"product_quantity_pricing,omitempty,omitzero"`
-	ProductRedemptionRules        ProductRedemptionRules         `json:"product_redemption_rules"`
-	ProductRelationDetailsVisible wire.Bool                      `json:"product_relation_details_visible"`
-	ProductResellerId             *string                        `json:"product_reseller_id,omitempty"`
-	ProductResellerName           *string                        `json:"product_reseller_name,omitempty"`
-	ProductRoutes                 *[]string                      `json:"product_routes,omitempty"`
-	ProductSeasonalPricing        *wire.Bool                     `json:"product_seasonal_pricing,omitempty,omitzero"`
-	ProductServiceType            ProductServiceType             `json:"product_service_type"`
-	ProductShowCapacityCount      *int                           `json:"product_show_capacity_count,omitempty"`
-	ProductSlug                   *string                        `json:"product_slug,omitempty"`
-	ProductSourceId               string                         `json:"product_source_id"`
-	ProductSourceName             string                         `json:"product_source_name"`
-	ProductSpecialDates           *[]ProductSpecialDate          `json:"product_special_dates,omitempty"`
-	ProductStartDate              wire.DateTime                  `json:"product_start_date"`
-	ProductStatus                 *ProductStatus                 `json:"product_status,omitempty"`
-	ProductSubOnly                *wire.Bool                     `json:"product_sub_only,omitempty"`
-	ProductSupplierAdminId        *string                        `json:"product_supplier_admin_id,omitempty"`
-	ProductSupplierAdminName      *string                        `json:"product_supplier_admin_name,omitempty"`
-	ProductSupplierId             *string                        `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierKeyPublic      *string                        `json:"product_supplier_key_public,omitempty"`
-	ProductSupplierUrl            *string                        `json:"product_supplier_url,omitempty"`
-	ProductThirdParty             wire.Bool                      `json:"product_third_party"`
-	ProductTimepickerVisible      *wire.Bool                     `json:"product_timepicker_visible,omitempty"`
-	ProductTraveldateRequired     wire.Bool                      `json:"product_traveldate_required"`
-	ProductTurnoutTime            *int                           `json:"product_turnout_time,omitempty"`
-	ProductTypeSeasons            []ProductTypeSeason            `json:"product_type_seasons"`
-	ProductVersion                *int                           `json:"product_version,omitempty"`
-	ProductViewType               AccountType                    `json:"product_view_type"`
+	// ProductAddon The product is sold as an add-on.
+	ProductAddon        *wire.Bool                `json:"product_addon,omitempty,omitzero"`
+	ProductAddonDetails *[]ProductRelationDetails `json:"product_addon_details,omitempty"`
+
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
+	ProductAdmissionType ProductAdmissionType `json:"product_admission_type"`
+
+	// ProductAvailability True when the product has managed slots: a product_availability_id must be booked and a reservation is mandatory.
+	ProductAvailability wire.Bool `json:"product_availability"`
+
+	// ProductAvailabilityAssigned Availability has been assigned to the product.
+	ProductAvailabilityAssigned wire.Bool              `json:"product_availability_assigned"`
+	ProductBlockOutDates        *[]ProductBlockoutDate `json:"product_block_out_dates,omitempty"`
+
+	// ProductBookingAdvanceTimeMax Maximum minutes between booking and visit.
+	ProductBookingAdvanceTimeMax *int `json:"product_booking_advance_time_max,omitempty"`
+
+	// ProductBookingAdvanceTimeMin Minimum minutes between booking and visit.
+	ProductBookingAdvanceTimeMin *int `json:"product_booking_advance_time_min,omitempty"`
+
+	// ProductBookingEndDate Last day the product can be booked. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductBookingEndDate *wire.DateTime `json:"product_booking_end_date,omitempty"`
+
+	// ProductBookingQuantityMax Maximum persons or items per booking.
+	ProductBookingQuantityMax *int `json:"product_booking_quantity_max,omitempty"`
+
+	// ProductBookingQuantityMin Minimum persons or items per booking.
+	ProductBookingQuantityMin *int `json:"product_booking_quantity_min,omitempty"`
+
+	// ProductBookingStartDate First day the product can be booked. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductBookingStartDate wire.DateTime `json:"product_booking_start_date"`
+
+	// ProductCancellationAllowed True when the booking or product can be cancelled in its current state (e.g. not once redeemed).
+	ProductCancellationAllowed *wire.Bool `json:"product_cancellation_allowed,omitempty,omitzero"`
+
+	// ProductCancellationPolicies Cancellation fee rules.
+	ProductCancellationPolicies *[]CancellationPolicy `json:"product_cancellation_policies,omitempty"`
+
+	// ProductCapacity The product's slots have limited capacity.
+	ProductCapacity         wire.Bool `json:"product_capacity"`
+	ProductCapacityId       *string   `json:"product_capacity_id,omitempty"`
+	ProductCapacitySharedId *string   `json:"product_capacity_shared_id,omitempty"`
+
+	// ProductCapacityType How a product's capacity is managed: its own, shared with others, combined or not set.
+	ProductCapacityType CapacityType `json:"product_capacity_type"`
+
+	// ProductCatalogueStatus Whether a product is in the distributor's catalogue.
+	ProductCatalogueStatus *ProductCatalogueStatus `json:"product_catalogue_status,omitempty"`
+	ProductCategories      *[]string               `json:"product_categories,omitempty"`
+
+	// ProductCluster The product is a cluster of products.
+	ProductCluster        *wire.Bool                `json:"product_cluster,omitempty,omitzero"`
+	ProductClusterDetails *[]ProductRelationDetails `json:"product_cluster_details,omitempty"`
+
+	// ProductCodeSettings How and when a product's ticket codes are issued.
+	ProductCodeSettings ProductCodeSettings `json:"product_code_settings"`
+	ProductColor        *string             `json:"product_color,omitempty"`
+
+	// ProductCombi The product is a combi of sub-products.
+	ProductCombi *wire.Bool `json:"product_combi,omitempty,omitzero"`
+
+	// ProductCombiDetails Sub-products of a combi product.
+	ProductCombiDetails *[]ProductRelationDetails `json:"product_combi_details,omitempty"`
+
+	// ProductContent Translatable texts and media of a product.
+	ProductContent            ProductContent `json:"product_content"`
+	ProductContentLanguages   []string       `json:"product_content_languages"`
+	ProductContractSourceId   *string        `json:"product_contract_source_id,omitempty"`
+	ProductContractSourceName *string        `json:"product_contract_source_name,omitempty"`
+
+	// ProductCreated When the product was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductCreated      *wire.DateTime `json:"product_created,omitempty,omitzero"`
+	ProductCreatedEmail string         `json:"product_created_email"`
+	ProductCreatedName  string         `json:"product_created_name"`
+
+	// ProductCurrencies Currencies the product can be sold in.
+	ProductCurrencies   *[]ProductCurrency `json:"product_currencies,omitempty"`
+	ProductCustomFields *[]CustomField     `json:"product_custom_fields,omitempty"`
+
+	// ProductDailyPricing Prices depend on the day or time.
+	ProductDailyPricing *wire.Bool `json:"product_daily_pricing,omitempty,omitzero"`
+
+	// ProductDefaultLanguage ISO 639-1 language used when the asked one is missing.
+	ProductDefaultLanguage string    `json:"product_default_language"`
+	ProductDestinations    *[]string `json:"product_destinations,omitempty"`
+	ProductDistributorId   *string   `json:"product_distributor_id,omitempty"`
+	ProductDistributorName *string   `json:"product_distributor_name,omitempty"`
+
+	// ProductDuration Duration in minutes.
+	ProductDuration *int `json:"product_duration,omitempty"`
+
+	// ProductDynamicPricing Prices change dynamically; read them from the availability calls.
+	ProductDynamicPricing *wire.Bool `json:"product_dynamic_pricing,omitempty,omitzero"`
+
+	// ProductEndDate Last day the product is valid. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductEndDate    *wire.DateTime `json:"product_end_date,omitempty"`
+	ProductExternalId *string        `json:"product_external_id,omitempty"`
+	ProductFlags      *[]Flag        `json:"product_flags,omitempty"`
+
+	// ProductFromPrice Lowest price to advertise. Decimal string such as "12.50", never a JSON number.
+	ProductFromPrice        *string          `json:"product_from_price,omitempty"`
+	ProductGoogleCategories *string          `json:"product_google_categories,omitempty"`
+	ProductGuideLanguages   *[]GuideLanguage `json:"product_guide_languages,omitempty"`
+
+	// ProductId Prio product id.
+	ProductId                *string   `json:"product_id,omitempty,omitzero"`
+	ProductInternalReference *string   `json:"product_internal_reference,omitempty"`
+	ProductLanguages         *[]string `json:"product_languages,omitempty"`
+
+	// ProductLocations Locations of the product.
+	ProductLocations       *[]ProductLocation `json:"product_locations,omitempty"`
+	ProductMarketAdminId   *string            `json:"product_market_admin_id,omitempty,omitzero"`
+	ProductMarketAdminName *string            `json:"product_market_admin_name,omitempty,omitzero"`
+
+	// ProductModified When the product last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductModified      *wire.DateTime `json:"product_modified,omitempty,omitzero"`
+	ProductModifiedEmail string         `json:"product_modified_email"`
+	ProductModifiedName  string         `json:"product_modified_name"`
+
+	// ProductNoshowPolicy Fee charged when a guest does not show up.
+	ProductNoshowPolicy *ProductNoShowPolicy `json:"product_noshow_policy,omitempty"`
+	ProductNotes        *[]Note              `json:"product_notes,omitempty"`
+	ProductOpeningTimes *[]OpeningTimes      `json:"product_opening_times,omitempty"`
+
+	// ProductOptions Options and booking questions offered.
+	ProductOptions *[]ExtraOptions `json:"product_options,omitempty"`
+
+	// ProductOverbookingAllowed Bookings beyond capacity are accepted.
+	ProductOverbookingAllowed *wire.Bool `json:"product_overbooking_allowed,omitempty,omitzero"`
+
+	// ProductPastDateBookingAllowed Travel dates in the past are accepted.
+	ProductPastDateBookingAllowed *wire.Bool `json:"product_past_date_booking_allowed,omitempty,omitzero"`
+
+	// ProductPaymentDetail Payment terms of a product.
+	ProductPaymentDetail *ProductPaymentDetails `json:"product_payment_detail,omitempty"`
+
+	// ProductPickupPoint Whether a pickup point must be chosen: MANDATORY, OPTIONAL or NOT_SET.
+	ProductPickupPoint ProductModelProductPickupPoint `json:"product_pickup_point"`
+
+	// ProductPickupPointDetails Pickup points to choose from.
+	ProductPickupPointDetails *[]PickupPoint `json:"product_pickup_point_details,omitempty"`
+	ProductPlatformId         *string        `json:"product_platform_id,omitempty"`
+	ProductPlatformName       *string        `json:"product_platform_name,omitempty"`
+
+	// ProductQuantityPricing Prices depend on the quantity booked.
+	ProductQuantityPricing *wire.Bool `json:"product_quantity_pricing,omitempty,omitzero"`
+
+	// ProductRedemptionRules How often and for how long a ticket can be redeemed.
+	ProductRedemptionRules ProductRedemptionRules `json:"product_redemption_rules"`
+
+	// ProductRelationDetailsVisible Show related products to guests.
+	ProductRelationDetailsVisible wire.Bool `json:"product_relation_details_visible"`
+	ProductResellerId             *string   `json:"product_reseller_id,omitempty"`
+	ProductResellerName           *string   `json:"product_reseller_name,omitempty"`
+	ProductRoutes                 *[]string `json:"product_routes,omitempty"`
+
+	// ProductSeasonalPricing Prices differ per season.
+	ProductSeasonalPricing *wire.Bool `json:"product_seasonal_pricing,omitempty,omitzero"`
+
+	// ProductServiceType Kind of service a product is.
+	ProductServiceType       ProductServiceType    `json:"product_service_type"`
+	ProductShowCapacityCount *int                  `json:"product_show_capacity_count,omitempty"`
+	ProductSlug              *string               `json:"product_slug,omitempty"`
+	ProductSourceId          string                `json:"product_source_id"`
+	ProductSourceName        string                `json:"product_source_name"`
+	ProductSpecialDates      *[]ProductSpecialDate `json:"product_special_dates,omitempty"`
+
+	// ProductStartDate First day the product is valid. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductStartDate wire.DateTime `json:"product_start_date"`
+
+	// ProductStatus Lifecycle state of a product. Only ACTIVE and TEST products can be sold, and TEST ones never to consumers; PREVIEW is active before its booking start date. Open enum.
+	ProductStatus *ProductStatus `json:"product_status,omitempty"`
+
+	// ProductSubOnly Sold only as part of another product.
+	ProductSubOnly           *wire.Bool `json:"product_sub_only,omitempty"`
+	ProductSupplierAdminId   *string    `json:"product_supplier_admin_id,omitempty"`
+	ProductSupplierAdminName *string    `json:"product_supplier_admin_name,omitempty"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId        *string `json:"product_supplier_id,omitempty,omitzero"`
+	ProductSupplierKeyPublic *string `json:"product_supplier_key_public,omitempty"`
+	ProductSupplierUrl       *string `json:"product_supplier_url,omitempty"`
+
+	// ProductThirdParty True when a third-party system is involved; such bookings are slower and fail more often.
+	ProductThirdParty wire.Bool `json:"product_third_party"`
+
+	// ProductTimepickerVisible Show a time picker to guests.
+	ProductTimepickerVisible *wire.Bool `json:"product_timepicker_visible,omitempty"`
+
+	// ProductTraveldateRequired A booking_travel_date must be given.
+	ProductTraveldateRequired wire.Bool `json:"product_traveldate_required"`
+
+	// ProductTurnoutTime Minutes before the start a guest must arrive.
+	ProductTurnoutTime *int `json:"product_turnout_time,omitempty"`
+
+	// ProductTypeSeasons Seasons with their product types and prices.
+	ProductTypeSeasons []ProductTypeSeason `json:"product_type_seasons"`
+
+	// ProductVersion Revision of the product.
+	ProductVersion *int `json:"product_version,omitempty"`
+
+	// ProductViewType Kind of account an order or product is seen from. Open enum: Prio may add values.
+	ProductViewType AccountType `json:"product_view_type"`
 }
 
-// ProductModelProductPickupPoint defines model for ProductModel.ProductPickupPoint.
+// ProductModelProductPickupPoint Whether a pickup point must be chosen: MANDATORY, OPTIONAL or NOT_SET.
 type ProductModelProductPickupPoint string
 
-// ProductNoShowPolicy defines model for ProductNoShowPolicy.
+// ProductNoShowPolicy Fee charged when a guest does not show up.
 type ProductNoShowPolicy struct {
-	FeeAmount     *string `json:"fee_amount,omitempty"`
+	// FeeAmount Fixed no-show fee. Decimal string such as "12.50", never a JSON number.
+	FeeAmount *string `json:"fee_amount,omitempty"`
+
+	// FeePercentage No-show fee as a percentage. Decimal string such as "12.50", never a JSON number.
 	FeePercentage *string `json:"fee_percentage,omitempty"`
 }
 
-// ProductPaymentDetails defines model for ProductPaymentDetails.
+// ProductPaymentDetails Payment terms of a product.
 type ProductPaymentDetails struct {
-	ProductPaymentCurrency          Currency                                `json:"product_payment_currency"`
-	ProductPaymentDeposit           *string                                 `json:"product_payment_deposit,omitempty"`
-	ProductPaymentRequireCreditcard *wire.Bool                              `json:"product_payment_require_creditcard,omitempty"`
-	ProductPaymentTerm              PaymentTermType                         `json:"product_payment_term"`
-	ProductPaymentType              ProductPaymentDetailsProductPaymentType `json:"product_payment_type"`
+	// ProductPaymentCurrency How amounts in a currency are written.
+	ProductPaymentCurrency Currency `json:"product_payment_currency"`
+
+	// ProductPaymentDeposit Deposit to pay when booking. Decimal string such as "12.50", never a JSON number.
+	ProductPaymentDeposit *string `json:"product_payment_deposit,omitempty"`
+
+	// ProductPaymentRequireCreditcard A credit card is required to book.
+	ProductPaymentRequireCreditcard *wire.Bool `json:"product_payment_require_creditcard,omitempty"`
+
+	// ProductPaymentTerm Date a payment term counts from.
+	ProductPaymentTerm PaymentTermType                         `json:"product_payment_term"`
+	ProductPaymentType ProductPaymentDetailsProductPaymentType `json:"product_payment_type"`
 }
 
 // ProductPaymentDetailsProductPaymentType defines model for ProductPaymentDetails.ProductPaymentType.
 type ProductPaymentDetailsProductPaymentType string
 
-// ProductRedemptionRules defines model for ProductRedemptionRules.
+// ProductRedemptionRules How often and for how long a ticket can be redeemed.
 type ProductRedemptionRules struct {
-	RedemptionCountType    RedemptionCountType     `json:"redemption_count_type"`
-	RedemptionCountValue   *int                    `json:"redemption_count_value,omitempty"`
-	RedemptionDurationTime *int                    `json:"redemption_duration_time,omitempty"`
+	// RedemptionCountType Whether a ticket can be redeemed a limited or unlimited number of times.
+	RedemptionCountType    RedemptionCountType `json:"redemption_count_type"`
+	RedemptionCountValue   *int                `json:"redemption_count_value,omitempty"`
+	RedemptionDurationTime *int                `json:"redemption_duration_time,omitempty"`
+
+	// RedemptionDurationType Moment a ticket's validity period starts from.
 	RedemptionDurationType *RedemptionDurationType `json:"redemption_duration_type,omitempty"`
-	RedemptionHasDuration  wire.Bool               `json:"redemption_has_duration"`
+
+	// RedemptionHasDuration Validity is limited in time once redeemed.
+	RedemptionHasDuration wire.Bool `json:"redemption_has_duration"`
 }
 
-// ProductRelationDetails defines model for ProductRelationDetails.
+// ProductRelationDetails A product related to another one as add-on, combi part or cluster member.
 type ProductRelationDetails struct {
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
 	ProductAdmissionType          ProductAdmissionType `json:"product_admission_type"`
 	ProductBookingWindowEndTime   *int                 `json:"product_booking_window_end_time,omitempty"`
 	ProductBookingWindowProductId *string              `json:"product_booking_window_product_id,omitempty"`
 	ProductBookingWindowStartTime *int                 `json:"product_booking_window_start_time,omitempty"`
-	ProductCurrencyCode           *string              `json:"product_currency_code,omitempty,omitzero"`
-	ProductEndDate                *wire.DateTime       `json:"product_end_date,omitempty"`
-	ProductFromPrice              *string              `json:"product_from_price,omitempty"`
-	ProductId                     string               `json:"product_id"`
-	ProductImages                 *[]Image             `json:"product_images,omitempty"`
-	ProductParentId               *string              `json:"product_parent_id,omitempty,omitzero"`
-	ProductRelationType           *RelationType        `json:"product_relation_type,omitempty"`
-	ProductStartDate              *wire.DateTime       `json:"product_start_date,omitempty"`
-	ProductSupplierId             *string              `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierName           *string              `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTimepickerVisible      *wire.Bool           `json:"product_timepicker_visible,omitempty"`
-	ProductTitle                  string               `json:"product_title"`
+
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode *string `json:"product_currency_code,omitempty,omitzero"`
+
+	// ProductEndDate Last day the product is valid. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductEndDate *wire.DateTime `json:"product_end_date,omitempty"`
+
+	// ProductFromPrice Lowest price to advertise. Decimal string such as "12.50", never a JSON number.
+	ProductFromPrice *string `json:"product_from_price,omitempty"`
+
+	// ProductId Id of the related product.
+	ProductId     string   `json:"product_id"`
+	ProductImages *[]Image `json:"product_images,omitempty"`
+
+	// ProductParentId Id of the main product this one belongs to.
+	ProductParentId *string `json:"product_parent_id,omitempty,omitzero"`
+
+	// ProductRelationType How two related products relate.
+	ProductRelationType *RelationType `json:"product_relation_type,omitempty"`
+
+	// ProductStartDate First day the product is valid. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductStartDate *wire.DateTime `json:"product_start_date,omitempty"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId *string `json:"product_supplier_id,omitempty,omitzero"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTimepickerVisible Show a time picker to guests.
+	ProductTimepickerVisible *wire.Bool `json:"product_timepicker_visible,omitempty"`
+
+	// ProductTitle Title of the product.
+	ProductTitle string `json:"product_title"`
 }
 
-// ProductServiceType defines model for ProductServiceType.
+// ProductServiceType Kind of service a product is.
 type ProductServiceType string
 
-// ProductSpecialDate A date with special opening or pricing. Fields are not published; kept open.
+// ProductSpecialDate A date with special opening or pricing. Prio has not published its fields, so it is kept as an open object.
 type ProductSpecialDate map[string]interface{}
 
-// ProductStatus defines model for ProductStatus.
+// ProductStatus Lifecycle state of a product. Only ACTIVE and TEST products can be sold, and TEST ones never to consumers; PREVIEW is active before its booking start date. Open enum.
 type ProductStatus string
 
-// ProductTax defines model for ProductTax.
+// ProductTax A tax included in a price.
 type ProductTax struct {
+	// TaxAmount Tax amount. Decimal string such as "12.50", never a JSON number.
 	TaxAmount *string `json:"tax_amount,omitempty,omitzero"`
 	TaxId     *string `json:"tax_id,omitempty,omitzero"`
 	TaxName   *string `json:"tax_name,omitempty,omitzero"`
 }
 
-// ProductTaxDetail defines model for ProductTaxDetail.
+// ProductTaxDetail A tax setting referenced by prices and fees.
 type ProductTaxDetail struct {
-	TaxId     *string `json:"tax_id,omitempty,omitzero"`
-	TaxName   *string `json:"tax_name,omitempty,omitzero"`
+	TaxId   *string `json:"tax_id,omitempty,omitzero"`
+	TaxName *string `json:"tax_name,omitempty,omitzero"`
+
+	// TaxRate Tax rate as a percentage. Decimal string such as "12.50", never a JSON number.
 	TaxRate   *string `json:"tax_rate,omitempty,omitzero"`
 	TaxRegion *string `json:"tax_region,omitempty"`
 	TaxType   *string `json:"tax_type,omitempty,omitzero"`
 }
 
-// ProductType defines model for ProductType.
+// ProductType Ticket type such as ADULT or CHILD; custom types appear under their own names, so treat the values as open.
 type ProductType string
 
-// ProductTypeClass defines model for ProductTypeClass.
+// ProductTypeClass Pricing class of a product type.
 type ProductTypeClass string
 
-// ProductTypeDailyVariation defines model for ProductTypeDailyVariation.
+// ProductTypeDailyVariation A price change that applies on certain days and times.
 type ProductTypeDailyVariation struct {
-	ProductTypeDailyVariationDetails   []ProductTypeDailyVariationDetail `json:"product_type_daily_variation_details"`
-	ProductTypeDailyVariationEndDate   *openapi_types.Date               `json:"product_type_daily_variation_end_date,omitempty"`
-	ProductTypeDailyVariationEndTime   *string                           `json:"product_type_daily_variation_end_time,omitempty"`
-	ProductTypeDailyVariationLabel     *string                           `json:"product_type_daily_variation_label,omitempty"`
-	ProductTypeDailyVariationPriceType *PriceVariationPriceType          `json:"product_type_daily_variation_price_type,omitempty"`
-	ProductTypeDailyVariationStartDate openapi_types.Date                `json:"product_type_daily_variation_start_date"`
-	ProductTypeDailyVariationStartTime *string                           `json:"product_type_daily_variation_start_time,omitempty"`
+	ProductTypeDailyVariationDetails []ProductTypeDailyVariationDetail `json:"product_type_daily_variation_details"`
+	ProductTypeDailyVariationEndDate *openapi_types.Date               `json:"product_type_daily_variation_end_date,omitempty"`
+	ProductTypeDailyVariationEndTime *string                           `json:"product_type_daily_variation_end_time,omitempty"`
+	ProductTypeDailyVariationLabel   *string                           `json:"product_type_daily_variation_label,omitempty"`
+
+	// ProductTypeDailyVariationPriceType Which price a variation changes: purchase or sales, gross or net.
+	ProductTypeDailyVariationPriceType *PriceVariationPriceType `json:"product_type_daily_variation_price_type,omitempty"`
+	ProductTypeDailyVariationStartDate openapi_types.Date       `json:"product_type_daily_variation_start_date"`
+	ProductTypeDailyVariationStartTime *string                  `json:"product_type_daily_variation_start_time,omitempty"`
 }
 
-// ProductTypeDailyVariationDetail defines model for ProductTypeDailyVariationDetail.
+// ProductTypeDailyVariationDetail Amount of a daily variation on one weekday.
 type ProductTypeDailyVariationDetail struct {
-	ProductTypeDailyVariationAmount string        `json:"product_type_daily_variation_amount"`
-	ProductTypeDailyVariationDay    *DayOfTheWeek `json:"product_type_daily_variation_day,omitempty"`
+	// ProductTypeDailyVariationAmount Price change on this day. Decimal string such as "12.50", never a JSON number.
+	ProductTypeDailyVariationAmount string `json:"product_type_daily_variation_amount"`
+
+	// ProductTypeDailyVariationDay Day of the week.
+	ProductTypeDailyVariationDay *DayOfTheWeek `json:"product_type_daily_variation_day,omitempty"`
 }
 
-// ProductTypeDetails defines model for ProductTypeDetails.
+// ProductTypeDetails A product type (ticket type) of a season with its age range, quantity limits, pricing, fees and variations. Book it by its product_type_id.
 type ProductTypeDetails struct {
-	ProductType                        ProductType                             `json:"product_type"`
-	ProductTypeAgeFrom                 *int                                    `json:"product_type_age_from,omitempty"`
-	ProductTypeAgeTo                   *int                                    `json:"product_type_age_to,omitempty"`
-	ProductTypeCapacity                *int                                    `json:"product_type_capacity,omitempty"`
-	ProductTypeClass                   *ProductTypeClass                       `json:"product_type_class,omitempty"`
-	ProductTypeDailyVariations         *[]ProductTypeDailyVariation            `json:"product_type_daily_variations,omitempty"`
-	ProductTypeDescription             *string                                 `json:"product_type_description,omitempty"`
-	ProductTypeFees                    *[]Fee                                  `json:"product_type_fees,omitempty"`
-	ProductTypeId                      *string                                 `json:"product_type_id,omitempty,omitzero"`
-	ProductTypeLabel                   *string                                 `json:"product_type_label,omitempty"`
-	ProductTypePax                     *int                                    `json:"product_type_pax,omitempty"`
-	ProductTypePriceTaxId              *string                                 `json:"product_type_price_tax_id,omitempty"`
-	ProductTypePriceType               *ProductTypeDetailsProductTypePriceType `json:"product_type_price_type,omitempty"`
-	ProductTypePricing                 ProductTypePricing                      `json:"product_type_pricing"`
-	ProductTypeQuantityMax             *int                                    `json:"product_type_quantity_max,omitempty"`
-	ProductTypeQuantityMin             *int                                    `json:"product_type_quantity_min,omitempty"`
-	ProductTypeQuantityVariations      *[]ProductTypeQuantityVariation         `json:"product_type_quantity_variations,omitempty"`
-	ProductTypeQuantityVariationsLabel *string                                 `json:"product_type_quantity_variations_label,omitempty"`
-	ProductTypeVariantId               *string                                 `json:"product_type_variant_id,omitempty"`
+	// ProductType Ticket type such as ADULT or CHILD; custom types appear under their own names, so treat the values as open.
+	ProductType ProductType `json:"product_type"`
+
+	// ProductTypeAgeFrom Youngest age the type is for.
+	ProductTypeAgeFrom *int `json:"product_type_age_from,omitempty"`
+
+	// ProductTypeAgeTo Oldest age the type is for.
+	ProductTypeAgeTo *int `json:"product_type_age_to,omitempty"`
+
+	// ProductTypeCapacity Capacity one unit of the type uses.
+	ProductTypeCapacity *int `json:"product_type_capacity,omitempty"`
+
+	// ProductTypeClass Pricing class of a product type.
+	ProductTypeClass           *ProductTypeClass            `json:"product_type_class,omitempty"`
+	ProductTypeDailyVariations *[]ProductTypeDailyVariation `json:"product_type_daily_variations,omitempty"`
+	ProductTypeDescription     *string                      `json:"product_type_description,omitempty"`
+	ProductTypeFees            *[]Fee                       `json:"product_type_fees,omitempty"`
+
+	// ProductTypeId Id of the product type (ticket type) to book.
+	ProductTypeId *string `json:"product_type_id,omitempty,omitzero"`
+
+	// ProductTypeLabel Display name of the product type.
+	ProductTypeLabel *string `json:"product_type_label,omitempty"`
+
+	// ProductTypePax Persons one unit of the type stands for (e.g. a family ticket).
+	ProductTypePax        *int    `json:"product_type_pax,omitempty"`
+	ProductTypePriceTaxId *string `json:"product_type_price_tax_id,omitempty"`
+
+	// ProductTypePriceType INDIVIDUAL (price per unit) or GROUP (one price for the group).
+	ProductTypePriceType *ProductTypeDetailsProductTypePriceType `json:"product_type_price_type,omitempty"`
+
+	// ProductTypePricing Prices of a product type. All amounts are decimal strings.
+	ProductTypePricing ProductTypePricing `json:"product_type_pricing"`
+
+	// ProductTypeQuantityMax Maximum units of the type per booking.
+	ProductTypeQuantityMax *int `json:"product_type_quantity_max,omitempty"`
+
+	// ProductTypeQuantityMin Minimum units of the type per booking.
+	ProductTypeQuantityMin             *int                            `json:"product_type_quantity_min,omitempty"`
+	ProductTypeQuantityVariations      *[]ProductTypeQuantityVariation `json:"product_type_quantity_variations,omitempty"`
+	ProductTypeQuantityVariationsLabel *string                         `json:"product_type_quantity_variations_label,omitempty"`
+	ProductTypeVariantId               *string                         `json:"product_type_variant_id,omitempty"`
 }
 
-// ProductTypeDetailsProductTypePriceType defines model for ProductTypeDetails.ProductTypePriceType.
+// ProductTypeDetailsProductTypePriceType INDIVIDUAL (price per unit) or GROUP (one price for the group).
 type ProductTypeDetailsProductTypePriceType string
 
-// ProductTypePricing defines model for ProductTypePricing.
+// ProductTypePricing Prices of a product type. All amounts are decimal strings.
 type ProductTypePricing struct {
-	ProductTypeDiscount           *string `json:"product_type_discount,omitempty"`
-	ProductTypeDiscountLabel      *string `json:"product_type_discount_label,omitempty"`
+	// ProductTypeDiscount Discount on the list price. Decimal string such as "12.50", never a JSON number.
+	ProductTypeDiscount      *string `json:"product_type_discount,omitempty"`
+	ProductTypeDiscountLabel *string `json:"product_type_discount_label,omitempty"`
+
+	// ProductTypeDiscountPercentage Discount as a percentage. Decimal string such as "12.50", never a JSON number.
 	ProductTypeDiscountPercentage *string `json:"product_type_discount_percentage,omitempty"`
-	ProductTypeDisplayPrice       string  `json:"product_type_display_price"`
-	ProductTypeListPrice          string  `json:"product_type_list_price"`
-	ProductTypeResalePrice        *string `json:"product_type_resale_price,omitempty"`
-	ProductTypeSalesPrice         string  `json:"product_type_sales_price"`
+
+	// ProductTypeDisplayPrice Price to display. Decimal string such as "12.50", never a JSON number.
+	ProductTypeDisplayPrice string `json:"product_type_display_price"`
+
+	// ProductTypeListPrice List (gross) price. Decimal string such as "12.50", never a JSON number.
+	ProductTypeListPrice string `json:"product_type_list_price"`
+
+	// ProductTypeResalePrice Recommended resale price. Decimal string such as "12.50", never a JSON number.
+	ProductTypeResalePrice *string `json:"product_type_resale_price,omitempty"`
+
+	// ProductTypeSalesPrice Price the guest pays. Decimal string such as "12.50", never a JSON number.
+	ProductTypeSalesPrice string `json:"product_type_sales_price"`
 }
 
-// ProductTypeQuantityVariation defines model for ProductTypeQuantityVariation.
+// ProductTypeQuantityVariation A price change that applies from a quantity onward.
 type ProductTypeQuantityVariation struct {
-	ProductTypeQuantityVariationAmount    string                  `json:"product_type_quantity_variation_amount"`
-	ProductTypeQuantityVariationMax       *int                    `json:"product_type_quantity_variation_max,omitempty"`
-	ProductTypeQuantityVariationMin       int                     `json:"product_type_quantity_variation_min"`
+	// ProductTypeQuantityVariationAmount Price change from this quantity on. Decimal string such as "12.50", never a JSON number.
+	ProductTypeQuantityVariationAmount string `json:"product_type_quantity_variation_amount"`
+	ProductTypeQuantityVariationMax    *int   `json:"product_type_quantity_variation_max,omitempty"`
+	ProductTypeQuantityVariationMin    int    `json:"product_type_quantity_variation_min"`
+
+	// ProductTypeQuantityVariationPriceType Which price a variation changes: purchase or sales, gross or net.
 	ProductTypeQuantityVariationPriceType PriceVariationPriceType `json:"product_type_quantity_variation_price_type"`
 }
 
-// ProductTypeSeason defines model for ProductTypeSeason.
+// ProductTypeSeason A date range with its own product types and prices.
 type ProductTypeSeason struct {
-	ProductTypeSeasonDetails   []ProductTypeDetails `json:"product_type_season_details"`
-	ProductTypeSeasonEndDate   *wire.DateTime       `json:"product_type_season_end_date,omitempty"`
-	ProductTypeSeasonLabel     *string              `json:"product_type_season_label,omitempty"`
-	ProductTypeSeasonStartDate wire.DateTime        `json:"product_type_season_start_date"`
+	ProductTypeSeasonDetails []ProductTypeDetails `json:"product_type_season_details"`
+
+	// ProductTypeSeasonEndDate Last day of the season. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductTypeSeasonEndDate *wire.DateTime `json:"product_type_season_end_date,omitempty"`
+	ProductTypeSeasonLabel   *string        `json:"product_type_season_label,omitempty"`
+
+	// ProductTypeSeasonStartDate First day of the season. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductTypeSeasonStartDate wire.DateTime `json:"product_type_season_start_date"`
 }
 
-// ProductVoucherSettings defines model for ProductVoucherSettings.
+// ProductVoucherSettings Whether one voucher is issued per person, per supplier or for the whole order.
 type ProductVoucherSettings string
 
-// PromoCodePricing defines model for PromoCodePricing.
+// PromoCodePricing Discount a promocode gave.
 type PromoCodePricing struct {
+	// PromoAmount Discount the promocode gave. Decimal string such as "12.50", never a JSON number.
 	PromoAmount string `json:"promo_amount"`
 	PromoCode   string `json:"promo_code"`
 }
 
-// RedemptionCountType defines model for RedemptionCountType.
+// RedemptionCountType Whether a ticket can be redeemed a limited or unlimited number of times.
 type RedemptionCountType string
 
-// RedemptionDurationType defines model for RedemptionDurationType.
+// RedemptionDurationType Moment a ticket's validity period starts from.
 type RedemptionDurationType string
 
-// RedemptionStatus defines model for RedemptionStatus.
+// RedemptionStatus Redemption state of a ticket code. Open enum.
 type RedemptionStatus string
 
-// RefundType defines model for RefundType.
+// RefundType How a refund came about.
 type RefundType string
 
-// RegularBookingItem defines model for RegularBookingItem.
+// RegularBookingItem A product type in a reservation or order line with its count. Responses split counts into one entry per person or item, each with its own code.
 type RegularBookingItem struct {
-	ProductType         ProductType       `json:"product_type"`
-	ProductTypeAgeFrom  *int              `json:"product_type_age_from,omitempty"`
-	ProductTypeAgeTo    *int              `json:"product_type_age_to,omitempty"`
-	ProductTypeCapacity *int              `json:"product_type_capacity,omitempty"`
-	ProductTypeClass    *ProductTypeClass `json:"product_type_class,omitempty"`
-	ProductTypeCount    int               `json:"product_type_count"`
-	ProductTypeId       string            `json:"product_type_id"`
-	ProductTypeLabel    *string           `json:"product_type_label,omitempty"`
-	ProductTypePax      *int              `json:"product_type_pax,omitempty,omitzero"`
-	ProductTypePricing  *Pricing          `json:"product_type_pricing,omitempty"`
-	ProductTypeSpots    *[]Spot           `json:"product_type_spots,omitempty"`
+	// ProductType Ticket type such as ADULT or CHILD; custom types appear under their own names, so treat the values as open.
+	ProductType *ProductType `json:"product_type,omitempty"`
+
+	// ProductTypeAgeFrom Youngest age the type is for.
+	ProductTypeAgeFrom *int `json:"product_type_age_from,omitempty"`
+
+	// ProductTypeAgeTo Oldest age the type is for.
+	ProductTypeAgeTo *int `json:"product_type_age_to,omitempty"`
+
+	// ProductTypeCapacity Capacity one unit of the type uses.
+	ProductTypeCapacity *int `json:"product_type_capacity,omitempty"`
+
+	// ProductTypeClass Pricing class of a product type.
+	ProductTypeClass *ProductTypeClass `json:"product_type_class,omitempty"`
+
+	// ProductTypeCount Number of persons or items of this type. Responses split it into one entry each.
+	ProductTypeCount int `json:"product_type_count"`
+
+	// ProductTypeId Id of the product type (ticket type) to book.
+	ProductTypeId string `json:"product_type_id"`
+
+	// ProductTypeLabel Display name of the product type.
+	ProductTypeLabel *string `json:"product_type_label,omitempty"`
+
+	// ProductTypePax Persons one unit of the type stands for (e.g. a family ticket).
+	ProductTypePax *int `json:"product_type_pax,omitempty,omitzero"`
+
+	// ProductTypePricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	ProductTypePricing *Pricing `json:"product_type_pricing,omitempty"`
+
+	// ProductTypeSpots Seats chosen for this product type.
+	ProductTypeSpots *[]Spot `json:"product_type_spots,omitempty"`
 }
 
-// RegularBookingItemAllOf defines model for RegularBookingItemAllOf.
+// RegularBookingItemAllOf Field a booking item adds for its price.
 type RegularBookingItemAllOf struct {
+	// ProductTypePricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
 	ProductTypePricing *Pricing `json:"product_type_pricing,omitempty"`
 }
 
-// RelationType defines model for RelationType.
+// RelationType How two related products relate.
 type RelationType string
 
-// ReservationDetail defines model for ReservationDetail.
+// ReservationDetail One line of a reservation (cart): product, slot, product types and options. A line without booking_reservation_reference is new; a line with one changes that line.
 type ReservationDetail struct {
 	// BookingAddonReference Reference of the main booking this line is an add-on to (v3.8).
-	BookingAddonReference               *string                `json:"booking_addon_reference,omitempty"`
-	BookingCancelled                    *wire.DateTime         `json:"booking_cancelled,omitempty"`
-	BookingConfirmed                    *wire.DateTime         `json:"booking_confirmed,omitempty"`
-	BookingCreated                      *wire.DateTime         `json:"booking_created,omitempty,omitzero"`
-	BookingExternalReference            string                 `json:"booking_external_reference"`
-	BookingInvoiceStatus                *InvoiceStatus         `json:"booking_invoice_status,omitempty"`
-	BookingLanguage                     *string                `json:"booking_language,omitempty"`
-	BookingModified                     *wire.DateTime         `json:"booking_modified,omitempty,omitzero"`
-	BookingNotes                        *[]Note                `json:"booking_notes,omitempty"`
-	BookingPricing                      *Pricing               `json:"booking_pricing,omitempty"`
-	BookingReservationReference         string                 `json:"booking_reservation_reference"`
-	BookingReservationValidUntil        *wire.DateTime         `json:"booking_reservation_valid_until,omitempty,omitzero"`
-	BookingStatus                       BookingStatusTypes     `json:"booking_status"`
-	BookingTravelDate                   *wire.DateTime         `json:"booking_travel_date,omitempty"`
-	BookingValidUntil                   *wire.DateTime         `json:"booking_valid_until,omitempty"`
-	BookingVersion                      *int                   `json:"booking_version,omitempty"`
-	BookingVoucherReleased              *wire.Bool             `json:"booking_voucher_released,omitempty"`
-	ProductAdmissionType                ProductAdmissionType   `json:"product_admission_type"`
-	ProductAvailabilityCapacityId       *string                `json:"product_availability_capacity_id,omitempty"`
-	ProductAvailabilityCapacitySharedId *string                `json:"product_availability_capacity_shared_id,omitempty"`
-	ProductAvailabilityFromDateTime     *wire.DateTime         `json:"product_availability_from_date_time,omitempty"`
-	ProductAvailabilityId               *string                `json:"product_availability_id,omitempty"`
-	ProductAvailabilityToDateTime       *wire.DateTime         `json:"product_availability_to_date_time,omitempty"`
-	ProductCancellationAllowed          *wire.Bool             `json:"product_cancellation_allowed,omitempty,omitzero"`
-	ProductCombiDetails                 *[]ProductCombiDetail  `json:"product_combi_details,omitempty"`
-	ProductCurrencyCode                 *string                `json:"product_currency_code,omitempty,omitzero"`
-	ProductEntryNotes                   *string                `json:"product_entry_notes,omitempty"`
-	ProductId                           string                 `json:"product_id"`
-	ProductMarketAdminId                *string                `json:"product_market_admin_id,omitempty,omitzero"`
-	ProductMarketAdminName              *string                `json:"product_market_admin_name,omitempty,omitzero"`
-	ProductOptions                      *[]BookingExtraOptions `json:"product_options,omitempty"`
-	ProductPickupPoint                  *PickupPoint           `json:"product_pickup_point,omitempty"`
-	ProductPickupPointId                *string                `json:"product_pickup_point_id,omitempty"`
-	ProductRelationId                   *string                `json:"product_relation_id,omitempty"`
-	ProductSourceId                     *string                `json:"product_source_id,omitempty"`
-	ProductSourceName                   *string                `json:"product_source_name,omitempty"`
-	ProductSupplierAdminId              *string                `json:"product_supplier_admin_id,omitempty"`
-	ProductSupplierAdminName            *string                `json:"product_supplier_admin_name,omitempty"`
-	ProductSupplierId                   *string                `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierName                 *string                `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTitle                        *string                `json:"product_title,omitempty,omitzero"`
-	ProductTypeDetails                  []RegularBookingItem   `json:"product_type_details"`
+	BookingAddonReference *string `json:"booking_addon_reference,omitempty"`
+
+	// BookingCancelled When the booking was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCancelled *wire.DateTime `json:"booking_cancelled,omitempty"`
+
+	// BookingConfirmed When the booking was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingConfirmed *wire.DateTime `json:"booking_confirmed,omitempty"`
+
+	// BookingCreated When the booking was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCreated *wire.DateTime `json:"booking_created,omitempty,omitzero"`
+
+	// BookingExternalReference Your reference of the booking line.
+	BookingExternalReference string `json:"booking_external_reference"`
+
+	// BookingInvoiceStatus Invoicing state of an order or booking.
+	BookingInvoiceStatus *InvoiceStatus `json:"booking_invoice_status,omitempty"`
+
+	// BookingLanguage ISO 639-1 language of the booking (default en).
+	BookingLanguage *string `json:"booking_language,omitempty"`
+
+	// BookingModified When the booking last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingModified *wire.DateTime `json:"booking_modified,omitempty,omitzero"`
+
+	// BookingNotes Notes on the booking.
+	BookingNotes *[]Note `json:"booking_notes,omitempty"`
+
+	// BookingPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	BookingPricing *Pricing `json:"booking_pricing,omitempty"`
+
+	// BookingReservationReference Prio's reference of a reservation line. Leave empty to add a line; set it to change that line.
+	BookingReservationReference *string `json:"booking_reservation_reference,omitempty"`
+
+	// BookingReservationValidUntil When this reservation line expires and is cancelled automatically. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingReservationValidUntil *wire.DateTime `json:"booking_reservation_valid_until,omitempty,omitzero"`
+
+	// BookingStatus Status of a booking line. The *_PROCESSING* and *_PENDING_* values are interim; Prio reports the final one later (webhook or Order Details). Open enum: Prio may add values.
+	BookingStatus *BookingStatusTypes `json:"booking_status,omitempty"`
+
+	// BookingTravelDate Date (and time) of the visit; required when the product has product_traveldate_required. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingTravelDate *wire.DateTime `json:"booking_travel_date,omitempty"`
+
+	// BookingValidUntil Until when the unredeemed booking can be used. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingValidUntil *wire.DateTime `json:"booking_valid_until,omitempty"`
+
+	// BookingVersion Revision of the booking; each amendment raises it.
+	BookingVersion *int `json:"booking_version,omitempty"`
+
+	// BookingVoucherReleased True once the voucher of the booking has been released.
+	BookingVoucherReleased *wire.Bool `json:"booking_voucher_released,omitempty"`
+
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
+	ProductAdmissionType                *ProductAdmissionType `json:"product_admission_type,omitempty"`
+	ProductAvailabilityCapacityId       *string               `json:"product_availability_capacity_id,omitempty"`
+	ProductAvailabilityCapacitySharedId *string               `json:"product_availability_capacity_shared_id,omitempty"`
+
+	// ProductAvailabilityFromDateTime Start of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityFromDateTime *wire.DateTime `json:"product_availability_from_date_time,omitempty"`
+
+	// ProductAvailabilityId Slot to book, the availability_id from the availability calls; required when the product uses availability.
+	ProductAvailabilityId *string `json:"product_availability_id,omitempty"`
+
+	// ProductAvailabilityToDateTime End of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityToDateTime *wire.DateTime `json:"product_availability_to_date_time,omitempty"`
+
+	// ProductCancellationAllowed True when the booking or product can be cancelled in its current state (e.g. not once redeemed).
+	ProductCancellationAllowed *wire.Bool `json:"product_cancellation_allowed,omitempty,omitzero"`
+
+	// ProductCombiDetails Sub-products of a combi product.
+	ProductCombiDetails *[]ProductCombiDetail `json:"product_combi_details,omitempty"`
+
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode *string `json:"product_currency_code,omitempty,omitzero"`
+	ProductEntryNotes   *string `json:"product_entry_notes,omitempty"`
+
+	// ProductId Prio product id.
+	ProductId              string  `json:"product_id"`
+	ProductMarketAdminId   *string `json:"product_market_admin_id,omitempty,omitzero"`
+	ProductMarketAdminName *string `json:"product_market_admin_name,omitempty,omitzero"`
+
+	// ProductOptions Product options or booking questions.
+	ProductOptions *[]BookingExtraOptions `json:"product_options,omitempty"`
+
+	// ProductPickupPoint A place where guests are picked up, with times.
+	ProductPickupPoint *PickupPoint `json:"product_pickup_point,omitempty"`
+
+	// ProductPickupPointId Chosen pickup point; required when the product's pickup point is MANDATORY.
+	ProductPickupPointId *string `json:"product_pickup_point_id,omitempty"`
+
+	// ProductRelationId Main product id when this product is booked as a cluster member or add-on.
+	ProductRelationId        *string `json:"product_relation_id,omitempty"`
+	ProductSourceId          *string `json:"product_source_id,omitempty"`
+	ProductSourceName        *string `json:"product_source_name,omitempty"`
+	ProductSupplierAdminId   *string `json:"product_supplier_admin_id,omitempty"`
+	ProductSupplierAdminName *string `json:"product_supplier_admin_name,omitempty"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId *string `json:"product_supplier_id,omitempty,omitzero"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTitle Title of the product.
+	ProductTitle *string `json:"product_title,omitempty,omitzero"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
+	ProductTypeDetails []RegularBookingItem `json:"product_type_details"`
 }
 
-// ReservationDetailAllOf defines model for ReservationDetailAllOf.
+// ReservationDetailAllOf Fields a reservation line adds to a booking.
 type ReservationDetailAllOf struct {
 	// BookingAddonReference Reference of the main booking this line is an add-on to (v3.8).
-	BookingAddonReference        *string              `json:"booking_addon_reference,omitempty"`
-	BookingReservationReference  string               `json:"booking_reservation_reference"`
-	BookingReservationValidUntil *wire.DateTime       `json:"booking_reservation_valid_until,omitempty,omitzero"`
-	ProductTypeDetails           []RegularBookingItem `json:"product_type_details"`
+	BookingAddonReference *string `json:"booking_addon_reference,omitempty"`
+
+	// BookingReservationReference Prio's reference of a reservation line. Leave empty to add a line; set it to change that line.
+	BookingReservationReference string `json:"booking_reservation_reference"`
+
+	// BookingReservationValidUntil When this reservation line expires and is cancelled automatically. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingReservationValidUntil *wire.DateTime `json:"booking_reservation_valid_until,omitempty,omitzero"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
+	ProductTypeDetails []RegularBookingItem `json:"product_type_details"`
 }
 
-// ReservationDetailData defines model for ReservationDetailData.
+// ReservationDetailData The reservation.
 type ReservationDetailData struct {
-	Kind        Kind             `json:"kind"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// Reservation A reservation (cart) holding capacity until reservation_valid_until, after which its lines are cancelled automatically.
 	Reservation ReservationModel `json:"reservation"`
 }
 
-// ReservationDetailResponse defines model for ReservationDetailResponse.
+// ReservationDetailResponse Response envelope of Create, Get, Update and Cancel Reservation and of the promocode calls.
 type ReservationDetailResponse struct {
-	ApiVersion *string               `json:"api_version,omitempty,omitzero"`
-	Data       ReservationDetailData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The reservation.
+	Data ReservationDetailData `json:"data"`
 }
 
-// ReservationModel defines model for ReservationModel.
+// ReservationModel A reservation (cart) holding capacity until reservation_valid_until, after which its lines are cancelled automatically.
 type ReservationModel struct {
-	// ReservationCredit Credit limit state of the account. Prio has not published its fields; it is kept as an open object.
-	ReservationCredit            *CreditLimit        `json:"reservation_credit,omitempty"`
-	ReservationCustomFields      *[]CustomField      `json:"reservation_custom_fields,omitempty"`
-	ReservationDetails           []ReservationDetail `json:"reservation_details"`
-	ReservationDistributorId     string              `json:"reservation_distributor_id"`
-	ReservationDistributorName   *string             `json:"reservation_distributor_name,omitempty,omitzero"`
-	ReservationExternalReference string              `json:"reservation_external_reference"`
-	ReservationHoldToken         *string             `json:"reservation_hold_token,omitempty"`
-	ReservationPartnerId         *string             `json:"reservation_partner_id,omitempty"`
-	ReservationPartnerName       *string             `json:"reservation_partner_name,omitempty"`
-	ReservationPayments          *[]PaymentDetails   `json:"reservation_payments,omitempty"`
-	ReservationPricing           Pricing             `json:"reservation_pricing"`
-	ReservationPromocodes        *[]AppliedPromocode `json:"reservation_promocodes,omitempty"`
-	ReservationReference         *string             `json:"reservation_reference,omitempty,omitzero"`
-	ReservationValidUntil        *wire.DateTime      `json:"reservation_valid_until,omitempty,omitzero"`
+	// ReservationCredit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
+	ReservationCredit *CreditLimit `json:"reservation_credit,omitempty"`
+
+	// ReservationCustomFields Custom name and value pairs of the reservation.
+	ReservationCustomFields *[]CustomField `json:"reservation_custom_fields,omitempty"`
+
+	// ReservationDetails Lines (bookings) of the reservation.
+	ReservationDetails []ReservationDetail `json:"reservation_details"`
+
+	// ReservationDistributorId Distributor account the reservation is made for.
+	ReservationDistributorId   string  `json:"reservation_distributor_id"`
+	ReservationDistributorName *string `json:"reservation_distributor_name,omitempty,omitzero"`
+
+	// ReservationExternalReference Your reference of the reservation.
+	ReservationExternalReference string `json:"reservation_external_reference"`
+
+	// ReservationHoldToken Hold token for internal use; at most one per reservation.
+	ReservationHoldToken *string `json:"reservation_hold_token,omitempty"`
+
+	// ReservationPartnerId Partner (sub-account) the reservation is made for.
+	ReservationPartnerId   *string `json:"reservation_partner_id,omitempty"`
+	ReservationPartnerName *string `json:"reservation_partner_name,omitempty"`
+
+	// ReservationPayments Payments made for the reservation.
+	ReservationPayments *[]PaymentDetails `json:"reservation_payments,omitempty"`
+
+	// ReservationPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	ReservationPricing *Pricing `json:"reservation_pricing,omitempty"`
+
+	// ReservationPromocodes Promocodes applied to the reservation.
+	ReservationPromocodes *[]AppliedPromocode `json:"reservation_promocodes,omitempty"`
+
+	// ReservationReference Prio's reference of the reservation (cart).
+	ReservationReference *string `json:"reservation_reference,omitempty,omitzero"`
+
+	// ReservationValidUntil Earliest expiry over the reservation's lines; after it the lines are cancelled automatically. Check it before confirming. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ReservationValidUntil *wire.DateTime `json:"reservation_valid_until,omitempty,omitzero"`
 }
 
-// ReservedPaginationData defines model for ReservedPaginationData.
+// ReservedPaginationData Paging fields of list responses.
 type ReservedPaginationData struct {
-	CurrentItemCount int  `json:"current_item_count"`
-	ItemsPerPage     int  `json:"items_per_page"`
-	Kind             Kind `json:"kind"`
-	PageIndex        int  `json:"page_index"`
-	StartIndex       int  `json:"start_index"`
-	TotalItems       int  `json:"total_items"`
-	TotalPages       int  `json:"total_pages"`
+	// CurrentItemCount Number of items on this page.
+	CurrentItemCount int `json:"current_item_count"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage int `json:"items_per_page"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex int `json:"page_index"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex int `json:"start_index"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
+
+	// TotalPages Number of pages.
+	TotalPages int `json:"total_pages"`
 }
 
-// RouteLocation defines model for RouteLocation.
+// RouteLocation A stop on a route.
 type RouteLocation struct {
+	// RouteLocationActive The stop is served.
 	RouteLocationActive      wire.Bool `json:"route_location_active"`
 	RouteLocationDescription *string   `json:"route_location_description,omitempty"`
 	RouteLocationId          string    `json:"route_location_id"`
@@ -4802,8 +6527,9 @@ type RouteLocation struct {
 	RouteLocationUrl         *string   `json:"route_location_url,omitempty"`
 }
 
-// RouteModel defines model for RouteModel.
+// RouteModel A route, for example a hop-on hop-off line, with its stops and times.
 type RouteModel struct {
+	// RouteActive The route is running.
 	RouteActive         wire.Bool            `json:"route_active"`
 	RouteAudioLanguages *[]string            `json:"route_audio_languages,omitempty"`
 	RouteColor          *string              `json:"route_color,omitempty"`
@@ -4823,38 +6549,54 @@ type RouteModel struct {
 // RouteModelRouteType defines model for RouteModel.RouteType.
 type RouteModelRouteType string
 
-// RoutesListResponse defines model for RoutesListResponse.
+// RoutesListResponse Response envelope of List Product Routes.
 type RoutesListResponse struct {
-	ApiVersion *string                `json:"api_version,omitempty,omitzero"`
-	Data       RoutesListResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data A page of routes.
+	Data RoutesListResponseData `json:"data"`
 }
 
-// RoutesListResponseData defines model for RoutesListResponseData.
+// RoutesListResponseData A page of routes.
 type RoutesListResponseData struct {
+	// CurrentItemCount Number of items on this page.
 	CurrentItemCount int          `json:"current_item_count"`
 	Items            []RouteModel `json:"items"`
-	ItemsPerPage     int          `json:"items_per_page"`
-	Kind             Kind         `json:"kind"`
-	PageIndex        int          `json:"page_index"`
-	StartIndex       int          `json:"start_index"`
-	TotalItems       int          `json:"total_items"`
-	TotalPages       int          `json:"total_pages"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage int `json:"items_per_page"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex int `json:"page_index"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex int `json:"start_index"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
+
+	// TotalPages Number of pages.
+	TotalPages int `json:"total_pages"`
 }
 
-// RoutesListResponseDataAllOf defines model for RoutesListResponseDataAllOf.
+// RoutesListResponseDataAllOf Items of a route page.
 type RoutesListResponseDataAllOf struct {
 	Items []RouteModel `json:"items"`
 }
 
-// SampleNGeniusPaymentResponse defines model for SampleNGeniusPaymentResponse.
+// SampleNGeniusPaymentResponse Result of an N-Genius payment as shown in Prio's samples.
 type SampleNGeniusPaymentResponse struct {
 	ResultCode *string `json:"result_code,omitempty,omitzero"`
 }
 
-// SettlementType defines model for SettlementType.
+// SettlementType Who collects the guest's money: DIRECT or VENUE through Prio's providers, EXTERNAL or INVOICE outside them.
 type SettlementType string
 
-// Spot defines model for Spot.
+// Spot A seat or other numbered place.
 type Spot struct {
 	SpotId      *string        `json:"spot_id,omitempty"`
 	SpotName    *string        `json:"spot_name,omitempty"`
@@ -4871,56 +6613,77 @@ type SpotSpotState string
 // SpotSpotType defines model for Spot.SpotType.
 type SpotSpotType string
 
-// StatusTypes defines model for StatusTypes.
+// StatusTypes Status of one person or item in a booking.
 type StatusTypes string
 
-// StockListResponse defines model for StockListResponse.
+// StockListResponse Response envelope of List Product Stock (v3.8).
 type StockListResponse struct {
-	ApiVersion *string               `json:"api_version,omitempty,omitzero"`
-	Data       StockListResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data Stock records; this list has no paging fields beyond total_items.
+	Data StockListResponseData `json:"data"`
 }
 
-// StockListResponseData defines model for StockListResponseData.
+// StockListResponseData Stock records; this list has no paging fields beyond total_items.
 type StockListResponseData struct {
-	Items      []StockModel `json:"items"`
-	Kind       Kind         `json:"kind"`
-	TotalItems int          `json:"total_items"`
+	Items []StockModel `json:"items"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
 }
 
-// StockModel defines model for StockModel.
+// StockModel Stock level of a merchandise product (v3.8).
 type StockModel struct {
-	StockActive       *wire.Bool           `json:"stock_active,omitempty"`
-	StockCreated      *wire.DateTime       `json:"stock_created,omitempty"`
-	StockCreatedEmail *openapi_types.Email `json:"stock_created_email,omitempty"`
-	StockCreatedName  *string              `json:"stock_created_name,omitempty"`
-	StockId           *string              `json:"stock_id,omitempty"`
-	StockLabel        *string              `json:"stock_label,omitempty"`
-	StockModified     *wire.DateTime       `json:"stock_modified,omitempty"`
-	StockProductId    *string              `json:"stock_product_id,omitempty"`
-	StockSpots        *StockSpots          `json:"stock_spots,omitempty"`
+	// StockActive False when the stock record is disabled.
+	StockActive *wire.Bool `json:"stock_active,omitempty"`
+
+	// StockCreated When the stock record was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	StockCreated      *wire.DateTime `json:"stock_created,omitempty"`
+	StockCreatedEmail *string        `json:"stock_created_email,omitempty"`
+	StockCreatedName  *string        `json:"stock_created_name,omitempty"`
+	StockId           *string        `json:"stock_id,omitempty"`
+	StockLabel        *string        `json:"stock_label,omitempty"`
+
+	// StockModified When the stock record last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	StockModified  *wire.DateTime `json:"stock_modified,omitempty"`
+	StockProductId *string        `json:"stock_product_id,omitempty"`
+
+	// StockSpots Stock counters.
+	StockSpots *StockSpots `json:"stock_spots,omitempty"`
 }
 
-// StockSpots defines model for StockSpots.
+// StockSpots Stock counters.
 type StockSpots struct {
+	// StockItemsAvailable Items still available.
 	StockItemsAvailable *int `json:"stock_items_available,omitempty"`
 	StockItemsBooked    *int `json:"stock_items_booked,omitempty"`
 	StockItemsReserved  *int `json:"stock_items_reserved,omitempty"`
 	StockItemsTotal     *int `json:"stock_items_total,omitempty"`
 }
 
-// SubmitPaymentDetailsResponse defines model for SubmitPaymentDetailsResponse.
+// SubmitPaymentDetailsResponse Response envelope of Submit Additional Payment Details.
 type SubmitPaymentDetailsResponse struct {
-	ApiVersion *string                          `json:"api_version,omitempty,omitzero"`
-	Data       SubmitPaymentDetailsResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The payment after the details were applied.
+	Data SubmitPaymentDetailsResponseData `json:"data"`
 }
 
-// SubmitPaymentDetailsResponseData defines model for SubmitPaymentDetailsResponseData.
+// SubmitPaymentDetailsResponseData The payment after the details were applied.
 type SubmitPaymentDetailsResponseData struct {
-	Kind    Kind                       `json:"kind"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// Payment Answer to an Adyen Drop-in payment: result code and, when the guest must act (e.g. 3-D Secure), the action to perform.
 	Payment AdyenDropInPaymentResponse `json:"payment"`
 }
 
-// SystemDetails defines model for SystemDetails.
+// SystemDetails Technical details of the client that made a request.
 type SystemDetails struct {
 	IpAddress *string                `json:"ip_address,omitempty"`
 	Platform  *SystemDetailsPlatform `json:"platform,omitempty"`
@@ -4930,182 +6693,361 @@ type SystemDetails struct {
 // SystemDetailsPlatform defines model for SystemDetails.Platform.
 type SystemDetailsPlatform string
 
-// UpdateBookingOption defines model for UpdateBookingOption.
+// UpdateBookingOption Order line of an amendment, naming the booking to change by booking_reference.
 type UpdateBookingOption struct {
-	BookingCancelled                    *wire.DateTime         `json:"booking_cancelled,omitempty"`
-	BookingConfirmed                    *wire.DateTime         `json:"booking_confirmed,omitempty"`
-	BookingCreated                      *wire.DateTime         `json:"booking_created,omitempty,omitzero"`
-	BookingExternalReference            string                 `json:"booking_external_reference"`
-	BookingInvoiceStatus                *InvoiceStatus         `json:"booking_invoice_status,omitempty"`
-	BookingLanguage                     *string                `json:"booking_language,omitempty"`
-	BookingModified                     *wire.DateTime         `json:"booking_modified,omitempty,omitzero"`
-	BookingNotes                        *[]Note                `json:"booking_notes,omitempty"`
-	BookingOptionType                   string                 `json:"booking_option_type"`
-	BookingPricing                      *Pricing               `json:"booking_pricing,omitempty"`
-	BookingReference                    *string                `json:"booking_reference,omitempty"`
-	BookingStatus                       BookingStatusTypes     `json:"booking_status"`
-	BookingTravelDate                   *wire.DateTime         `json:"booking_travel_date,omitempty"`
-	BookingValidUntil                   *wire.DateTime         `json:"booking_valid_until,omitempty"`
-	BookingVersion                      *int                   `json:"booking_version,omitempty"`
-	BookingVoucherReleased              *wire.Bool             `json:"booking_voucher_released,omitempty"`
-	ProductAdmissionType                ProductAdmissionType   `json:"product_admission_type"`
-	ProductAvailabilityCapacityId       *string                `json:"product_availability_capacity_id,omitempty"`
-	ProductAvailabilityCapacitySharedId *string                `json:"product_availability_capacity_shared_id,omitempty"`
-	ProductAvailabilityFromDateTime     *wire.DateTime         `json:"product_availability_from_date_time,omitempty"`
-	ProductAvailabilityId               *string                `json:"product_availability_id,omitempty"`
-	ProductAvailabilityToDateTime       *wire.DateTime         `json:"product_availability_to_date_time,omitempty"`
-	ProductCancellationAllowed          *wire.Bool             `json:"product_cancellation_allowed,omitempty,omitzero"`
-	ProductCombiDetails                 *[]ProductCombiDetail  `json:"product_combi_details,omitempty"`
-	ProductCurrencyCode                 *string                `json:"product_currency_code,omitempty,omitzero"`
-	ProductEntryNotes                   *string                `json:"product_entry_notes,omitempty"`
-	ProductId                           string                 `json:"product_id"`
-	ProductMarketAdminId                *string                `json:"product_market_admin_id,omitempty,omitzero"`
-	ProductMarketAdminName              *string                `json:"product_market_admin_name,omitempty,omitzero"`
-	ProductOptions                      *[]BookingExtraOptions `json:"product_options,omitempty"`
-	ProductPickupPoint                  *PickupPoint           `json:"product_pickup_point,omitempty"`
-	ProductPickupPointId                *string                `json:"product_pickup_point_id,omitempty"`
-	ProductRelationId                   *string                `json:"product_relation_id,omitempty"`
-	ProductSourceId                     *string                `json:"product_source_id,omitempty"`
-	ProductSourceName                   *string                `json:"product_source_name,omitempty"`
-	ProductSupplierAdminId              *string                `json:"product_supplier_admin_id,omitempty"`
-	ProductSupplierAdminName            *string                `json:"product_supplier_admin_name,omitempty"`
-	ProductSupplierId                   *string                `json:"product_supplier_id,omitempty,omitzero"`
-	ProductSupplierName                 *string                `json:"product_supplier_name,omitempty,omitzero"`
-	ProductTitle                        *string                `json:"product_title,omitempty,omitzero"`
-	ProductTypeDetails                  []RegularBookingItem   `json:"product_type_details"`
+	// BookingCancelled When the booking was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCancelled *wire.DateTime `json:"booking_cancelled,omitempty"`
+
+	// BookingConfirmed When the booking was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingConfirmed *wire.DateTime `json:"booking_confirmed,omitempty"`
+
+	// BookingCreated When the booking was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingCreated *wire.DateTime `json:"booking_created,omitempty,omitzero"`
+
+	// BookingExternalReference Your reference of the booking line.
+	BookingExternalReference string `json:"booking_external_reference"`
+
+	// BookingInvoiceStatus Invoicing state of an order or booking.
+	BookingInvoiceStatus *InvoiceStatus `json:"booking_invoice_status,omitempty"`
+
+	// BookingLanguage ISO 639-1 language of the booking (default en).
+	BookingLanguage *string `json:"booking_language,omitempty"`
+
+	// BookingModified When the booking last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingModified *wire.DateTime `json:"booking_modified,omitempty,omitzero"`
+
+	// BookingNotes Notes on the booking.
+	BookingNotes *[]Note `json:"booking_notes,omitempty"`
+
+	// BookingOptionType Kind of line: DIRECT_BOOKING (default), CONFIRM_RESERVATION, UPDATE_BOOKING or UPDATE_BOOKING_NOTES. Kinds cannot be mixed in one request.
+	BookingOptionType string `json:"booking_option_type"`
+
+	// BookingPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	BookingPricing *Pricing `json:"booking_pricing,omitempty"`
+
+	// BookingReference Prio's reference of the booking.
+	BookingReference *string `json:"booking_reference,omitempty"`
+
+	// BookingStatus Status of a booking line. The *_PROCESSING* and *_PENDING_* values are interim; Prio reports the final one later (webhook or Order Details). Open enum: Prio may add values.
+	BookingStatus *BookingStatusTypes `json:"booking_status,omitempty"`
+
+	// BookingTravelDate Date (and time) of the visit; required when the product has product_traveldate_required. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingTravelDate *wire.DateTime `json:"booking_travel_date,omitempty"`
+
+	// BookingValidUntil Until when the unredeemed booking can be used. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	BookingValidUntil *wire.DateTime `json:"booking_valid_until,omitempty"`
+
+	// BookingVersion Revision of the booking; each amendment raises it.
+	BookingVersion *int `json:"booking_version,omitempty"`
+
+	// BookingVoucherReleased True once the voucher of the booking has been released.
+	BookingVoucherReleased *wire.Bool `json:"booking_voucher_released,omitempty"`
+
+	// ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
+	ProductAdmissionType                *ProductAdmissionType `json:"product_admission_type,omitempty"`
+	ProductAvailabilityCapacityId       *string               `json:"product_availability_capacity_id,omitempty"`
+	ProductAvailabilityCapacitySharedId *string               `json:"product_availability_capacity_shared_id,omitempty"`
+
+	// ProductAvailabilityFromDateTime Start of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityFromDateTime *wire.DateTime `json:"product_availability_from_date_time,omitempty"`
+
+	// ProductAvailabilityId Slot to book, the availability_id from the availability calls; required when the product uses availability.
+	ProductAvailabilityId *string `json:"product_availability_id,omitempty"`
+
+	// ProductAvailabilityToDateTime End of the booked slot. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	ProductAvailabilityToDateTime *wire.DateTime `json:"product_availability_to_date_time,omitempty"`
+
+	// ProductCancellationAllowed True when the booking or product can be cancelled in its current state (e.g. not once redeemed).
+	ProductCancellationAllowed *wire.Bool `json:"product_cancellation_allowed,omitempty,omitzero"`
+
+	// ProductCombiDetails Sub-products of a combi product.
+	ProductCombiDetails *[]ProductCombiDetail `json:"product_combi_details,omitempty"`
+
+	// ProductCurrencyCode ISO 4217 currency of the product's prices.
+	ProductCurrencyCode *string `json:"product_currency_code,omitempty,omitzero"`
+	ProductEntryNotes   *string `json:"product_entry_notes,omitempty"`
+
+	// ProductId Prio product id.
+	ProductId              string  `json:"product_id"`
+	ProductMarketAdminId   *string `json:"product_market_admin_id,omitempty,omitzero"`
+	ProductMarketAdminName *string `json:"product_market_admin_name,omitempty,omitzero"`
+
+	// ProductOptions Product options or booking questions.
+	ProductOptions *[]BookingExtraOptions `json:"product_options,omitempty"`
+
+	// ProductPickupPoint A place where guests are picked up, with times.
+	ProductPickupPoint *PickupPoint `json:"product_pickup_point,omitempty"`
+
+	// ProductPickupPointId Chosen pickup point; required when the product's pickup point is MANDATORY.
+	ProductPickupPointId *string `json:"product_pickup_point_id,omitempty"`
+
+	// ProductRelationId Main product id when this product is booked as a cluster member or add-on.
+	ProductRelationId        *string `json:"product_relation_id,omitempty"`
+	ProductSourceId          *string `json:"product_source_id,omitempty"`
+	ProductSourceName        *string `json:"product_source_name,omitempty"`
+	ProductSupplierAdminId   *string `json:"product_supplier_admin_id,omitempty"`
+	ProductSupplierAdminName *string `json:"product_supplier_admin_name,omitempty"`
+
+	// ProductSupplierId Supplier of the product.
+	ProductSupplierId *string `json:"product_supplier_id,omitempty,omitzero"`
+
+	// ProductSupplierName Name of the supplier.
+	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
+
+	// ProductTitle Title of the product.
+	ProductTitle *string `json:"product_title,omitempty,omitzero"`
+
+	// ProductTypeDetails Product types (ticket types) booked.
+	ProductTypeDetails []RegularBookingItem `json:"product_type_details"`
 }
 
-// UpdateBookingOptionAllOf defines model for UpdateBookingOptionAllOf.
+// UpdateBookingOptionAllOf Field an amendment line adds to a booking.
 type UpdateBookingOptionAllOf struct {
+	// BookingReference Prio's reference of the booking.
 	BookingReference *string `json:"booking_reference,omitempty"`
 }
 
-// UpdateContactRequest defines model for UpdateContactRequest.
+// UpdateContactRequest Request envelope of Update Contact.
 type UpdateContactRequest struct {
-	ApiVersion *string                  `json:"api_version,omitempty,omitzero"`
-	Data       UpdateContactRequestData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The contact that replaces the stored one.
+	Data UpdateContactRequestData `json:"data"`
 }
 
-// UpdateContactRequestData defines model for UpdateContactRequestData.
+// UpdateContactRequestData The contact that replaces the stored one.
 type UpdateContactRequestData struct {
+	// Contact A person linked to an order, reservation, payment or location.
 	Contact ContactDetails `json:"contact"`
-	Kind    *Kind          `json:"kind,omitempty"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind *Kind `json:"kind,omitempty"`
 }
 
-// UpdateOrderModel defines model for UpdateOrderModel.
+// UpdateOrderModel The amended order: all top-level fields (left-out optional ones are removed) and only the bookings to change.
 type UpdateOrderModel struct {
-	OrderActivityUrl          *string                `json:"order_activity_url,omitempty"`
-	OrderArchived             *wire.Bool             `json:"order_archived,omitempty"`
-	OrderBookings             *[]UpdateBookingOption `json:"order_bookings,omitempty"`
-	OrderCancellationDateTime *wire.DateTime         `json:"order_cancellation_date_time,omitempty"`
-	OrderChannel              OrderChannel           `json:"order_channel"`
-	OrderConfirmed            *wire.DateTime         `json:"order_confirmed,omitempty"`
-	OrderContacts             *[]ContactDetails      `json:"order_contacts,omitempty"`
-	OrderCreated              *wire.DateTime         `json:"order_created,omitempty,omitzero"`
-	OrderCreatedEmail         *openapi_types.Email   `json:"order_created_email,omitempty,omitzero"`
-	OrderCreatedName          *string                `json:"order_created_name,omitempty,omitzero"`
+	// OrderActivityUrl Page where the guest manages the booked activity.
+	OrderActivityUrl *string `json:"order_activity_url,omitempty"`
 
-	// OrderCredit Credit limit state of the account. Prio has not published its fields; it is kept as an open object.
-	OrderCredit            *CreditLimit        `json:"order_credit,omitempty"`
-	OrderCustomFields      *[]CustomField      `json:"order_custom_fields,omitempty"`
-	OrderCustomerUrl       *string             `json:"order_customer_url,omitempty"`
-	OrderDistributorId     string              `json:"order_distributor_id"`
-	OrderDistributorName   *string             `json:"order_distributor_name,omitempty,omitzero"`
-	OrderExternalReference string              `json:"order_external_reference"`
-	OrderFlags             *[]Flag             `json:"order_flags,omitempty"`
-	OrderInvoiced          *wire.DateTime      `json:"order_invoiced,omitempty"`
-	OrderInvoices          *[]InvoiceDetails   `json:"order_invoices,omitempty"`
-	OrderLanguage          string              `json:"order_language"`
-	OrderModified          *wire.DateTime      `json:"order_modified,omitempty,omitzero"`
-	OrderNotes             *[]Note             `json:"order_notes,omitempty"`
-	OrderOptions           *OrderOptions       `json:"order_options,omitempty"`
-	OrderPartnerId         *string             `json:"order_partner_id,omitempty"`
-	OrderPartnerName       *string             `json:"order_partner_name,omitempty"`
-	OrderPayments          *[]PaymentDetails   `json:"order_payments,omitempty"`
-	OrderPlatformId        *string             `json:"order_platform_id,omitempty,omitzero"`
-	OrderPlatformName      *string             `json:"order_platform_name,omitempty,omitzero"`
-	OrderPricing           *Pricing            `json:"order_pricing,omitempty"`
-	OrderPromocodes        *[]AppliedPromocode `json:"order_promocodes,omitempty"`
-	OrderRedacted          *wire.Bool          `json:"order_redacted,omitempty,omitzero"`
-	OrderReference         *string             `json:"order_reference,omitempty,omitzero"`
-	OrderResellerId        *string             `json:"order_reseller_id,omitempty,omitzero"`
-	OrderResellerName      *string             `json:"order_reseller_name,omitempty,omitzero"`
-	OrderSettlementType    *SettlementType     `json:"order_settlement_type,omitempty"`
-	OrderStatus            OrderStatusTypes    `json:"order_status"`
-	OrderVersion           *int                `json:"order_version,omitempty,omitzero"`
-	OrderViewType          AccountType         `json:"order_view_type"`
+	// OrderArchived True once a final order has been left untouched long enough for Prio to archive it.
+	OrderArchived *wire.Bool `json:"order_archived,omitempty"`
+
+	// OrderBookings Bookings of the order.
+	OrderBookings *[]UpdateBookingOption `json:"order_bookings,omitempty"`
+
+	// OrderCancellationDateTime When the order was cancelled. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderCancellationDateTime *wire.DateTime `json:"order_cancellation_date_time,omitempty"`
+
+	// OrderChannel Sales channel an order came through. Open enum.
+	OrderChannel *OrderChannel `json:"order_channel,omitempty"`
+
+	// OrderConfirmed When the order was confirmed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderConfirmed *wire.DateTime `json:"order_confirmed,omitempty"`
+
+	// OrderContacts Contacts of the order; the BOOKER gets the confirmation e-mails.
+	OrderContacts *[]ContactDetails `json:"order_contacts,omitempty"`
+
+	// OrderCreated When the order was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderCreated *wire.DateTime `json:"order_created,omitempty,omitzero"`
+
+	// OrderCreatedEmail E-mail address of the user who created the order.
+	OrderCreatedEmail *string `json:"order_created_email,omitempty,omitzero"`
+
+	// OrderCreatedName Name of the user who created the order.
+	OrderCreatedName *string `json:"order_created_name,omitempty,omitzero"`
+
+	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
+	OrderCredit *CreditLimit `json:"order_credit,omitempty"`
+
+	// OrderCustomFields Custom name and value pairs of the order.
+	OrderCustomFields *[]CustomField `json:"order_custom_fields,omitempty"`
+
+	// OrderCustomerUrl Page where the guest sees the order.
+	OrderCustomerUrl *string `json:"order_customer_url,omitempty"`
+
+	// OrderDistributorId Distributor account the order is made for.
+	OrderDistributorId   string  `json:"order_distributor_id"`
+	OrderDistributorName *string `json:"order_distributor_name,omitempty,omitzero"`
+
+	// OrderExternalReference Your unique reference of the order. Keep it identical when retrying a Create Order; it is how a lost answer is found again with List Orders.
+	OrderExternalReference string `json:"order_external_reference"`
+
+	// OrderFlags Labels set on the order.
+	OrderFlags *[]Flag `json:"order_flags,omitempty"`
+
+	// OrderInvoiced When the order was invoiced. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderInvoiced *wire.DateTime `json:"order_invoiced,omitempty"`
+
+	// OrderInvoices Invoice lines of the order.
+	OrderInvoices *[]InvoiceDetails `json:"order_invoices,omitempty"`
+
+	// OrderLanguage ISO 639-1 language of the order and its e-mails.
+	OrderLanguage string `json:"order_language"`
+
+	// OrderModified When the order last changed. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	OrderModified *wire.DateTime `json:"order_modified,omitempty,omitzero"`
+
+	// OrderNotes Notes on the order.
+	OrderNotes *[]Note `json:"order_notes,omitempty"`
+
+	// OrderOptions Options for an order: e-mails and whether prices appear on vouchers.
+	OrderOptions *OrderOptions `json:"order_options,omitempty"`
+
+	// OrderPartnerId Partner (sub-account) the order is made for.
+	OrderPartnerId   *string `json:"order_partner_id,omitempty"`
+	OrderPartnerName *string `json:"order_partner_name,omitempty"`
+
+	// OrderPayments Payments and refunds of the order.
+	OrderPayments     *[]PaymentDetails `json:"order_payments,omitempty"`
+	OrderPlatformId   *string           `json:"order_platform_id,omitempty,omitzero"`
+	OrderPlatformName *string           `json:"order_platform_name,omitempty,omitzero"`
+
+	// OrderPricing Price breakdown of an order, reservation, booking or person: subtotal, variations, promocodes, taxes, fees, margins and total. Amounts are decimal strings in price_currency_code.
+	OrderPricing *Pricing `json:"order_pricing,omitempty"`
+
+	// OrderPromocodes Promocodes applied to the order.
+	OrderPromocodes *[]AppliedPromocode `json:"order_promocodes,omitempty"`
+
+	// OrderRedacted True when personal data of the order has been removed.
+	OrderRedacted *wire.Bool `json:"order_redacted,omitempty,omitzero"`
+
+	// OrderReference Prio's reference of the order, assigned on creation.
+	OrderReference    *string `json:"order_reference,omitempty,omitzero"`
+	OrderResellerId   *string `json:"order_reseller_id,omitempty,omitzero"`
+	OrderResellerName *string `json:"order_reseller_name,omitempty,omitzero"`
+
+	// OrderSettlementType Who collects the guest's money: DIRECT or VENUE through Prio's providers, EXTERNAL or INVOICE outside them.
+	OrderSettlementType *SettlementType `json:"order_settlement_type,omitempty"`
+
+	// OrderStatus Status of an order. ORDER_PENDING is not final, and while Prio is still processing the booking statuses tell more. Open enum: v3.8 may add values such as a processing state.
+	OrderStatus *OrderStatusTypes `json:"order_status,omitempty"`
+
+	// OrderVersion Revision of the order; each amendment raises it.
+	OrderVersion *int `json:"order_version,omitempty,omitzero"`
+
+	// OrderViewType Kind of account an order or product is seen from. Open enum: Prio may add values.
+	OrderViewType *AccountType `json:"order_view_type,omitempty"`
 }
 
-// UpdateOrderModelAllOf defines model for UpdateOrderModelAllOf.
+// UpdateOrderModelAllOf Bookings to change in an amendment.
 type UpdateOrderModelAllOf struct {
+	// OrderBookings Bookings of the order.
 	OrderBookings *[]UpdateBookingOption `json:"order_bookings,omitempty"`
 }
 
-// UpdateOrderRequest defines model for UpdateOrderRequest.
+// UpdateOrderRequest Request envelope of Update Order.
 type UpdateOrderRequest struct {
-	ApiVersion *string                `json:"api_version,omitempty,omitzero"`
-	Data       UpdateOrderRequestData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data The amended order.
+	Data UpdateOrderRequestData `json:"data"`
 }
 
-// UpdateOrderRequestData defines model for UpdateOrderRequestData.
+// UpdateOrderRequestData The amended order.
 type UpdateOrderRequestData struct {
-	Kind  *Kind            `json:"kind,omitempty"`
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind *Kind `json:"kind,omitempty"`
+
+	// Order The amended order: all top-level fields (left-out optional ones are removed) and only the bookings to change.
 	Order UpdateOrderModel `json:"order"`
 }
 
-// VoucherReleaseType defines model for VoucherReleaseType.
+// VoucherReleaseType Event that releases a voucher.
 type VoucherReleaseType string
 
-// Webhook defines model for Webhook.
+// Webhook A registered webhook: where and how Prio delivers events.
 type Webhook struct {
-	WebhookAuth         *string               `json:"webhook_auth,omitempty"`
-	WebhookCreated      *wire.DateTime        `json:"webhook_created,omitempty,omitzero"`
-	WebhookCreatedEmail *openapi_types.Email  `json:"webhook_created_email,omitempty,omitzero"`
-	WebhookCreatedName  *string               `json:"webhook_created_name,omitempty,omitzero"`
-	WebhookEmail        *openapi_types.Email  `json:"webhook_email,omitempty"`
-	WebhookEvents       []NotificationEvent   `json:"webhook_events"`
-	WebhookId           *openapi_types.UUID   `json:"webhook_id,omitempty,omitzero"`
-	WebhookPayload      *wire.Bool            `json:"webhook_payload,omitempty"`
-	WebhookStatus       *WebhookWebhookStatus `json:"webhook_status,omitempty,omitzero"`
-	WebhookUrl          *string               `json:"webhook_url,omitempty"`
-	WebhookVersion      *string               `json:"webhook_version,omitempty"`
+	// WebhookAuth Value Prio sends as Authorization: Basic on every callback; compare it in constant time.
+	WebhookAuth *string `json:"webhook_auth,omitempty"`
+
+	// WebhookCreated When the webhook was registered. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	WebhookCreated      *wire.DateTime `json:"webhook_created,omitempty,omitzero"`
+	WebhookCreatedEmail *string        `json:"webhook_created_email,omitempty,omitzero"`
+	WebhookCreatedName  *string        `json:"webhook_created_name,omitempty,omitzero"`
+
+	// WebhookEmail Address to receive events by e-mail instead.
+	WebhookEmail *string `json:"webhook_email,omitempty"`
+
+	// WebhookEvents Events to deliver.
+	WebhookEvents []NotificationEvent `json:"webhook_events"`
+
+	// WebhookId Prio's id of the webhook.
+	WebhookId *string `json:"webhook_id,omitempty,omitzero"`
+
+	// WebhookPayload Include the changed object in each event (default true).
+	WebhookPayload *wire.Bool `json:"webhook_payload,omitempty"`
+
+	// WebhookStatus ENABLED or DISABLED.
+	WebhookStatus *WebhookWebhookStatus `json:"webhook_status,omitempty,omitzero"`
+
+	// WebhookUrl HTTPS address Prio posts events to.
+	WebhookUrl *string `json:"webhook_url,omitempty"`
+
+	// WebhookVersion API version of the payloads.
+	WebhookVersion *string `json:"webhook_version,omitempty"`
 }
 
-// WebhookWebhookStatus defines model for Webhook.WebhookStatus.
+// WebhookWebhookStatus ENABLED or DISABLED.
 type WebhookWebhookStatus string
 
-// WebhookListResponse defines model for WebhookListResponse.
+// WebhookListResponse Response envelope of List Webhooks.
 type WebhookListResponse struct {
-	ApiVersion *string                 `json:"api_version,omitempty,omitzero"`
-	Data       WebhookListResponseData `json:"data"`
+	// ApiVersion API version that produced the response, e.g. 3.8.0.
+	ApiVersion *string `json:"api_version,omitempty,omitzero"`
+
+	// Data A page of webhooks.
+	Data WebhookListResponseData `json:"data"`
 }
 
-// WebhookListResponseData defines model for WebhookListResponseData.
+// WebhookListResponseData A page of webhooks.
 type WebhookListResponseData struct {
+	// CurrentItemCount Number of items on this page.
 	CurrentItemCount int       `json:"current_item_count"`
 	Items            []Webhook `json:"items"`
-	ItemsPerPage     int       `json:"items_per_page"`
-	Kind             Kind      `json:"kind"`
-	PageIndex        int       `json:"page_index"`
-	StartIndex       int       `json:"start_index"`
-	TotalItems       int       `json:"total_items"`
-	TotalPages       int       `json:"total_pages"`
+
+	// ItemsPerPage Page size the server used; it may differ from the one asked for.
+	ItemsPerPage int `json:"items_per_page"`
+
+	// Kind Object kind named in an envelope. Informational only: v3.8 samples show kinds that do not match the object. Open enum.
+	Kind Kind `json:"kind"`
+
+	// PageIndex 1-based number of this page.
+	PageIndex int `json:"page_index"`
+
+	// StartIndex 1-based index of the first item on this page.
+	StartIndex int `json:"start_index"`
+
+	// TotalItems Number of items matching the request over all pages.
+	TotalItems int `json:"total_items"`
+
+	// TotalPages Number of pages.
+	TotalPages int `json:"total_pages"`
 }
 
-// WebhookListResponseDataAllOf defines model for WebhookListResponseDataAllOf.
+// WebhookListResponseDataAllOf Items of a webhook page.
 type WebhookListResponseDataAllOf struct {
 	Items []Webhook `json:"items"`
 }
 
-// WebhookNotification defines model for WebhookNotification.
+// WebhookNotification A notification Prio sent (or tried to send) to a webhook.
 type WebhookNotification struct {
-	NotificationAccountId *string             `json:"notification_account_id,omitempty"`
-	NotificationCreated   *wire.DateTime      `json:"notification_created,omitempty"`
-	NotificationEvent     NotificationEvent   `json:"notification_event"`
-	NotificationId        *openapi_types.UUID `json:"notification_id,omitempty,omitzero"`
-	NotificationItemId    string              `json:"notification_item_id"`
-	NotificationNote      *string             `json:"notification_note,omitempty"`
-	NotificationStatus    NotificationStatus  `json:"notification_status"`
+	NotificationAccountId *string `json:"notification_account_id,omitempty"`
+
+	// NotificationCreated When the notification was created. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
+	NotificationCreated *wire.DateTime `json:"notification_created,omitempty"`
+
+	// NotificationEvent Events a webhook can subscribe to. Open enum.
+	NotificationEvent NotificationEvent `json:"notification_event"`
+	NotificationId    *string           `json:"notification_id,omitempty,omitzero"`
+
+	// NotificationItemId Id of the changed object (product, availability, payment, order or contact).
+	NotificationItemId string  `json:"notification_item_id"`
+	NotificationNote   *string `json:"notification_note,omitempty"`
+
+	// NotificationStatus Delivery state of a notification.
+	NotificationStatus NotificationStatus `json:"notification_status"`
 }
 
 // BasicAuthorization defines model for BasicAuthorization.
@@ -5114,72 +7056,100 @@ type BasicAuthorization = string
 // IfModifiedSince defines model for IfModifiedSince.
 type IfModifiedSince = string
 
-// E400 defines model for E400.
+// E400 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E400 = ErrorModel
 
-// E401 defines model for E401.
+// E401 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E401 = ErrorModel
 
-// E403 defines model for E403.
+// E403 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E403 = ErrorModel
 
-// E404 defines model for E404.
+// E404 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E404 = ErrorModel
 
-// E405 defines model for E405.
+// E405 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E405 = ErrorModel
 
-// E406 defines model for E406.
+// E406 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E406 = ErrorModel
 
-// E409 defines model for E409.
+// E409 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E409 = ErrorModel
 
-// E422 defines model for E422.
+// E422 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E422 = ErrorModel
 
-// E429 defines model for E429.
+// E429 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E429 = ErrorModel
 
-// E500 defines model for E500.
+// E500 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E500 = ErrorModel
 
-// E501 defines model for E501.
+// E501 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E501 = ErrorModel
 
-// E502 defines model for E502.
+// E502 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E502 = ErrorModel
 
-// E503 defines model for E503.
+// E503 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E503 = ErrorModel
 
-// E504 defines model for E504.
+// E504 Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type E504 = ErrorModel
 
-// PaymentRequired defines model for PaymentRequired.
+// PaymentRequired Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
 type PaymentRequired = ErrorModel
 
 // GetAvailabilityParams defines parameters for GetAvailability.
 type GetAvailabilityParams struct {
-	DistributorId          *string             `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
-	ProductId              *[]string           `form:"product_id,omitempty" json:"product_id,omitempty"`
-	FromDate               openapi_types.Date  `form:"from_date" json:"from_date"`
-	ToDate                 *openapi_types.Date `form:"to_date,omitempty" json:"to_date,omitempty"`
-	IncludeDisabled        *wire.Bool          `form:"include_disabled,omitempty" json:"include_disabled,omitempty"`
-	AvailabilityCapacityId *string             `form:"availability_capacity_id,omitempty" json:"availability_capacity_id,omitempty"`
-	SpotsOpenMin           *int                `form:"spots_open_min,omitempty" json:"spots_open_min,omitempty"`
-	SubProductsDepth       *int                `form:"sub_products_depth,omitempty" json:"sub_products_depth,omitempty"`
+	// DistributorId Distributor account to act for; defaults to the one of the token.
+	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+
+	// ProductId Products to return availability for.
+	ProductId *[]string `form:"product_id,omitempty" json:"product_id,omitempty"`
+
+	// FromDate First day to return (YYYY-MM-DD, supplier's time zone).
+	FromDate openapi_types.Date `form:"from_date" json:"from_date"`
+
+	// ToDate Last day to return (YYYY-MM-DD); omitted means from_date only. At most 90 days after from_date.
+	ToDate *openapi_types.Date `form:"to_date,omitempty" json:"to_date,omitempty"`
+
+	// IncludeDisabled Also return slots that are not active (availability_active false).
+	IncludeDisabled *wire.Bool `form:"include_disabled,omitempty" json:"include_disabled,omitempty"`
+
+	// AvailabilityCapacityId Only slots with this capacity id.
+	AvailabilityCapacityId *string `form:"availability_capacity_id,omitempty" json:"availability_capacity_id,omitempty"`
+
+	// SpotsOpenMin Only slots with at least this many open spots.
+	SpotsOpenMin *int `form:"spots_open_min,omitempty" json:"spots_open_min,omitempty"`
+
+	// SubProductsDepth How deep to include sub-products: 0 main product only (default), 1 direct sub-products, 2 nested ones too.
+	SubProductsDepth *int `form:"sub_products_depth,omitempty" json:"sub_products_depth,omitempty"`
 }
 
 // GetContactsParams defines parameters for GetContacts.
 type GetContactsParams struct {
-	ResellerId         *string      `form:"reseller_id,omitempty" json:"reseller_id,omitempty"`
-	DistributorId      *string      `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
-	ContactType        *ContactType `form:"contact_type,omitempty" json:"contact_type,omitempty"`
-	ContactExternalUid *string      `form:"contact_external_uid,omitempty" json:"contact_external_uid,omitempty"`
-	ItemsPerPage       *int         `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex         *int         `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page               *int         `form:"page,omitempty" json:"page,omitempty"`
+	// ResellerId Only records of this reseller.
+	ResellerId *string `form:"reseller_id,omitempty" json:"reseller_id,omitempty"`
+
+	// DistributorId Distributor account to act for; defaults to the one of the token.
+	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+
+	// ContactType Only contacts of this type.
+	ContactType *ContactType `form:"contact_type,omitempty" json:"contact_type,omitempty"`
+
+	// ContactExternalUid Your own contact id.
+	ContactExternalUid *string `form:"contact_external_uid,omitempty" json:"contact_external_uid,omitempty"`
+
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
+	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5187,19 +7157,26 @@ type GetContactsParams struct {
 
 // GetContactParams defines parameters for GetContact.
 type GetContactParams struct {
+	// IncludeVersions Also return earlier versions of the contact.
 	IncludeVersions *string `form:"include_versions,omitempty" json:"include_versions,omitempty"`
 }
 
 // UpdateContactParams defines parameters for UpdateContact.
 type UpdateContactParams struct {
+	// OrderReference Orders whose contact is replaced by the new version of this contact.
 	OrderReference *[]string `form:"order_reference,omitempty" json:"order_reference,omitempty"`
 }
 
 // GetNotificationsParams defines parameters for GetNotifications.
 type GetNotificationsParams struct {
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
 	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex   *int `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page         *int `form:"page,omitempty" json:"page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
 }
 
 // GetTokenParams defines parameters for GetToken.
@@ -5210,35 +7187,92 @@ type GetTokenParams struct {
 
 // GetOrdersParams defines parameters for GetOrders.
 type GetOrdersParams struct {
-	ResellerId                    *string             `form:"reseller_id,omitempty" json:"reseller_id,omitempty"`
-	DistributorId                 *string             `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
-	MarketAdminId                 *string             `form:"market_admin_id,omitempty" json:"market_admin_id,omitempty"`
-	SupplierId                    *string             `form:"supplier_id,omitempty" json:"supplier_id,omitempty"`
-	OrderReference                *string             `form:"order_reference,omitempty" json:"order_reference,omitempty"`
-	OrderExternalReference        *string             `form:"order_external_reference,omitempty" json:"order_external_reference,omitempty"`
-	OrderStatus                   *[]OrderStatusTypes `form:"order_status,omitempty" json:"order_status,omitempty"`
-	OrderContactUid               *string             `form:"order_contact_uid,omitempty" json:"order_contact_uid,omitempty"`
-	OrderContactName              *string             `form:"order_contact_name,omitempty" json:"order_contact_name,omitempty"`
-	OrderContactEmail             *string             `form:"order_contact_email,omitempty" json:"order_contact_email,omitempty"`
-	OrderCreatedFrom              *wire.DateTime      `form:"order_created_from,omitempty" json:"order_created_from,omitempty"`
-	OrderCreatedTo                *wire.DateTime      `form:"order_created_to,omitempty" json:"order_created_to,omitempty"`
-	OrderModified                 *wire.DateTime      `form:"order_modified,omitempty" json:"order_modified,omitempty"`
-	BookingReference              *string             `form:"booking_reference,omitempty" json:"booking_reference,omitempty"`
-	BookingExternalReference      *string             `form:"booking_external_reference,omitempty" json:"booking_external_reference,omitempty"`
-	ProductId                     *[]string           `form:"product_id,omitempty" json:"product_id,omitempty"`
-	ProductTypeCode               *string             `form:"product_type_code,omitempty" json:"product_type_code,omitempty"`
-	ProductAvailabilityId         *string             `form:"product_availability_id,omitempty" json:"product_availability_id,omitempty"`
-	ProductAvailabilityCapacityId *string             `form:"product_availability_capacity_id,omitempty" json:"product_availability_capacity_id,omitempty"`
-	OrderCreatedEmail             *string             `form:"order_created_email,omitempty" json:"order_created_email,omitempty"`
-	OrderSearchQuery              *string             `form:"order_search_query,omitempty" json:"order_search_query,omitempty"`
-	FilterBookings                *string             `form:"filter_bookings,omitempty" json:"filter_bookings,omitempty"`
-	OrderViewType                 *string             `form:"order_view_type,omitempty" json:"order_view_type,omitempty"`
-	OrderSortBy                   *string             `form:"order_sort_by,omitempty" json:"order_sort_by,omitempty"`
-	OrderSortOrder                *string             `form:"order_sort_order,omitempty" json:"order_sort_order,omitempty"`
-	ItemsPerPage                  *int                `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex                    *int                `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page                          *int                `form:"page,omitempty" json:"page,omitempty"`
-	Cache                         *string             `form:"cache,omitempty" json:"cache,omitempty"`
+	// ResellerId Only records of this reseller.
+	ResellerId *string `form:"reseller_id,omitempty" json:"reseller_id,omitempty"`
+
+	// DistributorId Distributor account to act for; defaults to the one of the token.
+	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+
+	// MarketAdminId Only records of this market admin (deprecated).
+	MarketAdminId *string `form:"market_admin_id,omitempty" json:"market_admin_id,omitempty"`
+
+	// SupplierId Only bookings of this supplier.
+	SupplierId *string `form:"supplier_id,omitempty" json:"supplier_id,omitempty"`
+
+	// OrderReference Only this order (at least 8 characters).
+	OrderReference *string `form:"order_reference,omitempty" json:"order_reference,omitempty"`
+
+	// OrderExternalReference Your own order reference; finds an order whose creation answer was lost.
+	OrderExternalReference *string `form:"order_external_reference,omitempty" json:"order_external_reference,omitempty"`
+
+	// OrderStatus Only orders in these statuses.
+	OrderStatus *[]OrderStatusTypes `form:"order_status,omitempty" json:"order_status,omitempty"`
+
+	// OrderContactUid Only orders of this contact.
+	OrderContactUid *string `form:"order_contact_uid,omitempty" json:"order_contact_uid,omitempty"`
+
+	// OrderContactName Matches the first or last name of an order contact.
+	OrderContactName *string `form:"order_contact_name,omitempty" json:"order_contact_name,omitempty"`
+
+	// OrderContactEmail Matches the e-mail address of an order contact.
+	OrderContactEmail *string `form:"order_contact_email,omitempty" json:"order_contact_email,omitempty"`
+
+	// OrderCreatedFrom Only orders created at or after this moment.
+	OrderCreatedFrom *wire.DateTime `form:"order_created_from,omitempty" json:"order_created_from,omitempty"`
+
+	// OrderCreatedTo Only orders created at or before this moment.
+	OrderCreatedTo *wire.DateTime `form:"order_created_to,omitempty" json:"order_created_to,omitempty"`
+
+	// OrderModified Only orders changed since this moment; If-Modified-Since is preferred for caching.
+	OrderModified *wire.DateTime `form:"order_modified,omitempty" json:"order_modified,omitempty"`
+
+	// BookingReference Only orders holding this booking reference.
+	BookingReference *string `form:"booking_reference,omitempty" json:"booking_reference,omitempty"`
+
+	// BookingExternalReference Your own booking reference.
+	BookingExternalReference *string `form:"booking_external_reference,omitempty" json:"booking_external_reference,omitempty"`
+
+	// ProductId Only orders with bookings of these products.
+	ProductId *[]string `form:"product_id,omitempty" json:"product_id,omitempty"`
+
+	// ProductTypeCode Only bookings holding this code (barcode or passcode).
+	ProductTypeCode *string `form:"product_type_code,omitempty" json:"product_type_code,omitempty"`
+
+	// ProductAvailabilityId Only bookings of this availability slot.
+	ProductAvailabilityId *string `form:"product_availability_id,omitempty" json:"product_availability_id,omitempty"`
+
+	// ProductAvailabilityCapacityId Only bookings of slots with this capacity id.
+	ProductAvailabilityCapacityId *string `form:"product_availability_capacity_id,omitempty" json:"product_availability_capacity_id,omitempty"`
+
+	// OrderCreatedEmail Only orders created by this user.
+	OrderCreatedEmail *string `form:"order_created_email,omitempty" json:"order_created_email,omitempty"`
+
+	// OrderSearchQuery Full-text search over orders (needs cache).
+	OrderSearchQuery *string `form:"order_search_query,omitempty" json:"order_search_query,omitempty"`
+
+	// FilterBookings Return only the bookings of each order that match the filters.
+	FilterBookings *string `form:"filter_bookings,omitempty" json:"filter_bookings,omitempty"`
+
+	// OrderViewType Account perspective to read the orders from (advanced).
+	OrderViewType *string `form:"order_view_type,omitempty" json:"order_view_type,omitempty"`
+
+	// OrderSortBy Sort field (default ORDER_CREATED).
+	OrderSortBy *string `form:"order_sort_by,omitempty" json:"order_sort_by,omitempty"`
+
+	// OrderSortOrder ASC or DESC (default DESC).
+	OrderSortOrder *string `form:"order_sort_order,omitempty" json:"order_sort_order,omitempty"`
+
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
+	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
+
+	// Cache Read from Prio's cache (default). Turning it off is discouraged; full-text search needs it on.
+	Cache *string `form:"cache,omitempty" json:"cache,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5246,50 +7280,95 @@ type GetOrdersParams struct {
 
 // CancelOrderParams defines parameters for CancelOrder.
 type CancelOrderParams struct {
-	BookingReference         *[]string `form:"booking_reference,omitempty" json:"booking_reference,omitempty"`
+	// BookingReference Prio booking references; limits the call to those bookings.
+	BookingReference *[]string `form:"booking_reference,omitempty" json:"booking_reference,omitempty"`
+
+	// ProductTypeTransactionId Per-pax transaction ids; limits the call to those persons or items.
 	ProductTypeTransactionId *[]string `form:"product_type_transaction_id,omitempty" json:"product_type_transaction_id,omitempty"`
-	CancellationReason       *string   `form:"cancellation_reason,omitempty" json:"cancellation_reason,omitempty"`
-	PaymentRefund            *string   `form:"payment_refund,omitempty" json:"payment_refund,omitempty"`
+
+	// CancellationReason Free text kept with the cancellation.
+	CancellationReason *string `form:"cancellation_reason,omitempty" json:"cancellation_reason,omitempty"`
+
+	// PaymentRefund Refund payments of what is cancelled (default true; ignored when nothing was paid).
+	PaymentRefund *string `form:"payment_refund,omitempty" json:"payment_refund,omitempty"`
 }
 
 // GetOrderParams defines parameters for GetOrder.
 type GetOrderParams struct {
-	OrderVersion *int    `form:"order_version,omitempty" json:"order_version,omitempty"`
-	Cache        *string `form:"cache,omitempty" json:"cache,omitempty"`
+	// OrderVersion Return this revision of the order instead of the latest; cache is then ignored.
+	OrderVersion *int `form:"order_version,omitempty" json:"order_version,omitempty"`
+
+	// Cache Read from Prio's cache (default). Turning it off is discouraged; full-text search needs it on.
+	Cache *string `form:"cache,omitempty" json:"cache,omitempty"`
 }
 
 // GetVoucherParams defines parameters for GetVoucher.
 type GetVoucherParams struct {
-	BookingReference             *string `form:"booking_reference,omitempty" json:"booking_reference,omitempty"`
+	// BookingReference Voucher of this booking only (at least 8 characters).
+	BookingReference *string `form:"booking_reference,omitempty" json:"booking_reference,omitempty"`
+
+	// VoucherAdditionalInformation Extra text to print on the voucher.
 	VoucherAdditionalInformation *string `form:"voucher_additional_information,omitempty" json:"voucher_additional_information,omitempty"`
 
-	// ForceRelease Release the voucher even while the booking is still pending (v3.8).
+	// ForceRelease Release the voucher even though the booking is still pending (v3.8).
 	ForceRelease *wire.Bool `form:"force_release,omitempty" json:"force_release,omitempty"`
 }
 
 // CancelPaymentParams defines parameters for CancelPayment.
 type CancelPaymentParams struct {
-	OrderReference                  *string   `form:"order_reference,omitempty" json:"order_reference,omitempty"`
-	BookingReference                *[]string `form:"booking_reference,omitempty" json:"booking_reference,omitempty"`
-	ProductTypeTransactionId        *[]string `form:"product_type_transaction_id,omitempty" json:"product_type_transaction_id,omitempty"`
-	PaymentId                       *string   `form:"payment_id,omitempty" json:"payment_id,omitempty"`
-	PaymentMerchantReference        *string   `form:"payment_merchant_reference,omitempty" json:"payment_merchant_reference,omitempty"`
-	PaymentServiceProviderReference *string   `form:"payment_service_provider_reference,omitempty" json:"payment_service_provider_reference,omitempty"`
-	RefundAmount                    *string   `form:"refund_amount,omitempty" json:"refund_amount,omitempty"`
-	RefundReason                    *string   `form:"refund_reason,omitempty" json:"refund_reason,omitempty"`
+	// OrderReference Order whose payments are cancelled or refunded.
+	OrderReference *string `form:"order_reference,omitempty" json:"order_reference,omitempty"`
+
+	// BookingReference Bookings whose payments are cancelled or refunded.
+	BookingReference *[]string `form:"booking_reference,omitempty" json:"booking_reference,omitempty"`
+
+	// ProductTypeTransactionId Per-pax transaction ids; limits the call to those persons or items.
+	ProductTypeTransactionId *[]string `form:"product_type_transaction_id,omitempty" json:"product_type_transaction_id,omitempty"`
+
+	// PaymentId Prio payment id.
+	PaymentId *string `form:"payment_id,omitempty" json:"payment_id,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference *string `form:"payment_merchant_reference,omitempty" json:"payment_merchant_reference,omitempty"`
+
+	// PaymentServiceProviderReference The provider's own payment reference.
+	PaymentServiceProviderReference *string `form:"payment_service_provider_reference,omitempty" json:"payment_service_provider_reference,omitempty"`
+
+	// RefundAmount Amount to refund as a decimal string; the full payment when omitted.
+	RefundAmount *string `form:"refund_amount,omitempty" json:"refund_amount,omitempty"`
+
+	// RefundReason Free text kept with the refund.
+	RefundReason *string `form:"refund_reason,omitempty" json:"refund_reason,omitempty"`
 }
 
 // GetPaymentsParams defines parameters for GetPayments.
 type GetPaymentsParams struct {
-	OrderReference                  *string       `form:"order_reference,omitempty" json:"order_reference,omitempty"`
-	PaymentId                       *string       `form:"payment_id,omitempty" json:"payment_id,omitempty"`
-	PaymentMerchantReference        *string       `form:"payment_merchant_reference,omitempty" json:"payment_merchant_reference,omitempty"`
-	PaymentServiceProviderReference *string       `form:"payment_service_provider_reference,omitempty" json:"payment_service_provider_reference,omitempty"`
-	PaymentExternalReference        *string       `form:"payment_external_reference,omitempty" json:"payment_external_reference,omitempty"`
-	PaymentClass                    *PaymentClass `form:"payment_class,omitempty" json:"payment_class,omitempty"`
-	ItemsPerPage                    *int          `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex                      *int          `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page                            *int          `form:"page,omitempty" json:"page,omitempty"`
+	// OrderReference Order reference; a reservation reference is accepted too.
+	OrderReference *string `form:"order_reference,omitempty" json:"order_reference,omitempty"`
+
+	// PaymentId Prio payment id.
+	PaymentId *string `form:"payment_id,omitempty" json:"payment_id,omitempty"`
+
+	// PaymentMerchantReference Merchant reference of the payment at the provider.
+	PaymentMerchantReference *string `form:"payment_merchant_reference,omitempty" json:"payment_merchant_reference,omitempty"`
+
+	// PaymentServiceProviderReference The provider's own payment reference.
+	PaymentServiceProviderReference *string `form:"payment_service_provider_reference,omitempty" json:"payment_service_provider_reference,omitempty"`
+
+	// PaymentExternalReference Your own payment reference.
+	PaymentExternalReference *string `form:"payment_external_reference,omitempty" json:"payment_external_reference,omitempty"`
+
+	// PaymentClass Class of the payment.
+	PaymentClass *PaymentClass `form:"payment_class,omitempty" json:"payment_class,omitempty"`
+
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
+	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5297,55 +7376,134 @@ type GetPaymentsParams struct {
 
 // AddPaymentParams defines parameters for AddPayment.
 type AddPaymentParams struct {
-	OrderReference   *string       `form:"order_reference,omitempty" json:"order_reference,omitempty"`
-	BookingReference *[]string     `form:"booking_reference,omitempty" json:"booking_reference,omitempty"`
-	PaymentClass     *PaymentClass `form:"payment_class,omitempty" json:"payment_class,omitempty"`
+	// OrderReference Order or reservation reference to pay for.
+	OrderReference *string `form:"order_reference,omitempty" json:"order_reference,omitempty"`
+
+	// BookingReference Pay only these bookings (partial payment, advanced).
+	BookingReference *[]string `form:"booking_reference,omitempty" json:"booking_reference,omitempty"`
+
+	// PaymentClass Class of the payment.
+	PaymentClass *PaymentClass `form:"payment_class,omitempty" json:"payment_class,omitempty"`
 }
 
 // GetPaymentConfigParams defines parameters for GetPaymentConfig.
 type GetPaymentConfigParams struct {
-	PaymentGatewayType       PaymentGatewayType `form:"payment_gateway_type" json:"payment_gateway_type"`
-	OrderReference           string             `form:"order_reference" json:"order_reference"`
-	PaymentExternalReference *string            `form:"payment_external_reference,omitempty" json:"payment_external_reference,omitempty"`
+	// PaymentGatewayType Provider whose configuration is asked for.
+	PaymentGatewayType PaymentGatewayType `form:"payment_gateway_type" json:"payment_gateway_type"`
+
+	// OrderReference Order or reservation the payment is for.
+	OrderReference string `form:"order_reference" json:"order_reference"`
+
+	// PaymentExternalReference Your own payment reference.
+	PaymentExternalReference *string `form:"payment_external_reference,omitempty" json:"payment_external_reference,omitempty"`
 }
 
 // GetProductsParams defines parameters for GetProducts.
 type GetProductsParams struct {
-	DistributorId              *string             `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
-	ProductContentLanguage     *string             `form:"product_content_language,omitempty" json:"product_content_language,omitempty"`
-	ProductContent             *string             `form:"product_content,omitempty" json:"product_content,omitempty"`
-	ProductStartDate           *openapi_types.Date `form:"product_start_date,omitempty" json:"product_start_date,omitempty"`
-	ProductEndDate             *openapi_types.Date `form:"product_end_date,omitempty" json:"product_end_date,omitempty"`
-	ProductDuration            *int                `form:"product_duration,omitempty" json:"product_duration,omitempty"`
-	ProductBookingQuantityMin  *int                `form:"product_booking_quantity_min,omitempty" json:"product_booking_quantity_min,omitempty"`
-	ProductBookingQuantityMax  *int                `form:"product_booking_quantity_max,omitempty" json:"product_booking_quantity_max,omitempty"`
-	ProductId                  *[]string           `form:"product_id,omitempty" json:"product_id,omitempty"`
-	ProductSupplier            *[]string           `form:"product_supplier,omitempty" json:"product_supplier,omitempty"`
-	MarketAdminId              *[]string           `form:"market_admin_id,omitempty" json:"market_admin_id,omitempty"`
-	ProductCategory            *[]string           `form:"product_category,omitempty" json:"product_category,omitempty"`
-	ProductDestination         *[]string           `form:"product_destination,omitempty" json:"product_destination,omitempty"`
-	ProductTag                 *[]string           `form:"product_tag,omitempty" json:"product_tag,omitempty"`
-	ProductLanguage            *[]string           `form:"product_language,omitempty" json:"product_language,omitempty"`
-	ProductLocationId          *[]string           `form:"product_location_id,omitempty" json:"product_location_id,omitempty"`
-	ProductLocationCountryCode *[]string           `form:"product_location_country_code,omitempty" json:"product_location_country_code,omitempty"`
-	ProductCurrencyCode        *[]string           `form:"product_currency_code,omitempty" json:"product_currency_code,omitempty"`
-	ProductCustomField         *[]CustomField      `form:"product_custom_field,omitempty" json:"product_custom_field,omitempty"`
-	ProductType                *[]string           `form:"product_type,omitempty" json:"product_type,omitempty"`
-	ProductStatus              *[]string           `form:"product_status,omitempty" json:"product_status,omitempty"`
-	ProductCatalogueStatus     *[]string           `form:"product_catalogue_status,omitempty" json:"product_catalogue_status,omitempty"`
-	ProductAvailability        *string             `form:"product_availability,omitempty" json:"product_availability,omitempty"`
-	ProductRelations           *string             `form:"product_relations,omitempty" json:"product_relations,omitempty"`
-	ProductFavorite            *string             `form:"product_favorite,omitempty" json:"product_favorite,omitempty"`
-	ProductPlanet              *string             `form:"product_planet,omitempty" json:"product_planet,omitempty"`
-	ProductModified            *wire.DateTime      `form:"product_modified,omitempty" json:"product_modified,omitempty"`
-	ProductSearchQuery         *string             `form:"product_search_query,omitempty" json:"product_search_query,omitempty"`
-	ProductViewType            *string             `form:"product_view_type,omitempty" json:"product_view_type,omitempty"`
-	ProductSortBy              *string             `form:"product_sort_by,omitempty" json:"product_sort_by,omitempty"`
-	ProductSortOrder           *string             `form:"product_sort_order,omitempty" json:"product_sort_order,omitempty"`
-	ItemsPerPage               *int                `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex                 *int                `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page                       *int                `form:"page,omitempty" json:"page,omitempty"`
-	Cache                      *string             `form:"cache,omitempty" json:"cache,omitempty"`
+	// DistributorId Distributor account to act for; defaults to the one of the token.
+	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+
+	// ProductContentLanguage ISO 639-1 language of the content; falls back to the product's default language.
+	ProductContentLanguage *string `form:"product_content_language,omitempty" json:"product_content_language,omitempty"`
+
+	// ProductContent Text filter over titles, descriptions, supplier name, highlights and includes.
+	ProductContent *string `form:"product_content,omitempty" json:"product_content,omitempty"`
+
+	// ProductStartDate Only products valid on or after this date.
+	ProductStartDate *openapi_types.Date `form:"product_start_date,omitempty" json:"product_start_date,omitempty"`
+
+	// ProductEndDate Only products valid on or before this date.
+	ProductEndDate *openapi_types.Date `form:"product_end_date,omitempty" json:"product_end_date,omitempty"`
+
+	// ProductDuration Only products of this duration in minutes.
+	ProductDuration *int `form:"product_duration,omitempty" json:"product_duration,omitempty"`
+
+	// ProductBookingQuantityMin Only products whose minimum booking quantity is at least this.
+	ProductBookingQuantityMin *int `form:"product_booking_quantity_min,omitempty" json:"product_booking_quantity_min,omitempty"`
+
+	// ProductBookingQuantityMax Only products whose maximum booking quantity is at most this.
+	ProductBookingQuantityMax *int `form:"product_booking_quantity_max,omitempty" json:"product_booking_quantity_max,omitempty"`
+
+	// ProductId Only these products.
+	ProductId *[]string `form:"product_id,omitempty" json:"product_id,omitempty"`
+
+	// ProductSupplier Only products of these suppliers.
+	ProductSupplier *[]string `form:"product_supplier,omitempty" json:"product_supplier,omitempty"`
+
+	// MarketAdminId Only records of this market admin (deprecated).
+	MarketAdminId *[]string `form:"market_admin_id,omitempty" json:"market_admin_id,omitempty"`
+
+	// ProductCategory Only products in these categories.
+	ProductCategory *[]string `form:"product_category,omitempty" json:"product_category,omitempty"`
+
+	// ProductDestination Only products in these destinations.
+	ProductDestination *[]string `form:"product_destination,omitempty" json:"product_destination,omitempty"`
+
+	// ProductTag Only products with these tags.
+	ProductTag *[]string `form:"product_tag,omitempty" json:"product_tag,omitempty"`
+
+	// ProductLanguage Only products offered in these languages.
+	ProductLanguage *[]string `form:"product_language,omitempty" json:"product_language,omitempty"`
+
+	// ProductLocationId Only products at these locations.
+	ProductLocationId *[]string `form:"product_location_id,omitempty" json:"product_location_id,omitempty"`
+
+	// ProductLocationCountryCode Only products in these countries (ISO 3166-1 alpha-2).
+	ProductLocationCountryCode *[]string `form:"product_location_country_code,omitempty" json:"product_location_country_code,omitempty"`
+
+	// ProductCurrencyCode Only products sold in these currencies (ISO 4217).
+	ProductCurrencyCode *[]string `form:"product_currency_code,omitempty" json:"product_currency_code,omitempty"`
+
+	// ProductCustomField Only products with these custom fields.
+	ProductCustomField *[]CustomField `form:"product_custom_field,omitempty" json:"product_custom_field,omitempty"`
+
+	// ProductType Only products offering these product types.
+	ProductType *[]string `form:"product_type,omitempty" json:"product_type,omitempty"`
+
+	// ProductStatus Only products in these statuses.
+	ProductStatus *[]string `form:"product_status,omitempty" json:"product_status,omitempty"`
+
+	// ProductCatalogueStatus Only products with these catalogue statuses.
+	ProductCatalogueStatus *[]string `form:"product_catalogue_status,omitempty" json:"product_catalogue_status,omitempty"`
+
+	// ProductAvailability Filter on whether products use availability (managed slots).
+	ProductAvailability *string `form:"product_availability,omitempty" json:"product_availability,omitempty"`
+
+	// ProductRelations Include add-on, combi and cluster relations (default true).
+	ProductRelations *string `form:"product_relations,omitempty" json:"product_relations,omitempty"`
+
+	// ProductFavorite Only products marked as favourite.
+	ProductFavorite *string `form:"product_favorite,omitempty" json:"product_favorite,omitempty"`
+
+	// ProductPlanet Filter listed in v3.5 without a documented meaning.
+	ProductPlanet *string `form:"product_planet,omitempty" json:"product_planet,omitempty"`
+
+	// ProductModified Only products changed since this moment; If-Modified-Since is preferred for caching.
+	ProductModified *wire.DateTime `form:"product_modified,omitempty" json:"product_modified,omitempty"`
+
+	// ProductSearchQuery Full-text search (needs cache).
+	ProductSearchQuery *string `form:"product_search_query,omitempty" json:"product_search_query,omitempty"`
+
+	// ProductViewType Account perspective to read the products from (advanced).
+	ProductViewType *string `form:"product_view_type,omitempty" json:"product_view_type,omitempty"`
+
+	// ProductSortBy Sort field (default PRODUCT_MODIFIED).
+	ProductSortBy *string `form:"product_sort_by,omitempty" json:"product_sort_by,omitempty"`
+
+	// ProductSortOrder ASC or DESC (default DESC).
+	ProductSortOrder *string `form:"product_sort_order,omitempty" json:"product_sort_order,omitempty"`
+
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
+	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
+
+	// Cache Read from Prio's cache (default). Turning it off is discouraged; full-text search needs it on.
+	Cache *string `form:"cache,omitempty" json:"cache,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5353,10 +7511,17 @@ type GetProductsParams struct {
 
 // GetProductCategoriesParams defines parameters for GetProductCategories.
 type GetProductCategoriesParams struct {
-	DistributorId       *string   `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
-	CategoryId          *[]string `form:"category_id,omitempty" json:"category_id,omitempty"`
-	CategoryType        *[]string `form:"category_type,omitempty" json:"category_type,omitempty"`
-	CategorySearchQuery *string   `form:"category_search_query,omitempty" json:"category_search_query,omitempty"`
+	// DistributorId Distributor account to act for; defaults to the one of the token.
+	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+
+	// CategoryId Only these categories.
+	CategoryId *[]string `form:"category_id,omitempty" json:"category_id,omitempty"`
+
+	// CategoryType Only categories of these types.
+	CategoryType *[]string `form:"category_type,omitempty" json:"category_type,omitempty"`
+
+	// CategorySearchQuery Text search over categories.
+	CategorySearchQuery *string `form:"category_search_query,omitempty" json:"category_search_query,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5364,9 +7529,14 @@ type GetProductCategoriesParams struct {
 
 // GetCurrencyRatesParams defines parameters for GetCurrencyRates.
 type GetCurrencyRatesParams struct {
+	// CurrencyDate Day of the rates (YYYY-MM-DD).
 	CurrencyDate openapi_types.Date `form:"currency_date" json:"currency_date"`
-	CurrencyBase *string            `form:"currency_base,omitempty" json:"currency_base,omitempty"`
-	CurrencyType *string            `form:"currency_type,omitempty" json:"currency_type,omitempty"`
+
+	// CurrencyBase ISO 4217 code of the base currency.
+	CurrencyBase *string `form:"currency_base,omitempty" json:"currency_base,omitempty"`
+
+	// CurrencyType Sales or purchase rates.
+	CurrencyType *string `form:"currency_type,omitempty" json:"currency_type,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5374,11 +7544,20 @@ type GetCurrencyRatesParams struct {
 
 // GetProductDestinationsParams defines parameters for GetProductDestinations.
 type GetProductDestinationsParams struct {
-	DistributorId *string   `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+	// DistributorId Distributor account to act for; defaults to the one of the token.
+	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+
+	// DestinationId Only these destinations.
 	DestinationId *[]string `form:"destination_id,omitempty" json:"destination_id,omitempty"`
-	ItemsPerPage  *int      `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex    *int      `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page          *int      `form:"page,omitempty" json:"page,omitempty"`
+
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
+	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5386,12 +7565,23 @@ type GetProductDestinationsParams struct {
 
 // GetProductLocationsParams defines parameters for GetProductLocations.
 type GetProductLocationsParams struct {
-	DistributorId *string   `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
-	ProductId     *string   `form:"product_id,omitempty" json:"product_id,omitempty"`
-	LocationType  *[]string `form:"location_type,omitempty" json:"location_type,omitempty"`
-	ItemsPerPage  *int      `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex    *int      `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page          *int      `form:"page,omitempty" json:"page,omitempty"`
+	// DistributorId Distributor account to act for; defaults to the one of the token.
+	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+
+	// ProductId Only locations of this product.
+	ProductId *string `form:"product_id,omitempty" json:"product_id,omitempty"`
+
+	// LocationType Only locations of these types.
+	LocationType *[]string `form:"location_type,omitempty" json:"location_type,omitempty"`
+
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
+	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5399,11 +7589,20 @@ type GetProductLocationsParams struct {
 
 // GetProductRoutesParams defines parameters for GetProductRoutes.
 type GetProductRoutesParams struct {
+	// DistributorId Distributor account to act for; defaults to the one of the token.
 	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
-	ProductId     *string `form:"product_id,omitempty" json:"product_id,omitempty"`
-	ItemsPerPage  *int    `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex    *int    `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page          *int    `form:"page,omitempty" json:"page,omitempty"`
+
+	// ProductId Only routes of this product.
+	ProductId *string `form:"product_id,omitempty" json:"product_id,omitempty"`
+
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
+	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5411,14 +7610,29 @@ type GetProductRoutesParams struct {
 
 // GetProductStockParams defines parameters for GetProductStock.
 type GetProductStockParams struct {
-	DistributorId   *string        `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
-	StockId         *[]string      `form:"stock_id,omitempty" json:"stock_id,omitempty"`
-	StockProductId  *[]string      `form:"stock_product_id,omitempty" json:"stock_product_id,omitempty"`
-	IncludeDisabled *wire.Bool     `form:"include_disabled,omitempty" json:"include_disabled,omitempty"`
-	StockModified   *wire.DateTime `form:"stock_modified,omitempty" json:"stock_modified,omitempty"`
-	ItemsPerPage    *int           `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex      *int           `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page            *int           `form:"page,omitempty" json:"page,omitempty"`
+	// DistributorId Distributor account to act for; defaults to the one of the token.
+	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+
+	// StockId Only these stock records.
+	StockId *[]string `form:"stock_id,omitempty" json:"stock_id,omitempty"`
+
+	// StockProductId Only stock of these products.
+	StockProductId *[]string `form:"stock_product_id,omitempty" json:"stock_product_id,omitempty"`
+
+	// IncludeDisabled Also return inactive stock records.
+	IncludeDisabled *wire.Bool `form:"include_disabled,omitempty" json:"include_disabled,omitempty"`
+
+	// StockModified Only stock changed since this moment.
+	StockModified *wire.DateTime `form:"stock_modified,omitempty" json:"stock_modified,omitempty"`
+
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
+	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5426,12 +7640,23 @@ type GetProductStockParams struct {
 
 // GetProductTaxesParams defines parameters for GetProductTaxes.
 type GetProductTaxesParams struct {
+	// DistributorId Distributor account to act for; defaults to the one of the token.
 	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
-	ProductId     *string `form:"product_id,omitempty" json:"product_id,omitempty"`
-	TaxRegion     *string `form:"tax_region,omitempty" json:"tax_region,omitempty"`
-	ItemsPerPage  *int    `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex    *int    `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page          *int    `form:"page,omitempty" json:"page,omitempty"`
+
+	// ProductId Only taxes of this product.
+	ProductId *string `form:"product_id,omitempty" json:"product_id,omitempty"`
+
+	// TaxRegion Only taxes of this region.
+	TaxRegion *string `form:"tax_region,omitempty" json:"tax_region,omitempty"`
+
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
+	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5439,10 +7664,17 @@ type GetProductTaxesParams struct {
 
 // GetProductParams defines parameters for GetProduct.
 type GetProductParams struct {
-	DistributorId          *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+	// DistributorId Distributor account to act for; defaults to the one of the token.
+	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+
+	// ProductContentLanguage ISO 639-1 language of the content; falls back to the product's default language.
 	ProductContentLanguage *string `form:"product_content_language,omitempty" json:"product_content_language,omitempty"`
-	ProductVersion         *int    `form:"product_version,omitempty" json:"product_version,omitempty"`
-	Cache                  *string `form:"cache,omitempty" json:"cache,omitempty"`
+
+	// ProductVersion Return this revision of the product instead of the latest; cache is then ignored.
+	ProductVersion *int `form:"product_version,omitempty" json:"product_version,omitempty"`
+
+	// Cache Read from Prio's cache (default). Turning it off is discouraged; full-text search needs it on.
+	Cache *string `form:"cache,omitempty" json:"cache,omitempty"`
 
 	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
 	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
@@ -5450,33 +7682,59 @@ type GetProductParams struct {
 
 // GetProductAvailabilityParams defines parameters for GetProductAvailability.
 type GetProductAvailabilityParams struct {
-	FromDate               openapi_types.Date  `form:"from_date" json:"from_date"`
-	DistributorId          *string             `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
-	ToDate                 *openapi_types.Date `form:"to_date,omitempty" json:"to_date,omitempty"`
-	IncludeDisabled        *string             `form:"include_disabled,omitempty" json:"include_disabled,omitempty"`
-	AvailabilityCapacityId *string             `form:"availability_capacity_id,omitempty" json:"availability_capacity_id,omitempty"`
-	SpotsOpenMin           *int                `form:"spots_open_min,omitempty" json:"spots_open_min,omitempty"`
-	SubProductsDepth       *int                `form:"sub_products_depth,omitempty" json:"sub_products_depth,omitempty"`
-	PartySize              *int                `form:"party_size,omitempty" json:"party_size,omitempty"`
-	AvailabilityModified   *wire.DateTime      `form:"availability_modified,omitempty" json:"availability_modified,omitempty"`
+	// FromDate First day to return (YYYY-MM-DD, supplier's time zone).
+	FromDate openapi_types.Date `form:"from_date" json:"from_date"`
+
+	// DistributorId Distributor account to act for; defaults to the one of the token.
+	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
+
+	// ToDate Last day to return (YYYY-MM-DD); omitted means from_date only. At most 90 days after from_date.
+	ToDate *openapi_types.Date `form:"to_date,omitempty" json:"to_date,omitempty"`
+
+	// IncludeDisabled Also return slots that are not active (availability_active false).
+	IncludeDisabled *string `form:"include_disabled,omitempty" json:"include_disabled,omitempty"`
+
+	// AvailabilityCapacityId Only slots with this capacity id.
+	AvailabilityCapacityId *string `form:"availability_capacity_id,omitempty" json:"availability_capacity_id,omitempty"`
+
+	// SpotsOpenMin Only slots with at least this many open spots.
+	SpotsOpenMin *int `form:"spots_open_min,omitempty" json:"spots_open_min,omitempty"`
+
+	// SubProductsDepth How deep to include sub-products: 0 main product only (default), 1 direct sub-products, 2 nested ones too.
+	SubProductsDepth *int `form:"sub_products_depth,omitempty" json:"sub_products_depth,omitempty"`
+
+	// PartySize Number of persons that must fit in a slot.
+	PartySize *int `form:"party_size,omitempty" json:"party_size,omitempty"`
+
+	// AvailabilityModified Only slots changed since this moment.
+	AvailabilityModified *wire.DateTime `form:"availability_modified,omitempty" json:"availability_modified,omitempty"`
 }
 
 // CancelReservationParams defines parameters for CancelReservation.
 type CancelReservationParams struct {
+	// BookingReservationReference Cart lines to remove; without it the whole reservation is cancelled.
 	BookingReservationReference *[]string `form:"booking_reservation_reference,omitempty" json:"booking_reservation_reference,omitempty"`
-	CancellationReason          *string   `form:"cancellation_reason,omitempty" json:"cancellation_reason,omitempty"`
+
+	// CancellationReason Free text kept with the cancellation.
+	CancellationReason *string `form:"cancellation_reason,omitempty" json:"cancellation_reason,omitempty"`
 }
 
 // AddPromocodeParams defines parameters for AddPromocode.
 type AddPromocodeParams struct {
+	// PromoCode The promocode.
 	PromoCode string `form:"promo_code" json:"promo_code"`
 }
 
 // GetWebhooksParams defines parameters for GetWebhooks.
 type GetWebhooksParams struct {
+	// ItemsPerPage Page size (1 to 200, default 10). The server may use another size; read items_per_page from the response.
 	ItemsPerPage *int `form:"items_per_page,omitempty" json:"items_per_page,omitempty"`
-	StartIndex   *int `form:"start_index,omitempty" json:"start_index,omitempty"`
-	Page         *int `form:"page,omitempty" json:"page,omitempty"`
+
+	// StartIndex 1-based index of the first item to return (at most 10000).
+	StartIndex *int `form:"start_index,omitempty" json:"start_index,omitempty"`
+
+	// Page 1-based page number, an alternative to start_index.
+	Page *int `form:"page,omitempty" json:"page,omitempty"`
 }
 
 // UpdateContactJSONRequestBody defines body for UpdateContact for application/json ContentType.
@@ -5668,20 +7926,28 @@ type ClientInterface interface {
 
 	// GetAvailability Availability and pricing variations for several products (v3.8)
 	//
+	// Lists availability and pricing variations (date, quantity, time-of-day and dynamic rules) for one or more products from from_date to to_date (v3.8), for advanced booking screens. At most 90 days per call; dates are in the supplier's time zone.
+	//
 	// Corresponds with GET /availability (the `GetAvailability` operationId).
 	GetAvailability(ctx context.Context, params *GetAvailabilityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetContacts List Contacts
+	//
+	// Lists the contacts of the Contacts module, filtered by type or external id and paged. With If-Modified-Since it answers 304 and no body when nothing matching changed.
 	//
 	// Corresponds with GET /contacts (the `GetContacts` operationId).
 	GetContacts(ctx context.Context, params *GetContactsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetContact Contact Details
 	//
+	// Returns one contact of the Contacts module by its contact_uid, optionally with its earlier versions.
+	//
 	// Corresponds with GET /contacts/{contact_uid} (the `GetContact` operationId).
 	GetContact(ctx context.Context, contactUid string, params *GetContactParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateContactWithBody Update Contact
+	//
+	// Replaces a contact with the body sent (fields left out are removed, nothing is merged). Order references given in order_reference also receive the new contact version; order contacts are otherwise changed through Update Order.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5690,6 +7956,8 @@ type ClientInterface interface {
 
 	// UpdateContact Update Contact
 	//
+	// Replaces a contact with the body sent (fields left out are removed, nothing is merged). Order references given in order_reference also receive the new contact version; order contacts are otherwise changed through Update Order.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /contacts/{contact_uid} (the `UpdateContact` operationId).
@@ -5697,10 +7965,14 @@ type ClientInterface interface {
 
 	// GetNotifications List Notifications (Upcoming)
 	//
+	// Lists the notifications Prio has sent, with their delivery status. Marked upcoming in v3.5.
+	//
 	// Corresponds with GET /notifications (the `GetNotifications` operationId).
 	GetNotifications(ctx context.Context, params *GetNotificationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddNotificationWithBody Create Notification (Example only)
+	//
+	// Makes Prio send a sample notification to the registered webhooks, for testing a receiver; the answer has no body.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5709,12 +7981,16 @@ type ClientInterface interface {
 
 	// AddNotification Create Notification (Example only)
 	//
+	// Makes Prio send a sample notification to the registered webhooks, for testing a receiver; the answer has no body.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /notifications (the `AddNotification` operationId).
 	AddNotification(ctx context.Context, body AddNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetTokenWithBody Exchange credentials for token. (Example only)
+	//
+	// Exchanges the client id and secret, sent as HTTP Basic credentials, for a bearer token with a JSON body whose grant_type is client_credentials. Ask for a new token only when the current one has expired (expires_in seconds).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5723,6 +7999,8 @@ type ClientInterface interface {
 
 	// GetToken Exchange credentials for token. (Example only)
 	//
+	// Exchanges the client id and secret, sent as HTTP Basic credentials, for a bearer token with a JSON body whose grant_type is client_credentials. Ask for a new token only when the current one has expired (expires_in seconds).
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /oauth2/token (the `GetToken` operationId).
@@ -5730,10 +8008,14 @@ type ClientInterface interface {
 
 	// GetOrders List Orders
 	//
+	// Lists a summary of the orders matching the filters, newest first; by default only orders of the last 3 months and only the latest revision of each. With If-Modified-Since it answers 304 and no body when nothing matching changed; order_external_reference finds an order whose creation timed out.
+	//
 	// Corresponds with GET /orders (the `GetOrders` operationId).
 	GetOrders(ctx context.Context, params *GetOrdersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateOrderWithBody Create Order / Confirm Reservation / Checkout Cart
+	//
+	// Books directly (DIRECT_BOOKING lines) or confirms one reservation (a single CONFIRM_RESERVATION line with its reservation_reference; options are never mixed) and answers 201 with the order. It creates a payment obligation; keep order_external_reference and the body identical on retries, check reservation_valid_until before confirming, and compare order_pricing.price_total with what the guest paid.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5742,6 +8024,8 @@ type ClientInterface interface {
 
 	// CreateOrder Create Order / Confirm Reservation / Checkout Cart
 	//
+	// Books directly (DIRECT_BOOKING lines) or confirms one reservation (a single CONFIRM_RESERVATION line with its reservation_reference; options are never mixed) and answers 201 with the order. It creates a payment obligation; keep order_external_reference and the body identical on retries, check reservation_valid_until before confirming, and compare order_pricing.price_total with what the guest paid.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /orders (the `CreateOrder` operationId).
@@ -5749,15 +8033,21 @@ type ClientInterface interface {
 
 	// CancelOrder Cancel Order / Booking
 	//
+	// Cancels a whole order, or only the bookings in booking_reference (or the pax in product_type_transaction_id), and refunds payments unless payment_refund is false. Only bookings with product_cancellation_allowed can be cancelled; a fully cancelled order cannot be amended, so compare the returned order_pricing.price_total.
+	//
 	// Corresponds with DELETE /orders/{order_reference} (the `CancelOrder` operationId).
 	CancelOrder(ctx context.Context, orderReference string, params *CancelOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetOrder Order Details
 	//
+	// Returns an order with its bookings, codes and pricing; this is what to poll while a booking is still processing. order_version asks for an older revision and then ignores cache.
+	//
 	// Corresponds with GET /orders/{order_reference} (the `GetOrder` operationId).
 	GetOrder(ctx context.Context, orderReference string, params *GetOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateOrderWithBody Update / Amend Order
+	//
+	// Amends an order: send the complete top-level order, because optional fields left out are removed, plus only the order_bookings to change (UPDATE_BOOKING or UPDATE_BOOKING_NOTES). Keeps order_reference, bumps order_version; redeemed or non-cancellable bookings cannot be amended.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5766,6 +8056,8 @@ type ClientInterface interface {
 
 	// UpdateOrder Update / Amend Order
 	//
+	// Amends an order: send the complete top-level order, because optional fields left out are removed, plus only the order_bookings to change (UPDATE_BOOKING or UPDATE_BOOKING_NOTES). Keeps order_reference, bumps order_version; redeemed or non-cancellable bookings cannot be amended.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /orders/{order_reference} (the `UpdateOrder` operationId).
@@ -5773,20 +8065,28 @@ type ClientInterface interface {
 
 	// GetVoucher Get Voucher
 	//
+	// Returns the voucher of an order or one booking: a download URL with Accept application/json, or the PDF with Accept application/pdf. force_release (v3.8) releases it while the booking is still pending.
+	//
 	// Corresponds with GET /orders/{order_reference}/voucher (the `GetVoucher` operationId).
 	GetVoucher(ctx context.Context, orderReference string, params *GetVoucherParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CancelPayment Cancel / Refund Payment
+	//
+	// Cancels a payment in progress or refunds one (fully unless refund_amount is given) without cancelling the order. To cancel and refund together, cancel the order or reservation with payment_refund instead.
 	//
 	// Corresponds with DELETE /payments (the `CancelPayment` operationId).
 	CancelPayment(ctx context.Context, params *CancelPaymentParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetPayments List Payments
 	//
+	// Lists payments, filtered by order or reservation reference, payment id or provider references, paged. With If-Modified-Since it answers 304 and no body when nothing matching changed.
+	//
 	// Corresponds with GET /payments (the `GetPayments` operationId).
 	GetPayments(ctx context.Context, params *GetPaymentsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddPaymentWithBody Create Payment
+	//
+	// Starts a guest payment through a Prio-connected provider for an order or reservation (all bookings, or those in booking_reference) and answers 201. Only for DIRECT or VENUE settlement; once paid, the reservation can no longer be amended.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5795,6 +8095,8 @@ type ClientInterface interface {
 
 	// AddPayment Create Payment
 	//
+	// Starts a guest payment through a Prio-connected provider for an order or reservation (all bookings, or those in booking_reference) and answers 201. Only for DIRECT or VENUE settlement; once paid, the reservation can no longer be amended.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /payments (the `AddPayment` operationId).
@@ -5802,10 +8104,14 @@ type ClientInterface interface {
 
 	// GetPaymentConfig Get Payment Configuration
 	//
+	// Returns the provider configuration a payment form needs, such as the Adyen payment methods and origin key.
+	//
 	// Corresponds with GET /payments/config (the `GetPaymentConfig` operationId).
 	GetPaymentConfig(ctx context.Context, params *GetPaymentConfigParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddPaymentDetailsWithBody Submit Additional Payment Details
+	//
+	// Passes additional details from the provider (such as an Adyen 3-D Secure result) for a payment and answers 201 with its new state.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5814,6 +8120,8 @@ type ClientInterface interface {
 
 	// AddPaymentDetails Submit Additional Payment Details
 	//
+	// Passes additional details from the provider (such as an Adyen 3-D Secure result) for a payment and answers 201 with its new state.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /payments/{payment_id}/details (the `AddPaymentDetails` operationId).
@@ -5821,55 +8129,77 @@ type ClientInterface interface {
 
 	// GetProducts List Products
 	//
+	// Lists the products the distributor may sell, latest revision only, filtered and paged; heavy filters make it slower. A product is sellable only when product_status is ACTIVE or TEST (TEST never to consumers); with If-Modified-Since it answers 304 and no body when nothing changed.
+	//
 	// Corresponds with GET /products (the `GetProducts` operationId).
 	GetProducts(ctx context.Context, params *GetProductsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetProductCategories List Product Categories
+	//
+	// Lists the categories products are grouped in. With If-Modified-Since it answers 304 and no body when nothing changed.
 	//
 	// Corresponds with GET /products/categories (the `GetProductCategories` operationId).
 	GetProductCategories(ctx context.Context, params *GetProductCategoriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetCurrencyRates List Product Currency Rates
 	//
+	// Lists the currency conversion rates of one day (currency_date, required) from a base currency. With If-Modified-Since it answers 304 and no body when nothing changed.
+	//
 	// Corresponds with GET /products/currency_rates (the `GetCurrencyRates` operationId).
 	GetCurrencyRates(ctx context.Context, params *GetCurrencyRatesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetProductDestinations List Product Destinations
+	//
+	// Lists the destinations (cities, regions) products are sold in, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
 	//
 	// Corresponds with GET /products/destinations (the `GetProductDestinations` operationId).
 	GetProductDestinations(ctx context.Context, params *GetProductDestinationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetProductLocations List Product Locations
 	//
+	// Lists the locations (venues, pickup points, meeting points) of the distributor's products, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
+	//
 	// Corresponds with GET /products/locations (the `GetProductLocations` operationId).
 	GetProductLocations(ctx context.Context, params *GetProductLocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetProductRoutes List Product Routes
+	//
+	// Lists the routes (for example hop-on hop-off lines) with their stops, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
 	//
 	// Corresponds with GET /products/routes (the `GetProductRoutes` operationId).
 	GetProductRoutes(ctx context.Context, params *GetProductRoutesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetProductStock List merchandise stock (v3.8)
 	//
+	// Lists stock levels of merchandise products (v3.8), paged. With If-Modified-Since it answers 304 and no body when nothing changed.
+	//
 	// Corresponds with GET /products/stock (the `GetProductStock` operationId).
 	GetProductStock(ctx context.Context, params *GetProductStockParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetProductTaxes List Product Taxes
+	//
+	// Lists the tax settings referenced by product prices and fees, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
 	//
 	// Corresponds with GET /products/taxes (the `GetProductTaxes` operationId).
 	GetProductTaxes(ctx context.Context, params *GetProductTaxesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetProduct List Product Details
 	//
+	// Returns one product with everything needed to sell it: types and prices per season, options, cancellation policies, locations and code settings. With If-Modified-Since it answers 304 and no body when nothing changed.
+	//
 	// Corresponds with GET /products/{product_id} (the `GetProduct` operationId).
 	GetProduct(ctx context.Context, productId string, params *GetProductParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetProductAvailability List Product Availabilities
 	//
+	// Lists the slots of one product between from_date and to_date (dates in the supplier's time zone, at most 90 days) with spots and calculated prices; full slots are returned with zero open spots. Mandatory for products with managed capacity; do not cache for long and re-check just before booking.
+	//
 	// Corresponds with GET /products/{product_id}/availability (the `GetProductAvailability` operationId).
 	GetProductAvailability(ctx context.Context, productId string, params *GetProductAvailabilityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateReservationWithBody Create Reservation / Create Cart
+	//
+	// Holds capacity for one or more products and answers 201 with the reservation and its reservation_valid_until. Call it once per order and change it with Update Reservation; it is mandatory for products with managed capacity.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5878,6 +8208,8 @@ type ClientInterface interface {
 
 	// CreateReservation Create Reservation / Create Cart
 	//
+	// Holds capacity for one or more products and answers 201 with the reservation and its reservation_valid_until. Call it once per order and change it with Update Reservation; it is mandatory for products with managed capacity.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /reservations (the `CreateReservation` operationId).
@@ -5885,15 +8217,21 @@ type ClientInterface interface {
 
 	// CancelReservation Cancel Reservation / Remove Cart Item / Empty Cart
 	//
+	// Cancels a whole reservation, or only the cart lines in booking_reservation_reference, and returns the updated reservation. Payments already made are refunded automatically; a fully cancelled reservation cannot be amended.
+	//
 	// Corresponds with DELETE /reservations/{reservation_reference} (the `CancelReservation` operationId).
 	CancelReservation(ctx context.Context, reservationReference string, params *CancelReservationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetReservation Reservation Details / Cart Details
 	//
+	// Returns a reservation (cart) with its lines, prices and expiry. Expired reservations stay readable for 10 days.
+	//
 	// Corresponds with GET /reservations/{reservation_reference} (the `GetReservation` operationId).
 	GetReservation(ctx context.Context, reservationReference string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateReservationWithBody Update Reservation / Update Cart
+	//
+	// Changes a reservation: a line without booking_reservation_reference is added, a line with one replaces that line (quantities are overwritten, not added). Prio tries to extend the hold, which often fails for third-party products.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5902,6 +8240,8 @@ type ClientInterface interface {
 
 	// UpdateReservation Update Reservation / Update Cart
 	//
+	// Changes a reservation: a line without booking_reservation_reference is added, a line with one replaces that line (quantities are overwritten, not added). Prio tries to extend the hold, which often fails for third-party products.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /reservations/{reservation_reference} (the `UpdateReservation` operationId).
@@ -5909,35 +8249,49 @@ type ClientInterface interface {
 
 	// AddPromocode Add Promocode
 	//
+	// Applies a promocode to a reservation and returns the repriced reservation. A declined code answers INVALID_PROMOCODE with a message that can be shown to the guest; direct bookings take no promocodes.
+	//
 	// Corresponds with POST /reservations/{reservation_reference}/promocode (the `AddPromocode` operationId).
 	AddPromocode(ctx context.Context, reservationReference string, params *AddPromocodeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemovePromocode Remove Promocode
+	//
+	// Takes a promocode off a reservation and returns the repriced reservation.
 	//
 	// Corresponds with DELETE /reservations/{reservation_reference}/promocode/{promo_code} (the `RemovePromocode` operationId).
 	RemovePromocode(ctx context.Context, reservationReference string, promoCode string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSystemSpecification Get System OpenAPI Specification (Upcoming)
 	//
+	// Returns Prio's own OpenAPI document. Marked upcoming in v3.5.
+	//
 	// Corresponds with GET /system/docs (the `GetSystemSpecification` operationId).
 	GetSystemSpecification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSystemPing Get System Ping
+	//
+	// Answers 200 when the API is reachable; v3.5 documented it as needing no token.
 	//
 	// Corresponds with GET /system/ping (the `GetSystemPing` operationId).
 	GetSystemPing(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSystemStatus Get System Status
 	//
+	// Reports the API's status; v3.5 documented no response body.
+	//
 	// Corresponds with GET /system/status (the `GetSystemStatus` operationId).
 	GetSystemStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetWebhooks List Webhooks
 	//
+	// Lists the webhooks registered for the account, paged.
+	//
 	// Corresponds with GET /webhooks (the `GetWebhooks` operationId).
 	GetWebhooks(ctx context.Context, params *GetWebhooksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddWebhookWithBody Create Webhook
+	//
+	// Registers a webhook for the given events and answers 201 with it. Prio sends webhook_auth back as Basic credentials on every callback; no signature scheme is documented.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5946,6 +8300,8 @@ type ClientInterface interface {
 
 	// AddWebhook Create Webhook
 	//
+	// Registers a webhook for the given events and answers 201 with it. Prio sends webhook_auth back as Basic credentials on every callback; no signature scheme is documented.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /webhooks (the `AddWebhook` operationId).
@@ -5953,11 +8309,15 @@ type ClientInterface interface {
 
 	// RemoveWebhook Remove Webhook
 	//
+	// Deletes a webhook; later events are no longer delivered to it.
+	//
 	// Corresponds with DELETE /webhooks/{webhook_id} (the `RemoveWebhook` operationId).
 	RemoveWebhook(ctx context.Context, webhookId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetAvailability Availability and pricing variations for several products (v3.8)
+//
+// Lists availability and pricing variations (date, quantity, time-of-day and dynamic rules) for one or more products from from_date to to_date (v3.8), for advanced booking screens. At most 90 days per call; dates are in the supplier's time zone.
 //
 // Corresponds with GET /availability (the `GetAvailability` operationId).
 func (c *Client) GetAvailability(ctx context.Context, params *GetAvailabilityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5974,6 +8334,8 @@ func (c *Client) GetAvailability(ctx context.Context, params *GetAvailabilityPar
 
 // GetContacts List Contacts
 //
+// Lists the contacts of the Contacts module, filtered by type or external id and paged. With If-Modified-Since it answers 304 and no body when nothing matching changed.
+//
 // Corresponds with GET /contacts (the `GetContacts` operationId).
 func (c *Client) GetContacts(ctx context.Context, params *GetContactsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetContactsRequest(c.Server, params)
@@ -5989,6 +8351,8 @@ func (c *Client) GetContacts(ctx context.Context, params *GetContactsParams, req
 
 // GetContact Contact Details
 //
+// Returns one contact of the Contacts module by its contact_uid, optionally with its earlier versions.
+//
 // Corresponds with GET /contacts/{contact_uid} (the `GetContact` operationId).
 func (c *Client) GetContact(ctx context.Context, contactUid string, params *GetContactParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetContactRequest(c.Server, contactUid, params)
@@ -6003,6 +8367,8 @@ func (c *Client) GetContact(ctx context.Context, contactUid string, params *GetC
 }
 
 // UpdateContactWithBody Update Contact
+//
+// Replaces a contact with the body sent (fields left out are removed, nothing is merged). Order references given in order_reference also receive the new contact version; order contacts are otherwise changed through Update Order.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6021,6 +8387,8 @@ func (c *Client) UpdateContactWithBody(ctx context.Context, contactUid string, p
 
 // UpdateContact Update Contact
 //
+// Replaces a contact with the body sent (fields left out are removed, nothing is merged). Order references given in order_reference also receive the new contact version; order contacts are otherwise changed through Update Order.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /contacts/{contact_uid} (the `UpdateContact` operationId).
@@ -6038,6 +8406,8 @@ func (c *Client) UpdateContact(ctx context.Context, contactUid string, params *U
 
 // GetNotifications List Notifications (Upcoming)
 //
+// Lists the notifications Prio has sent, with their delivery status. Marked upcoming in v3.5.
+//
 // Corresponds with GET /notifications (the `GetNotifications` operationId).
 func (c *Client) GetNotifications(ctx context.Context, params *GetNotificationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetNotificationsRequest(c.Server, params)
@@ -6052,6 +8422,8 @@ func (c *Client) GetNotifications(ctx context.Context, params *GetNotificationsP
 }
 
 // AddNotificationWithBody Create Notification (Example only)
+//
+// Makes Prio send a sample notification to the registered webhooks, for testing a receiver; the answer has no body.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6070,6 +8442,8 @@ func (c *Client) AddNotificationWithBody(ctx context.Context, contentType string
 
 // AddNotification Create Notification (Example only)
 //
+// Makes Prio send a sample notification to the registered webhooks, for testing a receiver; the answer has no body.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /notifications (the `AddNotification` operationId).
@@ -6086,6 +8460,8 @@ func (c *Client) AddNotification(ctx context.Context, body AddNotificationJSONRe
 }
 
 // GetTokenWithBody Exchange credentials for token. (Example only)
+//
+// Exchanges the client id and secret, sent as HTTP Basic credentials, for a bearer token with a JSON body whose grant_type is client_credentials. Ask for a new token only when the current one has expired (expires_in seconds).
 //
 // Takes any type of body and a specified content type.
 //
@@ -6104,6 +8480,8 @@ func (c *Client) GetTokenWithBody(ctx context.Context, params *GetTokenParams, c
 
 // GetToken Exchange credentials for token. (Example only)
 //
+// Exchanges the client id and secret, sent as HTTP Basic credentials, for a bearer token with a JSON body whose grant_type is client_credentials. Ask for a new token only when the current one has expired (expires_in seconds).
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /oauth2/token (the `GetToken` operationId).
@@ -6121,6 +8499,8 @@ func (c *Client) GetToken(ctx context.Context, params *GetTokenParams, body GetT
 
 // GetOrders List Orders
 //
+// Lists a summary of the orders matching the filters, newest first; by default only orders of the last 3 months and only the latest revision of each. With If-Modified-Since it answers 304 and no body when nothing matching changed; order_external_reference finds an order whose creation timed out.
+//
 // Corresponds with GET /orders (the `GetOrders` operationId).
 func (c *Client) GetOrders(ctx context.Context, params *GetOrdersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOrdersRequest(c.Server, params)
@@ -6135,6 +8515,8 @@ func (c *Client) GetOrders(ctx context.Context, params *GetOrdersParams, reqEdit
 }
 
 // CreateOrderWithBody Create Order / Confirm Reservation / Checkout Cart
+//
+// Books directly (DIRECT_BOOKING lines) or confirms one reservation (a single CONFIRM_RESERVATION line with its reservation_reference; options are never mixed) and answers 201 with the order. It creates a payment obligation; keep order_external_reference and the body identical on retries, check reservation_valid_until before confirming, and compare order_pricing.price_total with what the guest paid.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6153,6 +8535,8 @@ func (c *Client) CreateOrderWithBody(ctx context.Context, contentType string, bo
 
 // CreateOrder Create Order / Confirm Reservation / Checkout Cart
 //
+// Books directly (DIRECT_BOOKING lines) or confirms one reservation (a single CONFIRM_RESERVATION line with its reservation_reference; options are never mixed) and answers 201 with the order. It creates a payment obligation; keep order_external_reference and the body identical on retries, check reservation_valid_until before confirming, and compare order_pricing.price_total with what the guest paid.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /orders (the `CreateOrder` operationId).
@@ -6170,6 +8554,8 @@ func (c *Client) CreateOrder(ctx context.Context, body CreateOrderJSONRequestBod
 
 // CancelOrder Cancel Order / Booking
 //
+// Cancels a whole order, or only the bookings in booking_reference (or the pax in product_type_transaction_id), and refunds payments unless payment_refund is false. Only bookings with product_cancellation_allowed can be cancelled; a fully cancelled order cannot be amended, so compare the returned order_pricing.price_total.
+//
 // Corresponds with DELETE /orders/{order_reference} (the `CancelOrder` operationId).
 func (c *Client) CancelOrder(ctx context.Context, orderReference string, params *CancelOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCancelOrderRequest(c.Server, orderReference, params)
@@ -6185,6 +8571,8 @@ func (c *Client) CancelOrder(ctx context.Context, orderReference string, params 
 
 // GetOrder Order Details
 //
+// Returns an order with its bookings, codes and pricing; this is what to poll while a booking is still processing. order_version asks for an older revision and then ignores cache.
+//
 // Corresponds with GET /orders/{order_reference} (the `GetOrder` operationId).
 func (c *Client) GetOrder(ctx context.Context, orderReference string, params *GetOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOrderRequest(c.Server, orderReference, params)
@@ -6199,6 +8587,8 @@ func (c *Client) GetOrder(ctx context.Context, orderReference string, params *Ge
 }
 
 // UpdateOrderWithBody Update / Amend Order
+//
+// Amends an order: send the complete top-level order, because optional fields left out are removed, plus only the order_bookings to change (UPDATE_BOOKING or UPDATE_BOOKING_NOTES). Keeps order_reference, bumps order_version; redeemed or non-cancellable bookings cannot be amended.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6217,6 +8607,8 @@ func (c *Client) UpdateOrderWithBody(ctx context.Context, orderReference string,
 
 // UpdateOrder Update / Amend Order
 //
+// Amends an order: send the complete top-level order, because optional fields left out are removed, plus only the order_bookings to change (UPDATE_BOOKING or UPDATE_BOOKING_NOTES). Keeps order_reference, bumps order_version; redeemed or non-cancellable bookings cannot be amended.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /orders/{order_reference} (the `UpdateOrder` operationId).
@@ -6234,6 +8626,8 @@ func (c *Client) UpdateOrder(ctx context.Context, orderReference string, body Up
 
 // GetVoucher Get Voucher
 //
+// Returns the voucher of an order or one booking: a download URL with Accept application/json, or the PDF with Accept application/pdf. force_release (v3.8) releases it while the booking is still pending.
+//
 // Corresponds with GET /orders/{order_reference}/voucher (the `GetVoucher` operationId).
 func (c *Client) GetVoucher(ctx context.Context, orderReference string, params *GetVoucherParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetVoucherRequest(c.Server, orderReference, params)
@@ -6248,6 +8642,8 @@ func (c *Client) GetVoucher(ctx context.Context, orderReference string, params *
 }
 
 // CancelPayment Cancel / Refund Payment
+//
+// Cancels a payment in progress or refunds one (fully unless refund_amount is given) without cancelling the order. To cancel and refund together, cancel the order or reservation with payment_refund instead.
 //
 // Corresponds with DELETE /payments (the `CancelPayment` operationId).
 func (c *Client) CancelPayment(ctx context.Context, params *CancelPaymentParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6264,6 +8660,8 @@ func (c *Client) CancelPayment(ctx context.Context, params *CancelPaymentParams,
 
 // GetPayments List Payments
 //
+// Lists payments, filtered by order or reservation reference, payment id or provider references, paged. With If-Modified-Since it answers 304 and no body when nothing matching changed.
+//
 // Corresponds with GET /payments (the `GetPayments` operationId).
 func (c *Client) GetPayments(ctx context.Context, params *GetPaymentsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetPaymentsRequest(c.Server, params)
@@ -6278,6 +8676,8 @@ func (c *Client) GetPayments(ctx context.Context, params *GetPaymentsParams, req
 }
 
 // AddPaymentWithBody Create Payment
+//
+// Starts a guest payment through a Prio-connected provider for an order or reservation (all bookings, or those in booking_reference) and answers 201. Only for DIRECT or VENUE settlement; once paid, the reservation can no longer be amended.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6296,6 +8696,8 @@ func (c *Client) AddPaymentWithBody(ctx context.Context, params *AddPaymentParam
 
 // AddPayment Create Payment
 //
+// Starts a guest payment through a Prio-connected provider for an order or reservation (all bookings, or those in booking_reference) and answers 201. Only for DIRECT or VENUE settlement; once paid, the reservation can no longer be amended.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /payments (the `AddPayment` operationId).
@@ -6313,6 +8715,8 @@ func (c *Client) AddPayment(ctx context.Context, params *AddPaymentParams, body 
 
 // GetPaymentConfig Get Payment Configuration
 //
+// Returns the provider configuration a payment form needs, such as the Adyen payment methods and origin key.
+//
 // Corresponds with GET /payments/config (the `GetPaymentConfig` operationId).
 func (c *Client) GetPaymentConfig(ctx context.Context, params *GetPaymentConfigParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetPaymentConfigRequest(c.Server, params)
@@ -6327,6 +8731,8 @@ func (c *Client) GetPaymentConfig(ctx context.Context, params *GetPaymentConfigP
 }
 
 // AddPaymentDetailsWithBody Submit Additional Payment Details
+//
+// Passes additional details from the provider (such as an Adyen 3-D Secure result) for a payment and answers 201 with its new state.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6345,6 +8751,8 @@ func (c *Client) AddPaymentDetailsWithBody(ctx context.Context, paymentId string
 
 // AddPaymentDetails Submit Additional Payment Details
 //
+// Passes additional details from the provider (such as an Adyen 3-D Secure result) for a payment and answers 201 with its new state.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /payments/{payment_id}/details (the `AddPaymentDetails` operationId).
@@ -6362,6 +8770,8 @@ func (c *Client) AddPaymentDetails(ctx context.Context, paymentId string, body A
 
 // GetProducts List Products
 //
+// Lists the products the distributor may sell, latest revision only, filtered and paged; heavy filters make it slower. A product is sellable only when product_status is ACTIVE or TEST (TEST never to consumers); with If-Modified-Since it answers 304 and no body when nothing changed.
+//
 // Corresponds with GET /products (the `GetProducts` operationId).
 func (c *Client) GetProducts(ctx context.Context, params *GetProductsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetProductsRequest(c.Server, params)
@@ -6376,6 +8786,8 @@ func (c *Client) GetProducts(ctx context.Context, params *GetProductsParams, req
 }
 
 // GetProductCategories List Product Categories
+//
+// Lists the categories products are grouped in. With If-Modified-Since it answers 304 and no body when nothing changed.
 //
 // Corresponds with GET /products/categories (the `GetProductCategories` operationId).
 func (c *Client) GetProductCategories(ctx context.Context, params *GetProductCategoriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6392,6 +8804,8 @@ func (c *Client) GetProductCategories(ctx context.Context, params *GetProductCat
 
 // GetCurrencyRates List Product Currency Rates
 //
+// Lists the currency conversion rates of one day (currency_date, required) from a base currency. With If-Modified-Since it answers 304 and no body when nothing changed.
+//
 // Corresponds with GET /products/currency_rates (the `GetCurrencyRates` operationId).
 func (c *Client) GetCurrencyRates(ctx context.Context, params *GetCurrencyRatesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetCurrencyRatesRequest(c.Server, params)
@@ -6406,6 +8820,8 @@ func (c *Client) GetCurrencyRates(ctx context.Context, params *GetCurrencyRatesP
 }
 
 // GetProductDestinations List Product Destinations
+//
+// Lists the destinations (cities, regions) products are sold in, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
 //
 // Corresponds with GET /products/destinations (the `GetProductDestinations` operationId).
 func (c *Client) GetProductDestinations(ctx context.Context, params *GetProductDestinationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6422,6 +8838,8 @@ func (c *Client) GetProductDestinations(ctx context.Context, params *GetProductD
 
 // GetProductLocations List Product Locations
 //
+// Lists the locations (venues, pickup points, meeting points) of the distributor's products, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
+//
 // Corresponds with GET /products/locations (the `GetProductLocations` operationId).
 func (c *Client) GetProductLocations(ctx context.Context, params *GetProductLocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetProductLocationsRequest(c.Server, params)
@@ -6436,6 +8854,8 @@ func (c *Client) GetProductLocations(ctx context.Context, params *GetProductLoca
 }
 
 // GetProductRoutes List Product Routes
+//
+// Lists the routes (for example hop-on hop-off lines) with their stops, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
 //
 // Corresponds with GET /products/routes (the `GetProductRoutes` operationId).
 func (c *Client) GetProductRoutes(ctx context.Context, params *GetProductRoutesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6452,6 +8872,8 @@ func (c *Client) GetProductRoutes(ctx context.Context, params *GetProductRoutesP
 
 // GetProductStock List merchandise stock (v3.8)
 //
+// Lists stock levels of merchandise products (v3.8), paged. With If-Modified-Since it answers 304 and no body when nothing changed.
+//
 // Corresponds with GET /products/stock (the `GetProductStock` operationId).
 func (c *Client) GetProductStock(ctx context.Context, params *GetProductStockParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetProductStockRequest(c.Server, params)
@@ -6466,6 +8888,8 @@ func (c *Client) GetProductStock(ctx context.Context, params *GetProductStockPar
 }
 
 // GetProductTaxes List Product Taxes
+//
+// Lists the tax settings referenced by product prices and fees, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
 //
 // Corresponds with GET /products/taxes (the `GetProductTaxes` operationId).
 func (c *Client) GetProductTaxes(ctx context.Context, params *GetProductTaxesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6482,6 +8906,8 @@ func (c *Client) GetProductTaxes(ctx context.Context, params *GetProductTaxesPar
 
 // GetProduct List Product Details
 //
+// Returns one product with everything needed to sell it: types and prices per season, options, cancellation policies, locations and code settings. With If-Modified-Since it answers 304 and no body when nothing changed.
+//
 // Corresponds with GET /products/{product_id} (the `GetProduct` operationId).
 func (c *Client) GetProduct(ctx context.Context, productId string, params *GetProductParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetProductRequest(c.Server, productId, params)
@@ -6497,6 +8923,8 @@ func (c *Client) GetProduct(ctx context.Context, productId string, params *GetPr
 
 // GetProductAvailability List Product Availabilities
 //
+// Lists the slots of one product between from_date and to_date (dates in the supplier's time zone, at most 90 days) with spots and calculated prices; full slots are returned with zero open spots. Mandatory for products with managed capacity; do not cache for long and re-check just before booking.
+//
 // Corresponds with GET /products/{product_id}/availability (the `GetProductAvailability` operationId).
 func (c *Client) GetProductAvailability(ctx context.Context, productId string, params *GetProductAvailabilityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetProductAvailabilityRequest(c.Server, productId, params)
@@ -6511,6 +8939,8 @@ func (c *Client) GetProductAvailability(ctx context.Context, productId string, p
 }
 
 // CreateReservationWithBody Create Reservation / Create Cart
+//
+// Holds capacity for one or more products and answers 201 with the reservation and its reservation_valid_until. Call it once per order and change it with Update Reservation; it is mandatory for products with managed capacity.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6529,6 +8959,8 @@ func (c *Client) CreateReservationWithBody(ctx context.Context, contentType stri
 
 // CreateReservation Create Reservation / Create Cart
 //
+// Holds capacity for one or more products and answers 201 with the reservation and its reservation_valid_until. Call it once per order and change it with Update Reservation; it is mandatory for products with managed capacity.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /reservations (the `CreateReservation` operationId).
@@ -6546,6 +8978,8 @@ func (c *Client) CreateReservation(ctx context.Context, body CreateReservationJS
 
 // CancelReservation Cancel Reservation / Remove Cart Item / Empty Cart
 //
+// Cancels a whole reservation, or only the cart lines in booking_reservation_reference, and returns the updated reservation. Payments already made are refunded automatically; a fully cancelled reservation cannot be amended.
+//
 // Corresponds with DELETE /reservations/{reservation_reference} (the `CancelReservation` operationId).
 func (c *Client) CancelReservation(ctx context.Context, reservationReference string, params *CancelReservationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCancelReservationRequest(c.Server, reservationReference, params)
@@ -6561,6 +8995,8 @@ func (c *Client) CancelReservation(ctx context.Context, reservationReference str
 
 // GetReservation Reservation Details / Cart Details
 //
+// Returns a reservation (cart) with its lines, prices and expiry. Expired reservations stay readable for 10 days.
+//
 // Corresponds with GET /reservations/{reservation_reference} (the `GetReservation` operationId).
 func (c *Client) GetReservation(ctx context.Context, reservationReference string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetReservationRequest(c.Server, reservationReference)
@@ -6575,6 +9011,8 @@ func (c *Client) GetReservation(ctx context.Context, reservationReference string
 }
 
 // UpdateReservationWithBody Update Reservation / Update Cart
+//
+// Changes a reservation: a line without booking_reservation_reference is added, a line with one replaces that line (quantities are overwritten, not added). Prio tries to extend the hold, which often fails for third-party products.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6593,6 +9031,8 @@ func (c *Client) UpdateReservationWithBody(ctx context.Context, reservationRefer
 
 // UpdateReservation Update Reservation / Update Cart
 //
+// Changes a reservation: a line without booking_reservation_reference is added, a line with one replaces that line (quantities are overwritten, not added). Prio tries to extend the hold, which often fails for third-party products.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /reservations/{reservation_reference} (the `UpdateReservation` operationId).
@@ -6610,6 +9050,8 @@ func (c *Client) UpdateReservation(ctx context.Context, reservationReference str
 
 // AddPromocode Add Promocode
 //
+// Applies a promocode to a reservation and returns the repriced reservation. A declined code answers INVALID_PROMOCODE with a message that can be shown to the guest; direct bookings take no promocodes.
+//
 // Corresponds with POST /reservations/{reservation_reference}/promocode (the `AddPromocode` operationId).
 func (c *Client) AddPromocode(ctx context.Context, reservationReference string, params *AddPromocodeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAddPromocodeRequest(c.Server, reservationReference, params)
@@ -6624,6 +9066,8 @@ func (c *Client) AddPromocode(ctx context.Context, reservationReference string, 
 }
 
 // RemovePromocode Remove Promocode
+//
+// Takes a promocode off a reservation and returns the repriced reservation.
 //
 // Corresponds with DELETE /reservations/{reservation_reference}/promocode/{promo_code} (the `RemovePromocode` operationId).
 func (c *Client) RemovePromocode(ctx context.Context, reservationReference string, promoCode string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6640,6 +9084,8 @@ func (c *Client) RemovePromocode(ctx context.Context, reservationReference strin
 
 // GetSystemSpecification Get System OpenAPI Specification (Upcoming)
 //
+// Returns Prio's own OpenAPI document. Marked upcoming in v3.5.
+//
 // Corresponds with GET /system/docs (the `GetSystemSpecification` operationId).
 func (c *Client) GetSystemSpecification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetSystemSpecificationRequest(c.Server)
@@ -6654,6 +9100,8 @@ func (c *Client) GetSystemSpecification(ctx context.Context, reqEditors ...Reque
 }
 
 // GetSystemPing Get System Ping
+//
+// Answers 200 when the API is reachable; v3.5 documented it as needing no token.
 //
 // Corresponds with GET /system/ping (the `GetSystemPing` operationId).
 func (c *Client) GetSystemPing(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6670,6 +9118,8 @@ func (c *Client) GetSystemPing(ctx context.Context, reqEditors ...RequestEditorF
 
 // GetSystemStatus Get System Status
 //
+// Reports the API's status; v3.5 documented no response body.
+//
 // Corresponds with GET /system/status (the `GetSystemStatus` operationId).
 func (c *Client) GetSystemStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetSystemStatusRequest(c.Server)
@@ -6685,6 +9135,8 @@ func (c *Client) GetSystemStatus(ctx context.Context, reqEditors ...RequestEdito
 
 // GetWebhooks List Webhooks
 //
+// Lists the webhooks registered for the account, paged.
+//
 // Corresponds with GET /webhooks (the `GetWebhooks` operationId).
 func (c *Client) GetWebhooks(ctx context.Context, params *GetWebhooksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetWebhooksRequest(c.Server, params)
@@ -6699,6 +9151,8 @@ func (c *Client) GetWebhooks(ctx context.Context, params *GetWebhooksParams, req
 }
 
 // AddWebhookWithBody Create Webhook
+//
+// Registers a webhook for the given events and answers 201 with it. Prio sends webhook_auth back as Basic credentials on every callback; no signature scheme is documented.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6717,6 +9171,8 @@ func (c *Client) AddWebhookWithBody(ctx context.Context, contentType string, bod
 
 // AddWebhook Create Webhook
 //
+// Registers a webhook for the given events and answers 201 with it. Prio sends webhook_auth back as Basic credentials on every callback; no signature scheme is documented.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /webhooks (the `AddWebhook` operationId).
@@ -6733,6 +9189,8 @@ func (c *Client) AddWebhook(ctx context.Context, body AddWebhookJSONRequestBody,
 }
 
 // RemoveWebhook Remove Webhook
+//
+// Deletes a webhook; later events are no longer delivered to it.
 //
 // Corresponds with DELETE /webhooks/{webhook_id} (the `RemoveWebhook` operationId).
 func (c *Client) RemoveWebhook(ctx context.Context, webhookId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -10740,12 +13198,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetAvailabilityWithResponse Availability and pricing variations for several products (v3.8)
 	//
+	// Lists availability and pricing variations (date, quantity, time-of-day and dynamic rules) for one or more products from from_date to to_date (v3.8), for advanced booking screens. At most 90 days per call; dates are in the supplier's time zone.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /availability (the `GetAvailability` operationId).
 	GetAvailabilityWithResponse(ctx context.Context, params *GetAvailabilityParams, reqEditors ...RequestEditorFn) (*GetAvailabilityResponse, error)
 
 	// GetContactsWithResponse List Contacts
+	//
+	// Lists the contacts of the Contacts module, filtered by type or external id and paged. With If-Modified-Since it answers 304 and no body when nothing matching changed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10754,12 +13216,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetContactWithResponse Contact Details
 	//
+	// Returns one contact of the Contacts module by its contact_uid, optionally with its earlier versions.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /contacts/{contact_uid} (the `GetContact` operationId).
 	GetContactWithResponse(ctx context.Context, contactUid string, params *GetContactParams, reqEditors ...RequestEditorFn) (*GetContactResponse, error)
 
 	// UpdateContactWithBodyWithResponse Update Contact
+	//
+	// Replaces a contact with the body sent (fields left out are removed, nothing is merged). Order references given in order_reference also receive the new contact version; order contacts are otherwise changed through Update Order.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10768,12 +13234,16 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateContactWithResponse Update Contact
 	//
+	// Replaces a contact with the body sent (fields left out are removed, nothing is merged). Order references given in order_reference also receive the new contact version; order contacts are otherwise changed through Update Order.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /contacts/{contact_uid} (the `UpdateContact` operationId).
 	UpdateContactWithResponse(ctx context.Context, contactUid string, params *UpdateContactParams, body UpdateContactJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateContactResponse, error)
 
 	// GetNotificationsWithResponse List Notifications (Upcoming)
+	//
+	// Lists the notifications Prio has sent, with their delivery status. Marked upcoming in v3.5.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10782,12 +13252,16 @@ type ClientWithResponsesInterface interface {
 
 	// AddNotificationWithBodyWithResponse Create Notification (Example only)
 	//
+	// Makes Prio send a sample notification to the registered webhooks, for testing a receiver; the answer has no body.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /notifications (the `AddNotification` operationId).
 	AddNotificationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddNotificationResponse, error)
 
 	// AddNotificationWithResponse Create Notification (Example only)
+	//
+	// Makes Prio send a sample notification to the registered webhooks, for testing a receiver; the answer has no body.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10796,12 +13270,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetTokenWithBodyWithResponse Exchange credentials for token. (Example only)
 	//
+	// Exchanges the client id and secret, sent as HTTP Basic credentials, for a bearer token with a JSON body whose grant_type is client_credentials. Ask for a new token only when the current one has expired (expires_in seconds).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /oauth2/token (the `GetToken` operationId).
 	GetTokenWithBodyWithResponse(ctx context.Context, params *GetTokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetTokenResponse, error)
 
 	// GetTokenWithResponse Exchange credentials for token. (Example only)
+	//
+	// Exchanges the client id and secret, sent as HTTP Basic credentials, for a bearer token with a JSON body whose grant_type is client_credentials. Ask for a new token only when the current one has expired (expires_in seconds).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10810,12 +13288,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetOrdersWithResponse List Orders
 	//
+	// Lists a summary of the orders matching the filters, newest first; by default only orders of the last 3 months and only the latest revision of each. With If-Modified-Since it answers 304 and no body when nothing matching changed; order_external_reference finds an order whose creation timed out.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /orders (the `GetOrders` operationId).
 	GetOrdersWithResponse(ctx context.Context, params *GetOrdersParams, reqEditors ...RequestEditorFn) (*GetOrdersResponse, error)
 
 	// CreateOrderWithBodyWithResponse Create Order / Confirm Reservation / Checkout Cart
+	//
+	// Books directly (DIRECT_BOOKING lines) or confirms one reservation (a single CONFIRM_RESERVATION line with its reservation_reference; options are never mixed) and answers 201 with the order. It creates a payment obligation; keep order_external_reference and the body identical on retries, check reservation_valid_until before confirming, and compare order_pricing.price_total with what the guest paid.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10824,12 +13306,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreateOrderWithResponse Create Order / Confirm Reservation / Checkout Cart
 	//
+	// Books directly (DIRECT_BOOKING lines) or confirms one reservation (a single CONFIRM_RESERVATION line with its reservation_reference; options are never mixed) and answers 201 with the order. It creates a payment obligation; keep order_external_reference and the body identical on retries, check reservation_valid_until before confirming, and compare order_pricing.price_total with what the guest paid.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /orders (the `CreateOrder` operationId).
 	CreateOrderWithResponse(ctx context.Context, body CreateOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOrderResponse, error)
 
 	// CancelOrderWithResponse Cancel Order / Booking
+	//
+	// Cancels a whole order, or only the bookings in booking_reference (or the pax in product_type_transaction_id), and refunds payments unless payment_refund is false. Only bookings with product_cancellation_allowed can be cancelled; a fully cancelled order cannot be amended, so compare the returned order_pricing.price_total.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10838,12 +13324,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetOrderWithResponse Order Details
 	//
+	// Returns an order with its bookings, codes and pricing; this is what to poll while a booking is still processing. order_version asks for an older revision and then ignores cache.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /orders/{order_reference} (the `GetOrder` operationId).
 	GetOrderWithResponse(ctx context.Context, orderReference string, params *GetOrderParams, reqEditors ...RequestEditorFn) (*GetOrderResponse, error)
 
 	// UpdateOrderWithBodyWithResponse Update / Amend Order
+	//
+	// Amends an order: send the complete top-level order, because optional fields left out are removed, plus only the order_bookings to change (UPDATE_BOOKING or UPDATE_BOOKING_NOTES). Keeps order_reference, bumps order_version; redeemed or non-cancellable bookings cannot be amended.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10852,12 +13342,16 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateOrderWithResponse Update / Amend Order
 	//
+	// Amends an order: send the complete top-level order, because optional fields left out are removed, plus only the order_bookings to change (UPDATE_BOOKING or UPDATE_BOOKING_NOTES). Keeps order_reference, bumps order_version; redeemed or non-cancellable bookings cannot be amended.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /orders/{order_reference} (the `UpdateOrder` operationId).
 	UpdateOrderWithResponse(ctx context.Context, orderReference string, body UpdateOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOrderResponse, error)
 
 	// GetVoucherWithResponse Get Voucher
+	//
+	// Returns the voucher of an order or one booking: a download URL with Accept application/json, or the PDF with Accept application/pdf. force_release (v3.8) releases it while the booking is still pending.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10866,12 +13360,16 @@ type ClientWithResponsesInterface interface {
 
 	// CancelPaymentWithResponse Cancel / Refund Payment
 	//
+	// Cancels a payment in progress or refunds one (fully unless refund_amount is given) without cancelling the order. To cancel and refund together, cancel the order or reservation with payment_refund instead.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /payments (the `CancelPayment` operationId).
 	CancelPaymentWithResponse(ctx context.Context, params *CancelPaymentParams, reqEditors ...RequestEditorFn) (*CancelPaymentResponse, error)
 
 	// GetPaymentsWithResponse List Payments
+	//
+	// Lists payments, filtered by order or reservation reference, payment id or provider references, paged. With If-Modified-Since it answers 304 and no body when nothing matching changed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10880,12 +13378,16 @@ type ClientWithResponsesInterface interface {
 
 	// AddPaymentWithBodyWithResponse Create Payment
 	//
+	// Starts a guest payment through a Prio-connected provider for an order or reservation (all bookings, or those in booking_reference) and answers 201. Only for DIRECT or VENUE settlement; once paid, the reservation can no longer be amended.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /payments (the `AddPayment` operationId).
 	AddPaymentWithBodyWithResponse(ctx context.Context, params *AddPaymentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddPaymentResponse, error)
 
 	// AddPaymentWithResponse Create Payment
+	//
+	// Starts a guest payment through a Prio-connected provider for an order or reservation (all bookings, or those in booking_reference) and answers 201. Only for DIRECT or VENUE settlement; once paid, the reservation can no longer be amended.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10894,12 +13396,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetPaymentConfigWithResponse Get Payment Configuration
 	//
+	// Returns the provider configuration a payment form needs, such as the Adyen payment methods and origin key.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /payments/config (the `GetPaymentConfig` operationId).
 	GetPaymentConfigWithResponse(ctx context.Context, params *GetPaymentConfigParams, reqEditors ...RequestEditorFn) (*GetPaymentConfigResponse, error)
 
 	// AddPaymentDetailsWithBodyWithResponse Submit Additional Payment Details
+	//
+	// Passes additional details from the provider (such as an Adyen 3-D Secure result) for a payment and answers 201 with its new state.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10908,12 +13414,16 @@ type ClientWithResponsesInterface interface {
 
 	// AddPaymentDetailsWithResponse Submit Additional Payment Details
 	//
+	// Passes additional details from the provider (such as an Adyen 3-D Secure result) for a payment and answers 201 with its new state.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /payments/{payment_id}/details (the `AddPaymentDetails` operationId).
 	AddPaymentDetailsWithResponse(ctx context.Context, paymentId string, body AddPaymentDetailsJSONRequestBody, reqEditors ...RequestEditorFn) (*AddPaymentDetailsResponse, error)
 
 	// GetProductsWithResponse List Products
+	//
+	// Lists the products the distributor may sell, latest revision only, filtered and paged; heavy filters make it slower. A product is sellable only when product_status is ACTIVE or TEST (TEST never to consumers); with If-Modified-Since it answers 304 and no body when nothing changed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10922,12 +13432,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetProductCategoriesWithResponse List Product Categories
 	//
+	// Lists the categories products are grouped in. With If-Modified-Since it answers 304 and no body when nothing changed.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /products/categories (the `GetProductCategories` operationId).
 	GetProductCategoriesWithResponse(ctx context.Context, params *GetProductCategoriesParams, reqEditors ...RequestEditorFn) (*GetProductCategoriesResponse, error)
 
 	// GetCurrencyRatesWithResponse List Product Currency Rates
+	//
+	// Lists the currency conversion rates of one day (currency_date, required) from a base currency. With If-Modified-Since it answers 304 and no body when nothing changed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10936,12 +13450,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetProductDestinationsWithResponse List Product Destinations
 	//
+	// Lists the destinations (cities, regions) products are sold in, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /products/destinations (the `GetProductDestinations` operationId).
 	GetProductDestinationsWithResponse(ctx context.Context, params *GetProductDestinationsParams, reqEditors ...RequestEditorFn) (*GetProductDestinationsResponse, error)
 
 	// GetProductLocationsWithResponse List Product Locations
+	//
+	// Lists the locations (venues, pickup points, meeting points) of the distributor's products, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10950,12 +13468,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetProductRoutesWithResponse List Product Routes
 	//
+	// Lists the routes (for example hop-on hop-off lines) with their stops, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /products/routes (the `GetProductRoutes` operationId).
 	GetProductRoutesWithResponse(ctx context.Context, params *GetProductRoutesParams, reqEditors ...RequestEditorFn) (*GetProductRoutesResponse, error)
 
 	// GetProductStockWithResponse List merchandise stock (v3.8)
+	//
+	// Lists stock levels of merchandise products (v3.8), paged. With If-Modified-Since it answers 304 and no body when nothing changed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10964,12 +13486,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetProductTaxesWithResponse List Product Taxes
 	//
+	// Lists the tax settings referenced by product prices and fees, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /products/taxes (the `GetProductTaxes` operationId).
 	GetProductTaxesWithResponse(ctx context.Context, params *GetProductTaxesParams, reqEditors ...RequestEditorFn) (*GetProductTaxesResponse, error)
 
 	// GetProductWithResponse List Product Details
+	//
+	// Returns one product with everything needed to sell it: types and prices per season, options, cancellation policies, locations and code settings. With If-Modified-Since it answers 304 and no body when nothing changed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10978,12 +13504,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetProductAvailabilityWithResponse List Product Availabilities
 	//
+	// Lists the slots of one product between from_date and to_date (dates in the supplier's time zone, at most 90 days) with spots and calculated prices; full slots are returned with zero open spots. Mandatory for products with managed capacity; do not cache for long and re-check just before booking.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /products/{product_id}/availability (the `GetProductAvailability` operationId).
 	GetProductAvailabilityWithResponse(ctx context.Context, productId string, params *GetProductAvailabilityParams, reqEditors ...RequestEditorFn) (*GetProductAvailabilityResponse, error)
 
 	// CreateReservationWithBodyWithResponse Create Reservation / Create Cart
+	//
+	// Holds capacity for one or more products and answers 201 with the reservation and its reservation_valid_until. Call it once per order and change it with Update Reservation; it is mandatory for products with managed capacity.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10992,12 +13522,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreateReservationWithResponse Create Reservation / Create Cart
 	//
+	// Holds capacity for one or more products and answers 201 with the reservation and its reservation_valid_until. Call it once per order and change it with Update Reservation; it is mandatory for products with managed capacity.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /reservations (the `CreateReservation` operationId).
 	CreateReservationWithResponse(ctx context.Context, body CreateReservationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateReservationResponse, error)
 
 	// CancelReservationWithResponse Cancel Reservation / Remove Cart Item / Empty Cart
+	//
+	// Cancels a whole reservation, or only the cart lines in booking_reservation_reference, and returns the updated reservation. Payments already made are refunded automatically; a fully cancelled reservation cannot be amended.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11006,12 +13540,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetReservationWithResponse Reservation Details / Cart Details
 	//
+	// Returns a reservation (cart) with its lines, prices and expiry. Expired reservations stay readable for 10 days.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /reservations/{reservation_reference} (the `GetReservation` operationId).
 	GetReservationWithResponse(ctx context.Context, reservationReference string, reqEditors ...RequestEditorFn) (*GetReservationResponse, error)
 
 	// UpdateReservationWithBodyWithResponse Update Reservation / Update Cart
+	//
+	// Changes a reservation: a line without booking_reservation_reference is added, a line with one replaces that line (quantities are overwritten, not added). Prio tries to extend the hold, which often fails for third-party products.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11020,12 +13558,16 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateReservationWithResponse Update Reservation / Update Cart
 	//
+	// Changes a reservation: a line without booking_reservation_reference is added, a line with one replaces that line (quantities are overwritten, not added). Prio tries to extend the hold, which often fails for third-party products.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /reservations/{reservation_reference} (the `UpdateReservation` operationId).
 	UpdateReservationWithResponse(ctx context.Context, reservationReference string, body UpdateReservationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateReservationResponse, error)
 
 	// AddPromocodeWithResponse Add Promocode
+	//
+	// Applies a promocode to a reservation and returns the repriced reservation. A declined code answers INVALID_PROMOCODE with a message that can be shown to the guest; direct bookings take no promocodes.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11034,12 +13576,16 @@ type ClientWithResponsesInterface interface {
 
 	// RemovePromocodeWithResponse Remove Promocode
 	//
+	// Takes a promocode off a reservation and returns the repriced reservation.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /reservations/{reservation_reference}/promocode/{promo_code} (the `RemovePromocode` operationId).
 	RemovePromocodeWithResponse(ctx context.Context, reservationReference string, promoCode string, reqEditors ...RequestEditorFn) (*RemovePromocodeResponse, error)
 
 	// GetSystemSpecificationWithResponse Get System OpenAPI Specification (Upcoming)
+	//
+	// Returns Prio's own OpenAPI document. Marked upcoming in v3.5.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11048,12 +13594,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetSystemPingWithResponse Get System Ping
 	//
+	// Answers 200 when the API is reachable; v3.5 documented it as needing no token.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /system/ping (the `GetSystemPing` operationId).
 	GetSystemPingWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetSystemPingResponse, error)
 
 	// GetSystemStatusWithResponse Get System Status
+	//
+	// Reports the API's status; v3.5 documented no response body.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11062,12 +13612,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetWebhooksWithResponse List Webhooks
 	//
+	// Lists the webhooks registered for the account, paged.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /webhooks (the `GetWebhooks` operationId).
 	GetWebhooksWithResponse(ctx context.Context, params *GetWebhooksParams, reqEditors ...RequestEditorFn) (*GetWebhooksResponse, error)
 
 	// AddWebhookWithBodyWithResponse Create Webhook
+	//
+	// Registers a webhook for the given events and answers 201 with it. Prio sends webhook_auth back as Basic credentials on every callback; no signature scheme is documented.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11076,12 +13630,16 @@ type ClientWithResponsesInterface interface {
 
 	// AddWebhookWithResponse Create Webhook
 	//
+	// Registers a webhook for the given events and answers 201 with it. Prio sends webhook_auth back as Basic credentials on every callback; no signature scheme is documented.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /webhooks (the `AddWebhook` operationId).
 	AddWebhookWithResponse(ctx context.Context, body AddWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*AddWebhookResponse, error)
 
 	// RemoveWebhookWithResponse Remove Webhook
+	//
+	// Deletes a webhook; later events are no longer delivered to it.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -16630,6 +19188,8 @@ func (r RemoveWebhookResponse) ContentType() string {
 
 // GetAvailabilityWithResponse Availability and pricing variations for several products (v3.8)
 //
+// Lists availability and pricing variations (date, quantity, time-of-day and dynamic rules) for one or more products from from_date to to_date (v3.8), for advanced booking screens. At most 90 days per call; dates are in the supplier's time zone.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /availability (the `GetAvailability` operationId).
@@ -16642,6 +19202,8 @@ func (c *ClientWithResponses) GetAvailabilityWithResponse(ctx context.Context, p
 }
 
 // GetContactsWithResponse List Contacts
+//
+// Lists the contacts of the Contacts module, filtered by type or external id and paged. With If-Modified-Since it answers 304 and no body when nothing matching changed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16656,6 +19218,8 @@ func (c *ClientWithResponses) GetContactsWithResponse(ctx context.Context, param
 
 // GetContactWithResponse Contact Details
 //
+// Returns one contact of the Contacts module by its contact_uid, optionally with its earlier versions.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /contacts/{contact_uid} (the `GetContact` operationId).
@@ -16668,6 +19232,8 @@ func (c *ClientWithResponses) GetContactWithResponse(ctx context.Context, contac
 }
 
 // UpdateContactWithBodyWithResponse Update Contact
+//
+// Replaces a contact with the body sent (fields left out are removed, nothing is merged). Order references given in order_reference also receive the new contact version; order contacts are otherwise changed through Update Order.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16682,6 +19248,8 @@ func (c *ClientWithResponses) UpdateContactWithBodyWithResponse(ctx context.Cont
 
 // UpdateContactWithResponse Update Contact
 //
+// Replaces a contact with the body sent (fields left out are removed, nothing is merged). Order references given in order_reference also receive the new contact version; order contacts are otherwise changed through Update Order.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /contacts/{contact_uid} (the `UpdateContact` operationId).
@@ -16694,6 +19262,8 @@ func (c *ClientWithResponses) UpdateContactWithResponse(ctx context.Context, con
 }
 
 // GetNotificationsWithResponse List Notifications (Upcoming)
+//
+// Lists the notifications Prio has sent, with their delivery status. Marked upcoming in v3.5.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16708,6 +19278,8 @@ func (c *ClientWithResponses) GetNotificationsWithResponse(ctx context.Context, 
 
 // AddNotificationWithBodyWithResponse Create Notification (Example only)
 //
+// Makes Prio send a sample notification to the registered webhooks, for testing a receiver; the answer has no body.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /notifications (the `AddNotification` operationId).
@@ -16720,6 +19292,8 @@ func (c *ClientWithResponses) AddNotificationWithBodyWithResponse(ctx context.Co
 }
 
 // AddNotificationWithResponse Create Notification (Example only)
+//
+// Makes Prio send a sample notification to the registered webhooks, for testing a receiver; the answer has no body.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16734,6 +19308,8 @@ func (c *ClientWithResponses) AddNotificationWithResponse(ctx context.Context, b
 
 // GetTokenWithBodyWithResponse Exchange credentials for token. (Example only)
 //
+// Exchanges the client id and secret, sent as HTTP Basic credentials, for a bearer token with a JSON body whose grant_type is client_credentials. Ask for a new token only when the current one has expired (expires_in seconds).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /oauth2/token (the `GetToken` operationId).
@@ -16746,6 +19322,8 @@ func (c *ClientWithResponses) GetTokenWithBodyWithResponse(ctx context.Context, 
 }
 
 // GetTokenWithResponse Exchange credentials for token. (Example only)
+//
+// Exchanges the client id and secret, sent as HTTP Basic credentials, for a bearer token with a JSON body whose grant_type is client_credentials. Ask for a new token only when the current one has expired (expires_in seconds).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16760,6 +19338,8 @@ func (c *ClientWithResponses) GetTokenWithResponse(ctx context.Context, params *
 
 // GetOrdersWithResponse List Orders
 //
+// Lists a summary of the orders matching the filters, newest first; by default only orders of the last 3 months and only the latest revision of each. With If-Modified-Since it answers 304 and no body when nothing matching changed; order_external_reference finds an order whose creation timed out.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /orders (the `GetOrders` operationId).
@@ -16772,6 +19352,8 @@ func (c *ClientWithResponses) GetOrdersWithResponse(ctx context.Context, params 
 }
 
 // CreateOrderWithBodyWithResponse Create Order / Confirm Reservation / Checkout Cart
+//
+// Books directly (DIRECT_BOOKING lines) or confirms one reservation (a single CONFIRM_RESERVATION line with its reservation_reference; options are never mixed) and answers 201 with the order. It creates a payment obligation; keep order_external_reference and the body identical on retries, check reservation_valid_until before confirming, and compare order_pricing.price_total with what the guest paid.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16786,6 +19368,8 @@ func (c *ClientWithResponses) CreateOrderWithBodyWithResponse(ctx context.Contex
 
 // CreateOrderWithResponse Create Order / Confirm Reservation / Checkout Cart
 //
+// Books directly (DIRECT_BOOKING lines) or confirms one reservation (a single CONFIRM_RESERVATION line with its reservation_reference; options are never mixed) and answers 201 with the order. It creates a payment obligation; keep order_external_reference and the body identical on retries, check reservation_valid_until before confirming, and compare order_pricing.price_total with what the guest paid.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /orders (the `CreateOrder` operationId).
@@ -16798,6 +19382,8 @@ func (c *ClientWithResponses) CreateOrderWithResponse(ctx context.Context, body 
 }
 
 // CancelOrderWithResponse Cancel Order / Booking
+//
+// Cancels a whole order, or only the bookings in booking_reference (or the pax in product_type_transaction_id), and refunds payments unless payment_refund is false. Only bookings with product_cancellation_allowed can be cancelled; a fully cancelled order cannot be amended, so compare the returned order_pricing.price_total.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16812,6 +19398,8 @@ func (c *ClientWithResponses) CancelOrderWithResponse(ctx context.Context, order
 
 // GetOrderWithResponse Order Details
 //
+// Returns an order with its bookings, codes and pricing; this is what to poll while a booking is still processing. order_version asks for an older revision and then ignores cache.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /orders/{order_reference} (the `GetOrder` operationId).
@@ -16824,6 +19412,8 @@ func (c *ClientWithResponses) GetOrderWithResponse(ctx context.Context, orderRef
 }
 
 // UpdateOrderWithBodyWithResponse Update / Amend Order
+//
+// Amends an order: send the complete top-level order, because optional fields left out are removed, plus only the order_bookings to change (UPDATE_BOOKING or UPDATE_BOOKING_NOTES). Keeps order_reference, bumps order_version; redeemed or non-cancellable bookings cannot be amended.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16838,6 +19428,8 @@ func (c *ClientWithResponses) UpdateOrderWithBodyWithResponse(ctx context.Contex
 
 // UpdateOrderWithResponse Update / Amend Order
 //
+// Amends an order: send the complete top-level order, because optional fields left out are removed, plus only the order_bookings to change (UPDATE_BOOKING or UPDATE_BOOKING_NOTES). Keeps order_reference, bumps order_version; redeemed or non-cancellable bookings cannot be amended.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /orders/{order_reference} (the `UpdateOrder` operationId).
@@ -16850,6 +19442,8 @@ func (c *ClientWithResponses) UpdateOrderWithResponse(ctx context.Context, order
 }
 
 // GetVoucherWithResponse Get Voucher
+//
+// Returns the voucher of an order or one booking: a download URL with Accept application/json, or the PDF with Accept application/pdf. force_release (v3.8) releases it while the booking is still pending.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16864,6 +19458,8 @@ func (c *ClientWithResponses) GetVoucherWithResponse(ctx context.Context, orderR
 
 // CancelPaymentWithResponse Cancel / Refund Payment
 //
+// Cancels a payment in progress or refunds one (fully unless refund_amount is given) without cancelling the order. To cancel and refund together, cancel the order or reservation with payment_refund instead.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /payments (the `CancelPayment` operationId).
@@ -16876,6 +19472,8 @@ func (c *ClientWithResponses) CancelPaymentWithResponse(ctx context.Context, par
 }
 
 // GetPaymentsWithResponse List Payments
+//
+// Lists payments, filtered by order or reservation reference, payment id or provider references, paged. With If-Modified-Since it answers 304 and no body when nothing matching changed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16890,6 +19488,8 @@ func (c *ClientWithResponses) GetPaymentsWithResponse(ctx context.Context, param
 
 // AddPaymentWithBodyWithResponse Create Payment
 //
+// Starts a guest payment through a Prio-connected provider for an order or reservation (all bookings, or those in booking_reference) and answers 201. Only for DIRECT or VENUE settlement; once paid, the reservation can no longer be amended.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /payments (the `AddPayment` operationId).
@@ -16902,6 +19502,8 @@ func (c *ClientWithResponses) AddPaymentWithBodyWithResponse(ctx context.Context
 }
 
 // AddPaymentWithResponse Create Payment
+//
+// Starts a guest payment through a Prio-connected provider for an order or reservation (all bookings, or those in booking_reference) and answers 201. Only for DIRECT or VENUE settlement; once paid, the reservation can no longer be amended.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16916,6 +19518,8 @@ func (c *ClientWithResponses) AddPaymentWithResponse(ctx context.Context, params
 
 // GetPaymentConfigWithResponse Get Payment Configuration
 //
+// Returns the provider configuration a payment form needs, such as the Adyen payment methods and origin key.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /payments/config (the `GetPaymentConfig` operationId).
@@ -16928,6 +19532,8 @@ func (c *ClientWithResponses) GetPaymentConfigWithResponse(ctx context.Context, 
 }
 
 // AddPaymentDetailsWithBodyWithResponse Submit Additional Payment Details
+//
+// Passes additional details from the provider (such as an Adyen 3-D Secure result) for a payment and answers 201 with its new state.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16942,6 +19548,8 @@ func (c *ClientWithResponses) AddPaymentDetailsWithBodyWithResponse(ctx context.
 
 // AddPaymentDetailsWithResponse Submit Additional Payment Details
 //
+// Passes additional details from the provider (such as an Adyen 3-D Secure result) for a payment and answers 201 with its new state.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /payments/{payment_id}/details (the `AddPaymentDetails` operationId).
@@ -16954,6 +19562,8 @@ func (c *ClientWithResponses) AddPaymentDetailsWithResponse(ctx context.Context,
 }
 
 // GetProductsWithResponse List Products
+//
+// Lists the products the distributor may sell, latest revision only, filtered and paged; heavy filters make it slower. A product is sellable only when product_status is ACTIVE or TEST (TEST never to consumers); with If-Modified-Since it answers 304 and no body when nothing changed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16968,6 +19578,8 @@ func (c *ClientWithResponses) GetProductsWithResponse(ctx context.Context, param
 
 // GetProductCategoriesWithResponse List Product Categories
 //
+// Lists the categories products are grouped in. With If-Modified-Since it answers 304 and no body when nothing changed.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /products/categories (the `GetProductCategories` operationId).
@@ -16980,6 +19592,8 @@ func (c *ClientWithResponses) GetProductCategoriesWithResponse(ctx context.Conte
 }
 
 // GetCurrencyRatesWithResponse List Product Currency Rates
+//
+// Lists the currency conversion rates of one day (currency_date, required) from a base currency. With If-Modified-Since it answers 304 and no body when nothing changed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -16994,6 +19608,8 @@ func (c *ClientWithResponses) GetCurrencyRatesWithResponse(ctx context.Context, 
 
 // GetProductDestinationsWithResponse List Product Destinations
 //
+// Lists the destinations (cities, regions) products are sold in, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /products/destinations (the `GetProductDestinations` operationId).
@@ -17006,6 +19622,8 @@ func (c *ClientWithResponses) GetProductDestinationsWithResponse(ctx context.Con
 }
 
 // GetProductLocationsWithResponse List Product Locations
+//
+// Lists the locations (venues, pickup points, meeting points) of the distributor's products, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17020,6 +19638,8 @@ func (c *ClientWithResponses) GetProductLocationsWithResponse(ctx context.Contex
 
 // GetProductRoutesWithResponse List Product Routes
 //
+// Lists the routes (for example hop-on hop-off lines) with their stops, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /products/routes (the `GetProductRoutes` operationId).
@@ -17032,6 +19652,8 @@ func (c *ClientWithResponses) GetProductRoutesWithResponse(ctx context.Context, 
 }
 
 // GetProductStockWithResponse List merchandise stock (v3.8)
+//
+// Lists stock levels of merchandise products (v3.8), paged. With If-Modified-Since it answers 304 and no body when nothing changed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17046,6 +19668,8 @@ func (c *ClientWithResponses) GetProductStockWithResponse(ctx context.Context, p
 
 // GetProductTaxesWithResponse List Product Taxes
 //
+// Lists the tax settings referenced by product prices and fees, paged. With If-Modified-Since it answers 304 and no body when nothing changed.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /products/taxes (the `GetProductTaxes` operationId).
@@ -17058,6 +19682,8 @@ func (c *ClientWithResponses) GetProductTaxesWithResponse(ctx context.Context, p
 }
 
 // GetProductWithResponse List Product Details
+//
+// Returns one product with everything needed to sell it: types and prices per season, options, cancellation policies, locations and code settings. With If-Modified-Since it answers 304 and no body when nothing changed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17072,6 +19698,8 @@ func (c *ClientWithResponses) GetProductWithResponse(ctx context.Context, produc
 
 // GetProductAvailabilityWithResponse List Product Availabilities
 //
+// Lists the slots of one product between from_date and to_date (dates in the supplier's time zone, at most 90 days) with spots and calculated prices; full slots are returned with zero open spots. Mandatory for products with managed capacity; do not cache for long and re-check just before booking.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /products/{product_id}/availability (the `GetProductAvailability` operationId).
@@ -17084,6 +19712,8 @@ func (c *ClientWithResponses) GetProductAvailabilityWithResponse(ctx context.Con
 }
 
 // CreateReservationWithBodyWithResponse Create Reservation / Create Cart
+//
+// Holds capacity for one or more products and answers 201 with the reservation and its reservation_valid_until. Call it once per order and change it with Update Reservation; it is mandatory for products with managed capacity.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17098,6 +19728,8 @@ func (c *ClientWithResponses) CreateReservationWithBodyWithResponse(ctx context.
 
 // CreateReservationWithResponse Create Reservation / Create Cart
 //
+// Holds capacity for one or more products and answers 201 with the reservation and its reservation_valid_until. Call it once per order and change it with Update Reservation; it is mandatory for products with managed capacity.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /reservations (the `CreateReservation` operationId).
@@ -17110,6 +19742,8 @@ func (c *ClientWithResponses) CreateReservationWithResponse(ctx context.Context,
 }
 
 // CancelReservationWithResponse Cancel Reservation / Remove Cart Item / Empty Cart
+//
+// Cancels a whole reservation, or only the cart lines in booking_reservation_reference, and returns the updated reservation. Payments already made are refunded automatically; a fully cancelled reservation cannot be amended.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17124,6 +19758,8 @@ func (c *ClientWithResponses) CancelReservationWithResponse(ctx context.Context,
 
 // GetReservationWithResponse Reservation Details / Cart Details
 //
+// Returns a reservation (cart) with its lines, prices and expiry. Expired reservations stay readable for 10 days.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /reservations/{reservation_reference} (the `GetReservation` operationId).
@@ -17136,6 +19772,8 @@ func (c *ClientWithResponses) GetReservationWithResponse(ctx context.Context, re
 }
 
 // UpdateReservationWithBodyWithResponse Update Reservation / Update Cart
+//
+// Changes a reservation: a line without booking_reservation_reference is added, a line with one replaces that line (quantities are overwritten, not added). Prio tries to extend the hold, which often fails for third-party products.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17150,6 +19788,8 @@ func (c *ClientWithResponses) UpdateReservationWithBodyWithResponse(ctx context.
 
 // UpdateReservationWithResponse Update Reservation / Update Cart
 //
+// Changes a reservation: a line without booking_reservation_reference is added, a line with one replaces that line (quantities are overwritten, not added). Prio tries to extend the hold, which often fails for third-party products.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /reservations/{reservation_reference} (the `UpdateReservation` operationId).
@@ -17162,6 +19802,8 @@ func (c *ClientWithResponses) UpdateReservationWithResponse(ctx context.Context,
 }
 
 // AddPromocodeWithResponse Add Promocode
+//
+// Applies a promocode to a reservation and returns the repriced reservation. A declined code answers INVALID_PROMOCODE with a message that can be shown to the guest; direct bookings take no promocodes.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17176,6 +19818,8 @@ func (c *ClientWithResponses) AddPromocodeWithResponse(ctx context.Context, rese
 
 // RemovePromocodeWithResponse Remove Promocode
 //
+// Takes a promocode off a reservation and returns the repriced reservation.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /reservations/{reservation_reference}/promocode/{promo_code} (the `RemovePromocode` operationId).
@@ -17188,6 +19832,8 @@ func (c *ClientWithResponses) RemovePromocodeWithResponse(ctx context.Context, r
 }
 
 // GetSystemSpecificationWithResponse Get System OpenAPI Specification (Upcoming)
+//
+// Returns Prio's own OpenAPI document. Marked upcoming in v3.5.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17202,6 +19848,8 @@ func (c *ClientWithResponses) GetSystemSpecificationWithResponse(ctx context.Con
 
 // GetSystemPingWithResponse Get System Ping
 //
+// Answers 200 when the API is reachable; v3.5 documented it as needing no token.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /system/ping (the `GetSystemPing` operationId).
@@ -17214,6 +19862,8 @@ func (c *ClientWithResponses) GetSystemPingWithResponse(ctx context.Context, req
 }
 
 // GetSystemStatusWithResponse Get System Status
+//
+// Reports the API's status; v3.5 documented no response body.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17228,6 +19878,8 @@ func (c *ClientWithResponses) GetSystemStatusWithResponse(ctx context.Context, r
 
 // GetWebhooksWithResponse List Webhooks
 //
+// Lists the webhooks registered for the account, paged.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /webhooks (the `GetWebhooks` operationId).
@@ -17240,6 +19892,8 @@ func (c *ClientWithResponses) GetWebhooksWithResponse(ctx context.Context, param
 }
 
 // AddWebhookWithBodyWithResponse Create Webhook
+//
+// Registers a webhook for the given events and answers 201 with it. Prio sends webhook_auth back as Basic credentials on every callback; no signature scheme is documented.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17254,6 +19908,8 @@ func (c *ClientWithResponses) AddWebhookWithBodyWithResponse(ctx context.Context
 
 // AddWebhookWithResponse Create Webhook
 //
+// Registers a webhook for the given events and answers 201 with it. Prio sends webhook_auth back as Basic credentials on every callback; no signature scheme is documented.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /webhooks (the `AddWebhook` operationId).
@@ -17266,6 +19922,8 @@ func (c *ClientWithResponses) AddWebhookWithResponse(ctx context.Context, body A
 }
 
 // RemoveWebhookWithResponse Remove Webhook
+//
+// Deletes a webhook; later events are no longer delivered to it.
 //
 // Returns a wrapper object for the known response body format(s).
 //
