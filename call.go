@@ -17,6 +17,9 @@ type CallInfo struct {
 	Elapsed        time.Duration
 	LastStatus     int
 	ErrorReference string
+	// Lookups counts the GET /orders look-ups Create Order made to settle
+	// sends that ended in doubt; they are not included in Sends.
+	Lookups int
 }
 
 // callState travels with one logical call from the service method through

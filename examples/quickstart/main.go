@@ -1,0 +1,102 @@
+// Command quickstart books one order and shows that it survives a dropped
+// response without being booked twice.
+//
+// With no PRIO_* variables it starts the embedded sandbox (package
+// priotest) with one injected fault: the first Create Order is processed and
+// its response is dropped, as when a connection dies on the way back. The
+// client notices the doubt, looks the order up by its external reference,
+// and returns the one order the server holds.
+//
+// With PRIO_CLIENT_ID, PRIO_CLIENT_SECRET, PRIO_DISTRIBUTOR_ID and PRIO_ENV
+// (or PRIO_BASE_URL) it runs the same flow against the real API; set
+// PRIO_PRODUCT_ID and PRIO_PRODUCT_TYPE_ID to a bookable open product.
+//
+//	go run ./examples/quickstart
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	prio "github.com/priosdk/prio-go"
+	"github.com/priosdk/prio-go/priotest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	opts, real, err := prio.FromEnv()
+	if err != nil {
+		return err
+	}
+	productID, productTypeID := os.Getenv("PRIO_PRODUCT_ID"), os.Getenv("PRIO_PRODUCT_TYPE_ID")
+	var sandbox *priotest.Server
+	if !real {
+		sandbox, err = priotest.Start("", priotest.WithFaults(priotest.Sequence("createOrder", priotest.FaultDropAfter)))
+		if err != nil {
+			return fmt.Errorf("starting the sandbox: %w", err)
+		}
+		defer sandbox.Close()
+		fmt.Println("sandbox:", sandbox.URL())
+		fmt.Println("fault:   the first Create Order is processed, then its connection is closed without a response")
+		opts = []prio.Option{
+			prio.WithBaseURL(sandbox.URL()),
+			prio.WithCredentials("sandbox-client", "sandbox-secret"),
+			prio.WithDistributorID("501"),
+		}
+		productID, productTypeID = priotest.ProductOpen, priotest.ProductTypeAdult
+	} else if productID == "" || productTypeID == "" {
+		return errors.New("set PRIO_PRODUCT_ID and PRIO_PRODUCT_TYPE_ID to a bookable product for the real API")
+	}
+
+	client, err := prio.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+
+	ref := fmt.Sprintf("quickstart-%d", time.Now().UnixNano())
+	var info prio.CallInfo
+	order, err := client.Orders.Create(ctx, &prio.OrderRequest{
+		OrderExternalReference: ref,
+		OrderBookings: []prio.BookingOption{{
+			ProductId:          prio.Ptr(productID),
+			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: productTypeID, ProductTypeCount: 1}},
+		}},
+	}, prio.WithInfo(&info))
+	if errors.Is(err, prio.ErrOutcomeUnknown) {
+		fmt.Println("outcome unknown; reconciling", ref)
+		order, err = client.Orders.Reconcile(ctx, ref)
+	}
+	if err != nil {
+		return err
+	}
+
+	fmt.Println("external reference:", ref)
+	fmt.Println("order reference:   ", deref(order.OrderReference))
+	fmt.Println("order status:      ", order.OrderStatus)
+	fmt.Println("idempotency key:   ", info.IdempotencyKey)
+	fmt.Println("sends:             ", info.Sends)
+	fmt.Println("look-ups:          ", info.Lookups)
+	if sandbox != nil {
+		fmt.Printf("orders for external reference %s: %d\n", ref, sandbox.OrdersFor(ref))
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,238 @@
+package prio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/priosdk/prio-go/generated"
+)
+
+// maxResponseBody caps a success body. Prio's largest answers (a product
+// list page of 200 products) are a few MiB; anything past this is refused
+// with ErrResponseTooLarge instead of filling memory.
+const maxResponseBody = 32 << 20
+
+// ErrResponseTooLarge is matched when a response body exceeds the cap.
+var ErrResponseTooLarge = errors.New("prio: response body too large")
+
+// ErrMalformedResponse is matched when a 2xx body cannot be decoded: HTML
+// from a proxy, truncated or otherwise broken JSON.
+var ErrMalformedResponse = errors.New("prio: malformed response")
+
+// CallOption changes one call. Options apply to that call only and never
+// change the Client.
+type CallOption func(*callOptions)
+
+type callOptions struct {
+	key         string
+	headers     http.Header
+	policy      *RetryPolicy
+	info        *CallInfo
+	since       time.Time
+	accept      string
+	keyError    error
+	lookupFirst bool
+}
+
+// WithLookupFirst makes Create Order look the order up by its external
+// reference before the first send, and return it if it exists. Use it when
+// resuming work after a crash or restart, when an earlier process may have
+// booked the order. (Within one process Create does this by itself for a
+// reference it has already sent.)
+func WithLookupFirst() CallOption {
+	return func(o *callOptions) { o.lookupFirst = true }
+}
+
+// WithIdempotencyKey sets the call's idempotency key instead of the derived
+// or random one: 1 to 255 visible ASCII characters. A key reused with a
+// different body is refused before anything is sent.
+func WithIdempotencyKey(key string) CallOption {
+	return func(o *callOptions) {
+		if err := ValidateKey(key); err != nil {
+			o.keyError = err
+			return
+		}
+		o.key = key
+	}
+}
+
+// WithHeader adds a header to the call's requests.
+func WithHeader(name, value string) CallOption {
+	return func(o *callOptions) {
+		if o.headers == nil {
+			o.headers = http.Header{}
+		}
+		o.headers.Add(name, value)
+	}
+}
+
+// WithCallRetryPolicy overrides the client's retry policy for this call.
+func WithCallRetryPolicy(p RetryPolicy) CallOption {
+	return func(o *callOptions) { o.policy = &p }
+}
+
+// WithInfo copies the call's CallInfo (key, sends, elapsed, last status,
+// error reference) into dst when the call returns, whatever its outcome.
+func WithInfo(dst *CallInfo) CallOption {
+	return func(o *callOptions) { o.info = dst }
+}
+
+func buildCallOptions(opts []CallOption) *callOptions {
+	o := &callOptions{}
+	for _, f := range opts {
+		if f != nil {
+			f(o)
+		}
+	}
+	return o
+}
+
+// call is one logical request: the single path every service method takes.
+type call struct {
+	c         *Client
+	operation string
+	opts      *callOptions
+	key       string
+	booking   bool
+	doubt     bool // stopOnDoubt for the transport
+	start     time.Time
+	sends     int
+	lookups   int
+	lastState *callState
+}
+
+func (c *Client) newCall(operation string, opts []CallOption) (*call, error) {
+	o := buildCallOptions(opts)
+	if o.keyError != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, o.keyError)
+	}
+	return &call{c: c, operation: operation, opts: o, key: o.key, start: c.cfg.now()}, nil
+}
+
+// send runs one round through the transport (which may send several times)
+// and returns the response or the transport's error. fn is the generated
+// client method.
+func (k *call) send(ctx context.Context, fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (*http.Response, error) {
+	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt}
+	k.lastState = cs
+	ctx = withCallState(ctx, cs)
+	editors := []generated.RequestEditorFn{func(_ context.Context, req *http.Request) error {
+		if k.key != "" {
+			setKeyHeaders(req, k.key)
+		}
+		for name, vs := range k.opts.headers {
+			for _, v := range vs {
+				req.Header.Add(name, v)
+			}
+		}
+		if !k.opts.since.IsZero() {
+			req.Header.Set("If-Modified-Since", k.opts.since.UTC().Format(http.TimeFormat))
+		}
+		if k.opts.accept != "" {
+			req.Header.Set("Accept", k.opts.accept)
+		}
+		return nil
+	}}
+	resp, err := fn(ctx, editors...)
+	k.sends += cs.snapshot().Sends
+	return resp, err
+}
+
+// info is what the call reports: totals over every round.
+func (k *call) info() CallInfo {
+	var last CallInfo
+	if k.lastState != nil {
+		last = k.lastState.snapshot()
+	}
+	last.Operation = k.operation
+	last.IdempotencyKey = k.key
+	last.Sends = k.sends
+	last.Lookups = k.lookups
+	last.Elapsed = k.c.cfg.now().Sub(k.start)
+	return last
+}
+
+// finish reports the call's info to WithInfo and decorates err.
+func (k *call) finish(err error) error {
+	inf := k.info()
+	if k.opts.info != nil {
+		*k.opts.info = inf
+	}
+	if err == nil {
+		return nil
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		ae.IdempotencyKey = inf.IdempotencyKey
+		ae.Sends = inf.Sends
+		if ae.Operation == "" {
+			ae.Operation = k.operation
+		}
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		te.Info = inf
+	}
+	return err
+}
+
+// errNotModified is returned by decode for a 304.
+var errNotModified = errors.New("not modified")
+
+// decode checks the status and decodes a JSON body into out. A status other
+// than want (or any 2xx when want is 0) becomes an *APIError.
+func (k *call) decode(resp *http.Response, want int, out any) error {
+	if resp.StatusCode == http.StatusNotModified {
+		drainClose(resp.Body)
+		return errNotModified
+	}
+	ok := resp.StatusCode == want || (want == 0 && resp.StatusCode/100 == 2) ||
+		(resp.StatusCode/100 == 2 && want/100 == 2)
+	if !ok {
+		return newAPIError(resp, k.operation)
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		drainClose(resp.Body)
+		return nil
+	}
+	return decodeBody(resp.Body, out)
+}
+
+// decodeBody decodes JSON with a size cap.
+func decodeBody(r io.Reader, out any) error {
+	lr := &io.LimitedReader{R: r, N: maxResponseBody + 1}
+	dec := json.NewDecoder(lr)
+	if err := dec.Decode(out); err != nil {
+		if lr.N <= 0 {
+			return fmt.Errorf("%w (over %d bytes)", ErrResponseTooLarge, maxResponseBody)
+		}
+		return fmt.Errorf("%w: %v", ErrMalformedResponse, err)
+	}
+	return nil
+}
+
+// simple runs a call with one round: the path for every non-booking request.
+func (c *Client) simple(ctx context.Context, operation string, opts []CallOption, want int, out any,
+	fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (CallInfo, error) {
+	k, err := c.newCall(operation, opts)
+	if err != nil {
+		return CallInfo{}, err
+	}
+	return c.simpleCall(ctx, k, want, out, fn)
+}
+
+func (c *Client) simpleCall(ctx context.Context, k *call, want int, out any,
+	fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (CallInfo, error) {
+	resp, err := k.send(ctx, fn)
+	if err == nil {
+		err = k.decode(resp, want, out)
+	}
+	err = k.finish(err)
+	return k.info(), err
+}

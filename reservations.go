@@ -1,0 +1,191 @@
+package prio
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/priosdk/prio-go/generated"
+)
+
+// Reservation is a hold on capacity (a cart) as Prio returns it, and also
+// the body of Create and Update Reservation: read-only fields are ignored
+// on the way in.
+type Reservation = generated.ReservationModel
+
+// ReservationsService holds capacity before payment and confirms it.
+type ReservationsService struct{ c *Client }
+
+// Create holds capacity for one or more products. Prio wants one
+// reservation per order; change it later with Update. The idempotency key
+// is derived from the distributor id and ReservationExternalReference, so
+// retries (automatic, or yours after a crash) hold capacity only once on a
+// server that honours keys. Missing defaults are filled in on req: the
+// client's distributor id.
+func (s *ReservationsService) Create(ctx context.Context, req *Reservation, opts ...CallOption) (*Reservation, error) {
+	if req == nil || strings.TrimSpace(req.ReservationExternalReference) == "" {
+		return nil, fmt.Errorf("%w: reservation_external_reference is required", ErrInvalidArgument)
+	}
+	if len(req.ReservationDetails) == 0 {
+		return nil, fmt.Errorf("%w: reservation_details is empty", ErrInvalidArgument)
+	}
+	if req.ReservationDistributorId == "" {
+		req.ReservationDistributorId = s.c.cfg.distributorID
+	}
+	k, err := s.c.newCall("createReservation", opts)
+	if err != nil {
+		return nil, err
+	}
+	k.booking = true
+	if k.key == "" {
+		k.key = DeriveKey(s.c.cfg.distributorID, "createReservation", req.ReservationExternalReference)
+	}
+	return s.sendBody(ctx, k, http.StatusCreated, req, func(ctx context.Context, body []byte, eds ...generated.RequestEditorFn) (*http.Response, error) {
+		return s.c.raw.CreateReservationWithBody(ctx, "application/json", bytes.NewReader(body), eds...)
+	})
+}
+
+// sendBody encodes a reservation once, guards its key, and runs the call.
+func (s *ReservationsService) sendBody(ctx context.Context, k *call, want int, req *Reservation,
+	fn func(ctx context.Context, body []byte, eds ...generated.RequestEditorFn) (*http.Response, error)) (*Reservation, error) {
+	kind := generated.Kind("reservation")
+	body, err := json.Marshal(generated.CreateReservationRequest{Data: generated.CreateReservationRequestData{Kind: &kind, Reservation: *req}})
+	if err != nil {
+		return nil, fmt.Errorf("%w: encoding the reservation: %v", ErrInvalidArgument, err)
+	}
+	if k.key != "" {
+		if err := s.c.keys.check(k.key, body); err != nil {
+			return nil, k.finish(err)
+		}
+	}
+	var out generated.ReservationDetailResponse
+	_, err = s.c.simpleCall(ctx, k, want, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+		return fn(ctx, body, eds...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out.Data.Reservation, nil
+}
+
+// Get returns a reservation. Expired reservations stay readable for about
+// ten days.
+func (s *ReservationsService) Get(ctx context.Context, reservationReference string, opts ...CallOption) (*Reservation, error) {
+	if reservationReference == "" {
+		return nil, fmt.Errorf("%w: empty reservation reference", ErrInvalidArgument)
+	}
+	var out generated.ReservationDetailResponse
+	_, err := s.c.simple(ctx, "getReservation", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+		return s.c.raw.GetReservation(ctx, reservationReference, eds...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out.Data.Reservation, nil
+}
+
+// Update changes a reservation: a line with an empty
+// booking_reservation_reference is added, a line with one replaces that
+// line (quantities are overwritten, not added). Send only the lines to
+// change.
+func (s *ReservationsService) Update(ctx context.Context, reservationReference string, req *Reservation, opts ...CallOption) (*Reservation, error) {
+	if reservationReference == "" || req == nil {
+		return nil, fmt.Errorf("%w: reservation reference and body are required", ErrInvalidArgument)
+	}
+	if req.ReservationDistributorId == "" {
+		req.ReservationDistributorId = s.c.cfg.distributorID
+	}
+	k, err := s.c.newCall("updateReservation", opts)
+	if err != nil {
+		return nil, err
+	}
+	return s.sendBody(ctx, k, http.StatusOK, req, func(ctx context.Context, body []byte, eds ...generated.RequestEditorFn) (*http.Response, error) {
+		return s.c.raw.UpdateReservationWithBody(ctx, reservationReference, "application/json", bytes.NewReader(body), eds...)
+	})
+}
+
+// Cancel releases a whole reservation, or only the given lines
+// (booking_reservation_reference values). Prio refunds any payment made.
+func (s *ReservationsService) Cancel(ctx context.Context, reservationReference string, lines []string, reason string, opts ...CallOption) (*Reservation, error) {
+	if reservationReference == "" {
+		return nil, fmt.Errorf("%w: empty reservation reference", ErrInvalidArgument)
+	}
+	p := &generated.CancelReservationParams{}
+	if len(lines) > 0 {
+		p.BookingReservationReference = &lines
+	}
+	if reason != "" {
+		p.CancellationReason = &reason
+	}
+	var out generated.ReservationDetailResponse
+	_, err := s.c.simple(ctx, "cancelReservation", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+		return s.c.raw.CancelReservation(ctx, reservationReference, p, eds...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out.Data.Reservation, nil
+}
+
+// AddPromocode applies a promo code to a reservation and returns it with
+// updated prices. A declined code fails with Prio's INVALID_PROMOCODE, whose
+// Message may be shown to the guest.
+func (s *ReservationsService) AddPromocode(ctx context.Context, reservationReference, code string, opts ...CallOption) (*Reservation, error) {
+	if reservationReference == "" || code == "" {
+		return nil, fmt.Errorf("%w: reservation reference and promo code are required", ErrInvalidArgument)
+	}
+	k, err := s.c.newCall("addPromocode", opts)
+	if err != nil {
+		return nil, err
+	}
+	if k.key == "" {
+		k.key = DeriveKey(s.c.cfg.distributorID, "addPromocode", reservationReference+"\x00"+code)
+	}
+	var out generated.ReservationDetailResponse
+	_, err = s.c.simpleCall(ctx, k, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+		return s.c.raw.AddPromocode(ctx, reservationReference, &generated.AddPromocodeParams{PromoCode: code}, eds...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out.Data.Reservation, nil
+}
+
+// RemovePromocode removes a promo code from a reservation.
+func (s *ReservationsService) RemovePromocode(ctx context.Context, reservationReference, code string, opts ...CallOption) (*Reservation, error) {
+	if reservationReference == "" || code == "" {
+		return nil, fmt.Errorf("%w: reservation reference and promo code are required", ErrInvalidArgument)
+	}
+	var out generated.ReservationDetailResponse
+	_, err := s.c.simple(ctx, "removePromocode", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+		return s.c.raw.RemovePromocode(ctx, reservationReference, code, eds...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out.Data.Reservation, nil
+}
+
+// Confirm books a held reservation: it creates the order described by
+// order (its external reference, contacts, options) with one
+// CONFIRM_RESERVATION booking, through Orders.Create and all its
+// guarantees. A reservation whose reservation_valid_until has passed fails
+// with ErrHoldExpired before anything is sent, and Prio's own refusal of an
+// expired hold also matches ErrHoldExpired; neither is retried.
+func (s *ReservationsService) Confirm(ctx context.Context, res *Reservation, order OrderRequest, opts ...CallOption) (*Order, error) {
+	if res == nil || res.ReservationReference == nil || *res.ReservationReference == "" {
+		return nil, fmt.Errorf("%w: the reservation has no reservation_reference", ErrInvalidArgument)
+	}
+	if len(order.OrderBookings) > 0 {
+		return nil, fmt.Errorf("%w: Confirm sets order_bookings itself", ErrInvalidArgument)
+	}
+	if until := res.ReservationValidUntil; until != nil && !until.IsZero() && !s.c.cfg.now().Before(until.Time) {
+		return nil, fmt.Errorf("%w: reservation %s was valid until %s", ErrHoldExpired, *res.ReservationReference, until)
+	}
+	ref := *res.ReservationReference
+	order.OrderBookings = []BookingOption{{BookingOptionType: ConfirmReservation, ReservationReference: &ref}}
+	return s.c.Orders.Create(ctx, &order, opts...)
+}
