@@ -367,19 +367,14 @@ func (c *Client) stampHeaders(_ context.Context, req *http.Request) error {
 // randomKeyForPOST gives a POST made through API() a key of its own, made
 // once per call (editors run before the retry loop), so it can be retried.
 func randomKeyForPOST(_ context.Context, req *http.Request) error {
-	if req.Method == http.MethodPost && req.Header.Get(headerIdempotencyKey) == "" {
+	if req.Method == http.MethodPost && req.Header.Get(keyHeader) == "" {
 		setKeyHeaders(req, NewRandomKey())
 	}
 	return nil
 }
 
-const (
-	headerIdempotencyKey = "Idempotency-Key"
-	headerAppReference   = "App-Reference"
-)
-
 // setKeyHeaders stamps the idempotency key on a request.
 func setKeyHeaders(req *http.Request, key string) {
-	req.Header.Set(headerIdempotencyKey, key)
-	req.Header.Set(headerAppReference, key)
+	req.Header.Set(keyHeader, key)
+	req.Header.Set(referenceHeader, key)
 }

@@ -59,7 +59,63 @@
 //
 // # Retries
 //
-// RETRY_TABLE
+// One call makes at most RetryPolicy.MaxSends sends (default 4: the first
+// and up to 3 retries). After each send, the outcome decides:
+//
+//	outcome of a send                               retried   wait before the next send
+//	2xx, 3xx (same-host redirects are followed)     no        -
+//	400 401 403 404 409 422, any other 4XX, 501     no        -
+//	408 Request Timeout                             yes       backoff (or Retry-After, see below)
+//	429 Too Many Requests                           yes       Retry-After; none given: 60 s
+//	500 502 503 504                                 yes (*)   backoff (or Retry-After)
+//	connection refused, temporary DNS failure       yes       backoff
+//	connection reset, EOF, unexpected EOF, a body   yes (*)   backoff
+//	  cut short, the send's own timeout
+//	TLS or certificate error, unknown host, a       no        -
+//	  redirect to another host or scheme, any
+//	  unrecognised error
+//	the caller's context canceled or expired        no        -
+//
+//	backoff     full jitter: before retry n (0, 1, 2) a uniform wait in
+//	            [0, min(20 s, 250 ms x 2^n)), so under 1.75 s in all
+//	Retry-After seconds or HTTP date, on any retried answer, obeyed up to
+//	            60 s; a longer ask ends the call at once with that answer
+//	            (an *APIError matching ErrRateLimited or ErrServer whose
+//	            RetryAfter is the asked delay)
+//	per send    60 s for Create Order and Create Reservation (Prio's
+//	            advice), 30 s for every other request
+//	deadline    the caller's ctx bounds the whole call; every wait ends
+//	            when ctx does, and a retry whose wait would end after the
+//	            ctx deadline is not started: the last result comes back
+//	            at once
+//
+// Who may be re-sent: GET, HEAD, PUT, DELETE and OPTIONS always; a POST
+// only when it carries an Idempotency-Key (every POST the SDK makes does).
+// (*) Create Order does not re-send after these outcomes, because the order
+// may exist: it looks the order up first (see above). Outcomes that prove
+// the request was not acted on (connection refused, nothing written, 408,
+// 429) are retried for it too.
+//
+// A 401 is answered once by fetching a new token and sending once more.
+//
+// Client-wide limits, shared by all goroutines (RetryPolicy fields):
+//
+//	retry budget   a bucket of 10 tokens, +0.1 per call, -1 per retry; when
+//	               it is empty calls stop retrying, so in a total outage
+//	               sends stay under 1.1 x calls + 10 (the *TransportError
+//	               then wraps ErrRetryBudgetExhausted)
+//	4XX guard      after 50 4XX answers within a sliding minute (Prio bans
+//	               a client for a minute after 60) nothing is sent until
+//	               the window allows: *LocalLimitError, ErrRateLimited
+//	request rate   at most 1,000 sends in any minute (Prio's cap): 100 at
+//	               once, then 15 a second; a call waits for its turn, or
+//	               fails at once with *LocalLimitError if the wait would
+//	               outlast its deadline
+//
+// Worst case with the defaults and no Retry-After: a read takes at most
+// 4 x 30 s + 1.75 s; a run of 429s adds up to 3 x 60 s. CallInfo.Sends
+// counts every request that really left, including the rare re-send
+// net/http makes on its own when a kept-alive connection turns out dead.
 //
 // # Errors
 //

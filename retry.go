@@ -1,40 +1,569 @@
 package prio
 
-import "time"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
 
 // RetryPolicy decides how a call is retried. It is plain data: copy it,
 // change a field, pass it to WithRetryPolicy (client-wide) or
 // WithCallRetryPolicy (one call). DefaultRetryPolicy documents each default.
+// Values are taken literally: a zero duration means no wait or no bound, as
+// each field says.
 type RetryPolicy struct {
 	// MaxSends is the total number of sends for one call, first included.
+	// A request net/http re-sends on its own after a kept-alive connection
+	// died is counted in CallInfo.Sends but is not a send of the loop, so
+	// Sends may exceed MaxSends by one in that rare case.
 	MaxSends int
 	// BookingAttemptTimeout bounds one send of a booking POST (Create
-	// Order, Create Reservation). Prio advises 60 s.
+	// Order, Create Reservation). Prio advises 60 s. 0 means no bound
+	// beyond the caller's context.
 	BookingAttemptTimeout time.Duration
-	// AttemptTimeout bounds one send of any other request.
+	// AttemptTimeout bounds one send of any other request. 0 means no
+	// bound beyond the caller's context.
 	AttemptTimeout time.Duration
 	// BaseDelay and MaxDelay shape the exponential backoff with full
-	// jitter: the n-th wait is uniform in [0, min(MaxDelay, BaseDelay*2^n)).
+	// jitter: the n-th wait (n from 0) is uniform in
+	// [0, min(MaxDelay, BaseDelay*2^n)).
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
 	// MaxRetryAfter caps how long a Retry-After is obeyed; a longer ask
-	// stops retrying and the call fails with ErrRateLimited.
+	// stops retrying and the call fails with ErrRateLimited (for a 429) or
+	// ErrServer (for a 5xx), the error carrying the asked delay.
 	MaxRetryAfter time.Duration
 	// RateLimitedDelay is the wait after a 429 without Retry-After (Prio
-	// blocks a client for a minute).
+	// blocks a client for a minute). It is subject to MaxRetryAfter.
 	RateLimitedDelay time.Duration
 	// BudgetRatio and BudgetBurst size the client-wide retry budget: each
 	// first send adds BudgetRatio tokens, each retry spends one, and the
-	// bucket holds at most BudgetBurst. During an outage sends stay below
-	// (1+BudgetRatio) x first sends + BudgetBurst. BudgetRatio < 0 turns
-	// the budget off.
+	// bucket starts full and holds at most BudgetBurst. During an outage
+	// sends stay below (1+BudgetRatio) x first sends + BudgetBurst.
+	// BudgetRatio < 0 turns the budget off. Client-wide only: a per-call
+	// policy does not change the budget.
 	BudgetRatio float64
 	BudgetBurst float64
 	// ClientErrorLimit is how many 4XX answers the client accepts within a
 	// sliding minute before it refuses to send (Prio bans a client for a
-	// minute after 60). 0 turns the guard off.
+	// minute after 60). 0 turns the guard off. Client-wide only.
 	ClientErrorLimit int
 	// RequestsPerMinute is the client-side rate limit (Prio's fair-use cap
-	// is 1,000 a minute). 0 turns the limiter off.
+	// is 1,000 a minute); every send counts, retries included. 0 turns the
+	// limiter off. Client-wide only.
 	RequestsPerMinute int
+}
+
+// DefaultRetryPolicy returns the policy a Client uses unless told
+// otherwise: 4 sends; 60 s per booking send and 30 s per other send; full
+// jitter backoff from 250 ms capped at 20 s; Retry-After obeyed up to 60 s;
+// 60 s after a 429 without Retry-After; a retry budget of 10 plus 0.1 per
+// call; the 4XX guard at 50 a minute; 1,000 requests a minute.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{
+		MaxSends:              4,
+		BookingAttemptTimeout: 60 * time.Second,
+		AttemptTimeout:        30 * time.Second,
+		BaseDelay:             250 * time.Millisecond,
+		MaxDelay:              20 * time.Second,
+		MaxRetryAfter:         60 * time.Second,
+		RateLimitedDelay:      60 * time.Second,
+		BudgetRatio:           0.1,
+		BudgetBurst:           10,
+		ClientErrorLimit:      50,
+		RequestsPerMinute:     1000,
+	}
+}
+
+// validate reports a policy that cannot work as written.
+func (p RetryPolicy) validate() error {
+	switch {
+	case p.MaxSends < 1:
+		return fmt.Errorf("RetryPolicy.MaxSends is %d, at least 1 is needed", p.MaxSends)
+	case p.BookingAttemptTimeout < 0, p.AttemptTimeout < 0, p.BaseDelay < 0, p.MaxDelay < 0,
+		p.MaxRetryAfter < 0, p.RateLimitedDelay < 0:
+		return errors.New("RetryPolicy durations must not be negative")
+	case math.IsNaN(p.BudgetRatio), math.IsNaN(p.BudgetBurst), p.BudgetBurst < 0:
+		return errors.New("RetryPolicy.BudgetBurst must be a number >= 0 and BudgetRatio a number")
+	case p.ClientErrorLimit < 0, p.RequestsPerMinute < 0:
+		return errors.New("RetryPolicy.ClientErrorLimit and RequestsPerMinute must not be negative")
+	}
+	return nil
+}
+
+// The retry decision, as small functions. doc.go has the same table.
+
+// retryableStatus lists the answers worth another send: the server timed
+// out waiting for the request (408), asked the client to slow down (429),
+// or failed in a way that may pass (500, 502, 503, 504). 501 and every
+// other 4XX will not change by asking again.
+func retryableStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// doubtfulStatus lists the retryable answers after which the request may
+// have been acted on. 408 and 429 say it was not.
+func doubtfulStatus(code int) bool {
+	switch code {
+	case http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// retryableError says whether a send that got no HTTP answer is worth
+// another: yes for refused or reset connections, unexpected EOF, network
+// timeouts and the send's own timeout; no for the caller's cancellation,
+// TLS and certificate failures, refused redirects, the client's own
+// limits, and anything unrecognised.
+func retryableError(err error) bool {
+	var local *LocalLimitError
+	switch {
+	case errors.As(err, &local):
+		return false
+	case errors.Is(err, errAttemptTimeout):
+		return true
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.Is(err, errRedirect), isTLSError(err):
+		return false
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return dns.IsTimeout || dns.IsTemporary
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op)
+}
+
+// methodRetryable says whether a request may be sent more than once.
+// Idempotent methods may; a POST (or PATCH, or anything else) only with an
+// idempotency key, which tells the server that a repeat is the same request.
+func methodRetryable(method string, hasKey bool) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete,
+		http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return hasKey
+}
+
+// backoff returns the wait before retry number n (0 for the first retry):
+// full jitter, uniform in [0, min(MaxDelay, BaseDelay*2^n)).
+func (p RetryPolicy) backoff(n int) time.Duration {
+	ceil := p.BaseDelay
+	for i := 0; i < n && ceil < p.MaxDelay && ceil <= math.MaxInt64/2; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, p.MaxDelay)
+	if ceil <= 0 {
+		return 0
+	}
+	return rand.N(ceil)
+}
+
+// retryWait returns the wait before retry number n after resp (nil when
+// the send got no answer). A Retry-After (seconds or HTTP date) is obeyed,
+// and a 429 without one counts as asking RateLimitedDelay; an ask above
+// MaxRetryAfter gives ok == false: stop retrying.
+func (p RetryPolicy) retryWait(n int, resp *http.Response, now time.Time) (wait, asked time.Duration, ok bool) {
+	wait = p.backoff(n)
+	if resp == nil {
+		return wait, 0, true
+	}
+	asked, has := parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	if !has && resp.StatusCode == http.StatusTooManyRequests {
+		asked, has = p.RateLimitedDelay, true
+	}
+	if !has {
+		return wait, 0, true
+	}
+	if asked > p.MaxRetryAfter {
+		return 0, asked, false
+	}
+	return max(wait, asked), asked, true
+}
+
+// ErrRetryBudgetExhausted is wrapped in the *TransportError of a call that
+// stopped retrying because the client-wide retry budget was empty: many
+// calls have been failing, and retrying them all would only add load.
+var ErrRetryBudgetExhausted = errors.New("prio: retry budget exhausted")
+
+// TransportError reports a call whose last send got no HTTP answer: the
+// connection failed, the send timed out, the caller's context ended, or
+// TLS failed. Err is the cause (errors.Is(err, context.Canceled) and the
+// like work through it).
+type TransportError struct {
+	Info CallInfo
+	// InDoubt is true when a send of the call may have been acted on by
+	// the server: it was written and then timed out, was reset or cut
+	// short, or was answered with 500, 502, 503 or 504. For a booking,
+	// look it up before sending it again under another key.
+	InDoubt bool
+	Err     error
+
+	method string // for the message
+	url    string // redacted
+	detail string // Err's text, scrubbed of secrets and personal data
+}
+
+func (e *TransportError) Error() string {
+	var b strings.Builder
+	b.WriteString("prio: ")
+	if e.Info.Operation != "" {
+		b.WriteString(e.Info.Operation)
+		b.WriteString(": ")
+	}
+	if e.method != "" {
+		b.WriteString(e.method)
+		b.WriteString(" ")
+		b.WriteString(e.url)
+		b.WriteString(": ")
+	}
+	switch {
+	case e.detail != "":
+		b.WriteString(e.detail)
+	case e.Err != nil:
+		b.WriteString(redactText(e.Err.Error()))
+	default:
+		b.WriteString("no HTTP answer")
+	}
+	fmt.Fprintf(&b, " [sends %d] [elapsed %s]", e.Info.Sends, e.Info.Elapsed.Round(time.Millisecond))
+	if e.Info.IdempotencyKey != "" {
+		fmt.Fprintf(&b, " [key %s]", e.Info.IdempotencyKey)
+	}
+	if e.Info.LastStatus != 0 {
+		fmt.Fprintf(&b, " [last status %d]", e.Info.LastStatus)
+	}
+	if e.Info.ErrorReference != "" {
+		fmt.Fprintf(&b, " [error_reference %s]", e.Info.ErrorReference)
+	}
+	if e.InDoubt {
+		b.WriteString(" [in doubt: a send may have been processed]")
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// scrubbedError is a cause whose text has been cleaned of secrets and
+// personal data; errors.Is and errors.As still see the original.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// ResponseCallInfo returns what happened on the wire for the call that
+// produced resp (key, sends, elapsed time, last status, error_reference),
+// for users of the generated client from Client.API.
+func ResponseCallInfo(resp *http.Response) (CallInfo, bool) {
+	if resp == nil || resp.Request == nil {
+		return CallInfo{}, false
+	}
+	cs := callStateFrom(resp.Request.Context())
+	if cs == nil {
+		return CallInfo{}, false
+	}
+	return cs.snapshot(), true
+}
+
+// doer is the one retrying HTTP doer of a Client, shared by all its
+// goroutines. It implements generated.HttpRequestDoer.
+type doer struct {
+	policy RetryPolicy
+	hc     *http.Client
+	budget *retryBudget
+	limits localLimits
+	logger *slog.Logger
+	red    redactor
+}
+
+// newDoer builds the doer over rt, the chain that puts one request on the
+// wire (authentication over countSends over the base transport). The
+// budget, 4XX guard and rate limiter come from p and are shared by every
+// call; logger may be nil (silent).
+func newDoer(rt http.RoundTripper, p RetryPolicy, logger *slog.Logger, red redactor) *doer {
+	return &doer{
+		policy: p,
+		hc:     &http.Client{Transport: &attemptTransport{next: rt}, CheckRedirect: checkRedirect},
+		budget: newRetryBudget(p.BudgetRatio, p.BudgetBurst),
+		limits: localLimits{
+			guard:   newClientErrorGuard(p.ClientErrorLimit, time.Minute),
+			limiter: newRequestLimiter(p.RequestsPerMinute),
+		},
+		logger: logger,
+		red:    red,
+	}
+}
+
+// callRun is the loop's state for one Do. Sends of one call are
+// sequential and run on the caller's goroutine (CheckRetry, Backoff, the
+// hooks and attemptTransport.RoundTrip), so it needs no lock.
+type callRun struct {
+	d       *doer
+	p       RetryPolicy
+	cs      *callState
+	method  string
+	url     *url.URL
+	retryOK bool
+	start   time.Time
+	before  int // cs's Sends when this Do began
+
+	attempt   int  // sends begun by the loop
+	deposited bool // the budget got this call's deposit
+	lastDoubt bool // the latest send may have been acted on
+	anyDoubt  bool // some send may have been acted on
+	wait      time.Duration
+	stop      string // why the loop stopped on a retryable outcome
+	budgetOut bool
+}
+
+type callRunKey struct{}
+
+func runFrom(ctx context.Context) *callRun {
+	r, _ := ctx.Value(callRunKey{}).(*callRun)
+	return r
+}
+
+// Do sends req, retrying as the policy says. It returns either the last
+// HTTP answer (with its body intact and a nil error) or an error: a
+// *TransportError when the last send got no answer, a *LocalLimitError when
+// a local limit refused to send.
+func (d *doer) Do(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	cs := callStateFrom(ctx)
+	if cs == nil {
+		cs = &callState{}
+		ctx = withCallState(ctx, cs)
+	}
+	p := d.policy
+	if cs.policy != nil {
+		p = *cs.policy
+	}
+	body, err := readRequestBody(req)
+	if err != nil {
+		return nil, fmt.Errorf("prio: reading the request body: %w", err)
+	}
+	key := req.Header.Get(keyHeader)
+	run := &callRun{
+		d: d, p: p, cs: cs,
+		method:  req.Method,
+		url:     req.URL,
+		retryOK: methodRetryable(req.Method, key != ""),
+		start:   time.Now(),
+	}
+	cs.update(func(i *CallInfo) {
+		if i.Operation == "" {
+			i.Operation = cs.operation
+		}
+		if key != "" {
+			i.IdempotencyKey = key
+		}
+		run.before = i.Sends
+	})
+	ctx = context.WithValue(ctx, callRunKey{}, run)
+
+	out := req.Clone(ctx)
+	if key != "" && out.Header.Get(referenceHeader) == "" {
+		out.Header.Set(referenceHeader, key)
+	}
+	out.Body, out.GetBody, out.ContentLength = nil, nil, 0
+	rreq := &retryablehttp.Request{Request: out}
+	var raw any // a nil []byte would not be a nil body
+	if len(body) > 0 {
+		raw = body
+	}
+	if err := rreq.SetBody(raw); err != nil {
+		return nil, fmt.Errorf("prio: preparing the request body: %w", err)
+	}
+	// One retryablehttp.Client per call, over the shared http.Client: its
+	// hooks are closures over this call's state (Backoff gets no request,
+	// and a per-call policy may change MaxSends). Every default is
+	// replaced; PrepareRetry stays nil because nothing is re-signed.
+	rc := &retryablehttp.Client{
+		HTTPClient:     d.hc,
+		Logger:         nil,
+		RetryWaitMin:   p.BaseDelay,
+		RetryWaitMax:   p.MaxDelay,
+		RetryMax:       max(p.MaxSends-1, 0),
+		CheckRetry:     run.checkRetry,
+		Backoff:        run.backoff,
+		ErrorHandler:   keepLastResponse,
+		RequestLogHook: run.beforeSend,
+	}
+	resp, err := rc.Do(rreq)
+	return run.finish(ctx, resp, err)
+}
+
+func readRequestBody(req *http.Request) ([]byte, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, nil
+	}
+	defer req.Body.Close()
+	return io.ReadAll(req.Body)
+}
+
+// beforeSend numbers each send of the loop in App-Attempt. The header map
+// is copied first: the previous send's request shares it and net/http may
+// still be writing that one.
+func (r *callRun) beforeSend(_ retryablehttp.Logger, req *http.Request, i int) {
+	r.attempt = i + 1
+	req.Header = req.Header.Clone()
+	req.Header.Set(attemptHeader, strconv.Itoa(i+1))
+}
+
+// checkRetry is the loop's CheckRetry. ctx is the caller's context. It
+// decides, in order: is the outcome worth another send, may this request
+// be re-sent, does stop-on-doubt forbid it, are sends left, how long to
+// wait and whether that wait fits before the deadline, and whether the
+// budget has a token. It never returns an error: the outcome itself is
+// what Do returns.
+func (r *callRun) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	r.stop = ""
+	if ctx.Err() != nil {
+		return false, nil
+	}
+	if err != nil {
+		if !retryableError(err) {
+			return false, nil
+		}
+		resp = nil
+	} else if !retryableStatus(resp.StatusCode) {
+		return false, nil
+	}
+	if !r.retryOK {
+		r.stop = "a " + r.method + " without an Idempotency-Key is never re-sent"
+		return false, nil
+	}
+	if r.cs.stopOnDoubt && r.lastDoubt {
+		r.stop = "the send may have been processed; the caller checks before re-sending"
+		return false, nil
+	}
+	if sends := r.cs.snapshot().Sends - r.before; r.attempt >= r.p.MaxSends || sends >= r.p.MaxSends {
+		r.stop = fmt.Sprintf("%d of %d sends made", max(r.attempt, sends), r.p.MaxSends)
+		return false, nil
+	}
+	now := time.Now()
+	wait, asked, ok := r.p.retryWait(r.attempt-1, resp, now)
+	if !ok {
+		r.stop = fmt.Sprintf("the server asked to wait %s, more than the %s allowed", asked, r.p.MaxRetryAfter)
+		return false, nil
+	}
+	if dl, ok := ctx.Deadline(); ok && !now.Add(wait).Before(dl) {
+		r.stop = fmt.Sprintf("the next wait (%s) would outlast the context deadline", wait.Round(time.Millisecond))
+		return false, nil
+	}
+	if !r.d.budget.withdraw() {
+		r.stop = "the client-wide retry budget is empty"
+		r.budgetOut = true
+		return false, nil
+	}
+	r.wait = wait
+	r.d.logRetry(ctx, r, wait)
+	return true, nil
+}
+
+// backoff hands the loop the wait checkRetry chose.
+func (r *callRun) backoff(_, _ time.Duration, _ int, _ *http.Response) time.Duration {
+	return r.wait
+}
+
+// keepLastResponse is the loop's ErrorHandler: it never returns both a
+// response and an error, and never drops the last answer for an error.
+func keepLastResponse(resp *http.Response, err error, _ int) (*http.Response, error) {
+	if err == nil {
+		if resp == nil {
+			return nil, errors.New("prio: no response and no error")
+		}
+		return resp, nil
+	}
+	if resp != nil {
+		discardBody(resp.Body)
+	}
+	return nil, err
+}
+
+// finish records the call's elapsed time and shapes what Do returns.
+func (r *callRun) finish(ctx context.Context, resp *http.Response, err error) (*http.Response, error) {
+	elapsed := time.Since(r.start)
+	r.cs.update(func(i *CallInfo) { i.Elapsed += elapsed })
+	info := r.cs.snapshot()
+	if err == nil {
+		if r.stop != "" {
+			r.d.logGiveUp(ctx, r, info, "")
+		}
+		return resp, nil
+	}
+	var local *LocalLimitError
+	if errors.As(err, &local) {
+		local.Info = info
+		r.d.logGiveUp(ctx, r, info, r.d.red.text(local.Reason))
+		return nil, local
+	}
+	// http.Client's *url.Error repeats the full URL, query included.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if r.budgetOut {
+		err = fmt.Errorf("%w: %w", ErrRetryBudgetExhausted, err)
+	}
+	detail := r.d.red.scrub(err.Error(), r.url)
+	te := &TransportError{
+		Info:    info,
+		InDoubt: r.anyDoubt,
+		Err:     &scrubbedError{msg: detail, err: err},
+		method:  r.method,
+		url:     redactURL(r.url),
+		detail:  detail,
+	}
+	r.d.logGiveUp(ctx, r, info, te.detail)
+	return nil, te
+}
+
+// errorReference returns Prio's error_reference from an error body.
+func errorReference(body []byte) string {
+	if len(body) > errorRefBodyCap {
+		body = body[:errorRefBodyCap]
+	}
+	var eb struct {
+		Ref string `json:"error_reference"`
+	}
+	if json.Unmarshal(body, &eb) != nil {
+		return ""
+	}
+	return eb.Ref
 }

@@ -1,0 +1,180 @@
+package prio
+
+import (
+	"container/list"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Header names of the idempotency machinery. The key travels twice: as
+// Idempotency-Key (which net/http and most servers understand) and as
+// App-Reference (Prio's documented "unique request reference from your
+// application", which Prio support can search for). App-Attempt numbers the
+// sends of one logical call, starting at 1.
+const (
+	keyHeader       = "Idempotency-Key"
+	referenceHeader = "App-Reference"
+	attemptHeader   = "App-Attempt"
+)
+
+// Errors about idempotency keys, matched with errors.Is.
+var (
+	// ErrInvalidKey is matched by the error for a caller-supplied key that
+	// is empty, longer than 255 bytes or not made of visible ASCII.
+	ErrInvalidKey = errors.New("prio: invalid idempotency key")
+	// ErrKeyReused is matched when a key already used in this process is
+	// used again with a different request body. Nothing is sent: the
+	// server would either reject the second body or, worse, answer it with
+	// the result of the first.
+	ErrKeyReused = errors.New("prio: idempotency key reused with a different body")
+)
+
+// keyNamespace is the UUIDv5 namespace of derived keys. It must never
+// change: a derived key is only useful if every version of this SDK, on
+// every machine, derives the same key for the same booking.
+var keyNamespace = uuid.MustParse("ac99e1b6-70bc-4fb1-8a22-6b3d18b5b63d")
+
+// DeriveKey returns the idempotency key of a booking identified by a
+// business reference, such as the order_external_reference of Create Order:
+// a UUIDv5 of the distributor id, the operation and the reference. A
+// restarted process, another replica or another machine derives the same
+// key for the same booking, so Prio can recognise a re-send of it.
+func DeriveKey(distributorID, operation, reference string) string {
+	// Length prefixes keep ("ab", "c") and ("a", "bc") apart.
+	name := make([]byte, 0, len(distributorID)+len(operation)+len(reference)+16)
+	for _, part := range [...]string{distributorID, operation, reference} {
+		name = strconv.AppendInt(name, int64(len(part)), 10)
+		name = append(name, ':')
+		name = append(name, part...)
+	}
+	return uuid.NewSHA1(keyNamespace, name).String()
+}
+
+// NewRandomKey returns a fresh random idempotency key (a UUIDv4). Keep it
+// with the request for as long as the request may be re-sent.
+func NewRandomKey() string { return uuid.NewString() }
+
+// maxKeyLen bounds caller-supplied keys.
+const maxKeyLen = 255
+
+// ValidateKey checks a caller-supplied idempotency key: 1 to 255 visible
+// ASCII characters (no spaces or control characters), so that it survives
+// as an HTTP header value unchanged. The error matches ErrInvalidKey.
+func ValidateKey(k string) error {
+	if k == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidKey)
+	}
+	if len(k) > maxKeyLen {
+		return fmt.Errorf("%w: %d bytes long, at most %d allowed", ErrInvalidKey, len(k), maxKeyLen)
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x21 || c > 0x7e {
+			return fmt.Errorf("%w: byte %d is 0x%02x, only visible ASCII (0x21-0x7e) is allowed", ErrInvalidKey, i, c)
+		}
+	}
+	return nil
+}
+
+// keyGuard remembers which body each recent key was sent with, so that the
+// same key is never sent with two different bodies. It holds at most
+// maxEntries keys, each for at most maxAge since it was last used, and is
+// safe for concurrent use.
+type keyGuard struct {
+	maxEntries int
+	maxAge     time.Duration
+
+	mu    sync.Mutex
+	byKey map[string]*list.Element // of *keyEntry
+	order *list.List               // least recently used first
+}
+
+type keyEntry struct {
+	key  string
+	fp   [sha256.Size]byte
+	used time.Time
+}
+
+// newKeyGuard returns a guard holding at most maxEntries keys for at most
+// maxAge each. maxEntries < 1 turns the guard off; maxAge <= 0 means keys
+// leave only when the guard is full.
+func newKeyGuard(maxEntries int, maxAge time.Duration) *keyGuard {
+	return &keyGuard{
+		maxEntries: maxEntries,
+		maxAge:     maxAge,
+		byKey:      make(map[string]*list.Element),
+		order:      list.New(),
+	}
+}
+
+// check records that key is about to be sent with body. It returns an error
+// matching ErrKeyReused when the key was recently used with another body.
+func (g *keyGuard) check(key string, body []byte) error {
+	if g == nil || g.maxEntries < 1 {
+		return nil
+	}
+	fp := sha256.Sum256(body)
+	now := time.Now()
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.expireLocked(now)
+	if el, ok := g.byKey[key]; ok {
+		e := el.Value.(*keyEntry)
+		if e.fp != fp {
+			return fmt.Errorf("%w: key %s was sent with another body %s ago; use a new key (or a new business reference) for a changed request",
+				ErrKeyReused, key, now.Sub(e.used).Round(time.Second))
+		}
+		e.used = now
+		g.order.MoveToBack(el)
+		return nil
+	}
+	g.byKey[key] = g.order.PushBack(&keyEntry{key: key, fp: fp, used: now})
+	for g.order.Len() > g.maxEntries {
+		g.removeLocked(g.order.Front())
+	}
+	return nil
+}
+
+// forget drops key, so it may be used with another body. Call it when the
+// server has definitely refused the request without acting on it (a 4XX
+// other than 409), so that a corrected request can reuse its derived key.
+func (g *keyGuard) forget(key string) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	if el, ok := g.byKey[key]; ok {
+		g.removeLocked(el)
+	}
+	g.mu.Unlock()
+}
+
+// size reports how many keys are remembered.
+func (g *keyGuard) size() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.order.Len()
+}
+
+func (g *keyGuard) expireLocked(now time.Time) {
+	if g.maxAge <= 0 {
+		return
+	}
+	for el := g.order.Front(); el != nil; el = g.order.Front() {
+		if now.Sub(el.Value.(*keyEntry).used) < g.maxAge {
+			return
+		}
+		g.removeLocked(el)
+	}
+}
+
+func (g *keyGuard) removeLocked(el *list.Element) {
+	delete(g.byKey, el.Value.(*keyEntry).key)
+	g.order.Remove(el)
+}

@@ -1,0 +1,175 @@
+package prio
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDeriveKey(t *testing.T) {
+	t.Parallel()
+	k := DeriveKey("501", "createOrder", "ext-42")
+
+	// Pinned: a derived key must never change between SDK versions, or a
+	// process upgraded mid-outage would re-send a booking under a new key.
+	// The value was computed apart from this code, with Python's
+	// uuid.uuid5(UUID("ac99e1b6-70bc-4fb1-8a22-6b3d18b5b63d"),
+	// "3:501" + "11:createOrder" + "6:ext-42").
+	assert.Equal(t, "0c2e710f-9c1f-5987-b2c4-41b9c533034f", k)
+
+	u, err := uuid.Parse(k)
+	require.NoError(t, err)
+	assert.Equal(t, uuid.Version(5), u.Version())
+	assert.Equal(t, uuid.RFC4122, u.Variant())
+	assert.NoError(t, ValidateKey(k))
+	assert.Equal(t, k, DeriveKey("501", "createOrder", "ext-42"), "same inputs, same key")
+
+	others := map[string]string{
+		"distributor": DeriveKey("502", "createOrder", "ext-42"),
+		"operation":   DeriveKey("501", "createReservation", "ext-42"),
+		"reference":   DeriveKey("501", "createOrder", "ext-43"),
+		"shifted 1":   DeriveKey("50", "1createOrder", "ext-42"),
+		"shifted 2":   DeriveKey("501", "createOrderext-", "42"),
+		"empty":       DeriveKey("", "", ""),
+	}
+	seen := map[string]string{k: "base"}
+	for name, o := range others {
+		_, dup := seen[o]
+		assert.False(t, dup, "%s collides with %s", name, seen[o])
+		seen[o] = name
+	}
+}
+
+func TestNewRandomKey(t *testing.T) {
+	t.Parallel()
+	seen := make(map[string]bool, 1000)
+	for range 1000 {
+		k := NewRandomKey()
+		u, err := uuid.Parse(k)
+		require.NoError(t, err)
+		require.Equal(t, uuid.Version(4), u.Version())
+		require.NoError(t, ValidateKey(k))
+		require.False(t, seen[k])
+		seen[k] = true
+	}
+}
+
+func TestValidateKey(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		key string
+		ok  bool
+	}{
+		{"a", true},
+		{"order-2024/ABC_123:x~", true},
+		{strings.Repeat("k", 255), true},
+		{"", false},
+		{strings.Repeat("k", 256), false},
+		{"has space", false},
+		{"tab\there", false},
+		{"new\nline", false},
+		{"nul\x00", false},
+		{"del\x7f", false},
+		{"caf\u00e9", false},
+	}
+	for _, c := range cases {
+		err := ValidateKey(c.key)
+		if c.ok {
+			assert.NoError(t, err, "%q", c.key)
+			continue
+		}
+		assert.ErrorIs(t, err, ErrInvalidKey, "%q", c.key)
+		if len(c.key) > 3 {
+			assert.NotContains(t, err.Error(), c.key, "the message does not echo the key")
+		}
+	}
+}
+
+func TestKeyGuard(t *testing.T) {
+	t.Parallel()
+	g := newKeyGuard(100, time.Hour)
+	require.NoError(t, g.check("k1", []byte(`{"a":1}`)))
+	require.NoError(t, g.check("k1", []byte(`{"a":1}`)), "same body again is a retry")
+	err := g.check("k1", []byte(`{"a":2}`))
+	assert.ErrorIs(t, err, ErrKeyReused)
+	assert.Contains(t, err.Error(), "k1")
+	require.NoError(t, g.check("k2", []byte(`{"a":2}`)), "other keys are independent")
+	require.NoError(t, g.check("k1", []byte(`{"a":1}`)), "a refused body does not replace the recorded one")
+
+	g.forget("k1")
+	require.NoError(t, g.check("k1", []byte(`{"a":2}`)), "a forgotten key may carry a new body")
+
+	var off *keyGuard
+	assert.NoError(t, off.check("k", nil))
+	assert.NoError(t, newKeyGuard(0, time.Hour).check("k", nil))
+}
+
+func TestKeyGuardBoundedSize(t *testing.T) {
+	t.Parallel()
+	g := newKeyGuard(3, 0)
+	for i := range 5 {
+		require.NoError(t, g.check(fmt.Sprint("k", i), []byte("a")))
+	}
+	assert.Equal(t, 3, g.size())
+	assert.NoError(t, g.check("k0", []byte("other")), "the oldest key was evicted")
+	assert.ErrorIs(t, g.check("k4", []byte("other")), ErrKeyReused, "recent keys are kept")
+
+	// Use refreshes: k2 used again survives two new keys; k3 does not.
+	g = newKeyGuard(3, 0)
+	for _, k := range []string{"k1", "k2", "k3"} {
+		require.NoError(t, g.check(k, []byte("a")))
+	}
+	require.NoError(t, g.check("k1", []byte("a")))
+	require.NoError(t, g.check("k4", []byte("a")))
+	require.NoError(t, g.check("k5", []byte("a")))
+	assert.ErrorIs(t, g.check("k1", []byte("b")), ErrKeyReused)
+	assert.NoError(t, g.check("k2", []byte("b")))
+}
+
+func TestKeyGuardAge(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := newKeyGuard(100, time.Hour)
+		require.NoError(t, g.check("k", []byte("a")))
+		time.Sleep(59 * time.Minute)
+		assert.ErrorIs(t, g.check("k", []byte("b")), ErrKeyReused)
+		require.NoError(t, g.check("k", []byte("a")), "use refreshes the entry")
+		time.Sleep(59 * time.Minute)
+		assert.ErrorIs(t, g.check("k", []byte("b")), ErrKeyReused)
+		time.Sleep(time.Hour)
+		assert.NoError(t, g.check("k", []byte("b")), "an entry older than maxAge is gone")
+		assert.Equal(t, 1, g.size())
+	})
+}
+
+func TestKeyGuardConcurrent(t *testing.T) {
+	t.Parallel()
+	g := newKeyGuard(50, time.Hour)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		refused int
+	)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 500 {
+				key := fmt.Sprint("k", i%80)
+				if err := g.check(key, []byte(fmt.Sprint(i%80, "-", w%2))); err != nil {
+					mu.Lock()
+					refused++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, g.size(), 50)
+	assert.Positive(t, refused, "two bodies per key collide")
+}

@@ -1,0 +1,343 @@
+package prio
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The chain under the retry loop, top to bottom:
+//
+//	retryablehttp.Client      the loop: CheckRetry, Backoff, ErrorHandler
+//	http.Client               same-host redirects only
+//	attemptTransport          local limits, per-send timeout, body buffering, bookkeeping
+//	(auth RoundTripper)       token and API key, added by the caller of newDoer
+//	countSends                counts requests that really leave (httptrace)
+//	*http.Transport           newBaseTransport, or the user's
+
+// newBaseTransport returns the transport used when the user brings none:
+// keep-alives on, maxIdlePerHost idle connections per host (set it to the
+// expected concurrency, so a burst of calls does not open and close
+// connections), TLS 1.2 or later, HTTP/2 when the server offers it, and
+// bounded dial and handshake times. It sets no overall or response-header
+// timeout: every send has its own deadline from the RetryPolicy.
+func newBaseTransport(maxIdlePerHost int) *http.Transport {
+	maxIdlePerHost = max(maxIdlePerHost, 2)
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   10 * time.Second,
+		MaxIdleConns:          max(100, maxIdlePerHost),
+		MaxIdleConnsPerHost:   maxIdlePerHost,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// sendTracker collects what countSends learns about one send of the loop
+// (one RoundTrip of attemptTransport). Its fields are written from
+// net/http's connection goroutines, hence atomics.
+type sendTracker struct {
+	written atomic.Bool // a request was fully written to a connection
+}
+
+type sendTrackerKey struct{}
+
+func trackerFrom(ctx context.Context) *sendTracker {
+	t, _ := ctx.Value(sendTrackerKey{}).(*sendTracker)
+	return t
+}
+
+// countSends wraps rt, the transport that puts requests on the wire, to
+// count every request that really leaves into the call's CallInfo.Sends.
+//
+// net/http may re-send a request on its own: a request that is idempotent
+// or carries an Idempotency-Key header (every SDK POST does), and whose
+// body it can rewind, is written again on a new connection when a
+// kept-alive connection turns out to have been closed by the server after
+// the request was written. Counting RoundTrip calls would miss that second
+// send. countSends instead counts httptrace WroteRequest events, one per
+// request fully written, so the silent re-send is counted too. (For
+// stop-on-doubt calls attemptTransport removes GetBody, so there the
+// re-send cannot happen.) A request the transport gave up on before
+// writing it (dial error, refused connection, TLS failure) is not a send.
+//
+// Under a RoundTripper that is not net/http's (no trace event fires), each
+// RoundTrip counts as one send unless its error proves nothing left.
+func countSends(rt http.RoundTripper) http.RoundTripper { return &sendCounter{next: rt} }
+
+type sendCounter struct{ next http.RoundTripper }
+
+func (c *sendCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	cs, tr := callStateFrom(ctx), trackerFrom(ctx)
+	if cs == nil && tr == nil {
+		return c.next.RoundTrip(req)
+	}
+	var (
+		mu      sync.Mutex
+		traced  bool // net/http's transport took the request
+		writes  int  // WroteRequest events without error
+		counted int  // sends recorded
+	)
+	record := func() {
+		if cs != nil {
+			cs.update(func(i *CallInfo) { i.Sends++ })
+		}
+		if tr != nil {
+			tr.written.Store(true)
+		}
+	}
+	trace := &httptrace.ClientTrace{
+		GetConn: func(string) {
+			mu.Lock()
+			traced = true
+			mu.Unlock()
+		},
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err != nil {
+				// An incomplete request cannot be acted on.
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			writes++
+			if writes > counted {
+				counted++
+				record()
+			}
+		},
+	}
+	resp, err := c.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+
+	mu.Lock()
+	defer mu.Unlock()
+	switch {
+	case !traced && counted == 0 && (err == nil || !provenUnsent(err)):
+		counted++
+		record()
+	case err == nil && counted == 0:
+		// The server answered before the request was fully written; it
+		// still left. A later WroteRequest must not count it again.
+		counted++
+		record()
+	}
+	return resp, err
+}
+
+// provenUnsent reports errors that show the request never reached the
+// server as an HTTP request: the connection could not be made, or TLS
+// failed before any request byte was sent.
+func provenUnsent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED) || isTLSError(err)
+}
+
+// isTLSError reports a failed TLS handshake or certificate check; retrying
+// cannot fix those.
+func isTLSError(err error) bool {
+	var (
+		verr  *tls.CertificateVerificationError
+		rherr tls.RecordHeaderError
+		alert tls.AlertError
+		uaerr x509.UnknownAuthorityError
+		cierr x509.CertificateInvalidError
+		hnerr x509.HostnameError
+		sherr x509.SystemRootsError
+	)
+	return errors.As(err, &verr) || errors.As(err, &rherr) || errors.As(err, &alert) ||
+		errors.As(err, &uaerr) || errors.As(err, &cierr) || errors.As(err, &hnerr) || errors.As(err, &sherr)
+}
+
+// errRedirect is matched by the error of a refused redirect.
+var errRedirect = errors.New("prio: redirect refused")
+
+// maxRedirects matches net/http's own limit.
+const maxRedirects = 10
+
+// checkRedirect follows redirects only on the same scheme and host, so that
+// credentials added below the http.Client (token, API key) never go to
+// another host or over plain HTTP.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("%w: stopped after %d redirects", errRedirect, maxRedirects)
+	}
+	first := via[0].URL
+	if req.URL.Host != first.Host || req.URL.Scheme != first.Scheme {
+		return fmt.Errorf("%w: %s to another host or scheme", errRedirect, redactURL(req.URL))
+	}
+	return nil
+}
+
+// errAttemptTimeout is matched by the error of a send that hit its own
+// timeout (RetryPolicy.AttemptTimeout or BookingAttemptTimeout) while the
+// caller's context was still alive.
+var errAttemptTimeout = errors.New("prio: send timed out")
+
+// maxBufferedBody bounds how much of a response is read before the
+// response is handed back. Reading the whole body inside the send makes a
+// truncated answer a failed send (retried, or in doubt) instead of a
+// decoding error later, and lets the per-send timeout end with the send.
+const maxBufferedBody = 8 << 20
+
+// errorRefBodyCap bounds how much of an error body is parsed for
+// error_reference.
+const errorRefBodyCap = 64 << 10
+
+// attemptTransport runs one send of the loop: the local limits, the
+// per-send timeout, reading the body, and recording what happened. It sits
+// under the http.Client, so a redirect hop is a send of its own.
+type attemptTransport struct {
+	next http.RoundTripper
+}
+
+func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	run := runFrom(ctx)
+	if run == nil {
+		return a.next.RoundTrip(req)
+	}
+	if err := run.d.limits.admit(ctx); err != nil {
+		return nil, err
+	}
+	if !run.deposited {
+		run.deposited = true
+		run.d.budget.deposit()
+	}
+
+	timeout := run.p.AttemptTimeout
+	if run.cs.booking {
+		timeout = run.p.BookingAttemptTimeout
+	}
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	streaming := false // a large body keeps the send's context until closed
+	defer func() {
+		if !streaming {
+			cancel()
+		}
+	}()
+	tr := &sendTracker{}
+	actx = context.WithValue(actx, sendTrackerKey{}, tr)
+	start := time.Now()
+
+	out := req.WithContext(actx)
+	if run.cs.stopOnDoubt {
+		// net/http re-sends on its own only a request it can rewind. A
+		// stop-on-doubt call (Create Order) must never be re-sent behind
+		// its back: without GetBody, its sends are exactly the loop's.
+		out.GetBody = nil
+	}
+	resp, err := a.next.RoundTrip(out)
+	if err == nil && resp == nil {
+		err = errors.New("prio: transport returned neither a response nor an error")
+	}
+	if err != nil && resp != nil {
+		discardBody(resp.Body)
+		resp = nil
+	}
+	var body []byte
+	if err == nil {
+		body, streaming, err = bufferBody(resp, cancel)
+	}
+	if err != nil {
+		cancel()
+		if timeout > 0 && errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			// Not wrapped: context.DeadlineExceeded in the result is kept
+			// for the caller's own deadline.
+			err = fmt.Errorf("%w after %s", errAttemptTimeout, timeout)
+		}
+		run.lastDoubt = tr.written.Load() && !provenUnsent(err)
+		run.anyDoubt = run.anyDoubt || run.lastDoubt
+		run.d.logSend(ctx, run, req, 0, err, time.Since(start))
+		return nil, err
+	}
+
+	status := resp.StatusCode
+	ref := ""
+	if status >= 400 {
+		ref = errorReference(body)
+	}
+	run.cs.update(func(i *CallInfo) {
+		i.LastStatus = status
+		i.ErrorReference = ref
+	})
+	if status >= 400 && status < 500 {
+		run.d.limits.guard.record(time.Now())
+	}
+	run.lastDoubt = doubtfulStatus(status)
+	run.anyDoubt = run.anyDoubt || run.lastDoubt
+	if resp.Request == nil {
+		resp.Request = req
+	}
+	run.d.logSend(ctx, run, req, status, nil, time.Since(start))
+	return resp, nil
+}
+
+// bufferBody reads resp's body into memory (up to maxBufferedBody) and
+// replaces it with a reader over the bytes. A longer body is handed on as a
+// stream whose Close calls cancel (streaming is then true); otherwise the
+// caller ends the send's context. On a read error the body is closed and
+// the error returned.
+func bufferBody(resp *http.Response, cancel context.CancelFunc) (b []byte, streaming bool, err error) {
+	if resp.Body == nil || resp.Body == http.NoBody {
+		resp.Body = http.NoBody
+		return nil, false, nil
+	}
+	orig := resp.Body
+	b, err = io.ReadAll(io.LimitReader(orig, maxBufferedBody+1))
+	if err != nil {
+		orig.Close()
+		return nil, false, fmt.Errorf("reading the response body: %w", err)
+	}
+	if len(b) > maxBufferedBody {
+		resp.Body = &streamBody{Reader: io.MultiReader(bytes.NewReader(b), orig), closer: orig, cancel: cancel}
+		return b, true, nil
+	}
+	orig.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return b, false, nil
+}
+
+// streamBody is a large response body; closing it ends the send's context.
+type streamBody struct {
+	io.Reader
+	closer io.Closer
+	cancel context.CancelFunc
+}
+
+func (s *streamBody) Close() error {
+	err := s.closer.Close()
+	s.cancel()
+	return err
+}
+
+// discardBody reads a little of a discarded body, so the connection can be
+// reused, and closes it.
+func discardBody(body io.ReadCloser) {
+	if body == nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 4<<10))
+	body.Close()
+}
