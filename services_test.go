@@ -1,0 +1,184 @@
+package prio_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	prio "github.com/priosdk/prio-go"
+	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/priotest"
+)
+
+func TestProducts(t *testing.T) {
+	t.Parallel()
+	s := priotest.NewServer(t)
+	c := newClient(t, s)
+	ctx := t.Context()
+
+	var ids []string
+	perPage := 2
+	for p, err := range c.Products.List(ctx, &prio.ListProductsParams{ItemsPerPage: &perPage}) {
+		require.NoError(t, err)
+		require.NotNil(t, p.ProductId)
+		ids = append(ids, *p.ProductId)
+	}
+	assert.Contains(t, ids, priotest.ProductOpen)
+	assert.Contains(t, ids, priotest.ProductTimeSlot)
+
+	r, err := c.Products.GetIfModified(ctx, priotest.ProductTimeSlot, time.Time{})
+	require.NoError(t, err)
+	require.NotNil(t, r.Value)
+	assert.False(t, r.NotModified)
+	assert.Equal(t, "TIME_SLOT", string(r.Value.ProductAdmissionType))
+	require.False(t, r.LastModified.IsZero(), "the sandbox sends Last-Modified")
+
+	again, err := c.Products.GetIfModified(ctx, priotest.ProductTimeSlot, r.LastModified)
+	require.NoError(t, err, "not modified is a result, not an error")
+	assert.True(t, again.NotModified)
+	assert.Nil(t, again.Value)
+
+	page, err := c.Products.ListPageIfModified(ctx, nil, r.LastModified)
+	require.NoError(t, err)
+	assert.True(t, page.NotModified)
+
+	_, err = c.Products.Get(ctx, "99999999")
+	assert.ErrorIs(t, err, prio.ErrNotFound)
+
+	day := time.Now().AddDate(0, 0, 3)
+	slots, err := c.Products.Availability(ctx, priotest.ProductTimeSlot, &prio.AvailabilityParams{FromDate: prio.Date(day)})
+	require.NoError(t, err)
+	require.NotEmpty(t, slots)
+	for _, sl := range slots {
+		require.NotNil(t, sl.AvailabilityFromDateTime)
+		assert.NotContains(t, sl.AvailabilityFromDateTime.String(), "Z")
+	}
+	multi, err := c.Products.MultiAvailability(ctx, &prio.MultiAvailabilityParams{FromDate: prio.Date(day),
+		ProductId: &[]string{priotest.ProductTimeSlot, priotest.ProductTimeDate}})
+	require.NoError(t, err)
+	assert.Greater(t, len(multi), len(slots))
+
+	_, err = c.Products.Availability(ctx, priotest.ProductTimeSlot, nil)
+	assert.ErrorIs(t, err, prio.ErrInvalidArgument)
+}
+
+func TestReservationsHoldAndConfirm(t *testing.T) {
+	t.Parallel()
+	s := priotest.NewServer(t)
+	c := newClient(t, s)
+	ctx := t.Context()
+
+	day := time.Now().AddDate(0, 0, 5)
+	slots, err := c.Products.Availability(ctx, priotest.ProductTimeSlot, &prio.AvailabilityParams{FromDate: prio.Date(day)})
+	require.NoError(t, err)
+	require.NotEmpty(t, slots)
+	slot := slots[0]
+	open := slot.AvailabilitySpots.AvailabilitySpotsOpen
+
+	line := prio.ReservationLine{
+		BookingExternalReference: "line-1",
+		ProductId:                priotest.ProductTimeSlot,
+		ProductAvailabilityId:    slot.AvailabilityId,
+		ProductTypeDetails:       []prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 2}},
+	}
+	var info prio.CallInfo
+	res, err := c.Reservations.Create(ctx, &prio.Reservation{ReservationExternalReference: "res-1",
+		ReservationDetails: []prio.ReservationLine{line}}, prio.WithInfo(&info))
+	require.NoError(t, err)
+	require.NotNil(t, res.ReservationReference)
+	assert.Equal(t, prio.DeriveKey("501", "createReservation", "res-1"), info.IdempotencyKey)
+	require.NotNil(t, res.ReservationValidUntil)
+	assert.True(t, res.ReservationValidUntil.After(time.Now()))
+
+	slots, err = c.Products.Availability(ctx, priotest.ProductTimeSlot, &prio.AvailabilityParams{FromDate: prio.Date(day)})
+	require.NoError(t, err)
+	assert.Equal(t, open-2, slots[0].AvailabilitySpots.AvailabilitySpotsOpen, "the hold takes capacity")
+
+	got, err := c.Reservations.Get(ctx, *res.ReservationReference)
+	require.NoError(t, err)
+	assert.Equal(t, "res-1", got.ReservationExternalReference)
+
+	order, err := c.Reservations.Confirm(ctx, res, prio.OrderRequest{OrderExternalReference: "res-1-order"})
+	require.NoError(t, err)
+	assert.Equal(t, "ORDER_CONFIRMED", string(order.OrderStatus))
+
+	// Confirming the same hold under another external reference is refused.
+	_, err = c.Reservations.Confirm(ctx, res, prio.OrderRequest{OrderExternalReference: "res-1-order-b"})
+	assert.ErrorIs(t, err, prio.ErrConflict)
+
+	// Cancelling a second reservation gives its capacity back.
+	res2, err := c.Reservations.Create(ctx, &prio.Reservation{ReservationExternalReference: "res-2",
+		ReservationDetails: []prio.ReservationLine{line}})
+	require.NoError(t, err)
+	_, err = c.Reservations.Cancel(ctx, *res2.ReservationReference, nil, "changed mind")
+	require.NoError(t, err)
+	slots, err = c.Products.Availability(ctx, priotest.ProductTimeSlot, &prio.AvailabilityParams{FromDate: prio.Date(day)})
+	require.NoError(t, err)
+	assert.Equal(t, open-2, slots[0].AvailabilitySpots.AvailabilitySpotsOpen, "only the confirmed order holds spots")
+}
+
+func TestConfirmExpiredHold(t *testing.T) {
+	t.Parallel()
+	s := priotest.NewServer(t, priotest.WithHoldTime(50*time.Millisecond))
+	c := newClient(t, s)
+	ctx := t.Context()
+	res, err := c.Reservations.Create(ctx, &prio.Reservation{ReservationExternalReference: "short-hold",
+		ReservationDetails: []prio.ReservationLine{{
+			BookingExternalReference: "l1",
+			ProductId:                priotest.ProductOpen,
+			ProductTypeDetails:       []prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 1}},
+		}}})
+	require.NoError(t, err)
+
+	// Our side: a hold known to have lapsed is not sent at all.
+	time.Sleep(80 * time.Millisecond)
+	before := s.Stats().RequestsTotal
+	_, err = c.Reservations.Confirm(ctx, res, prio.OrderRequest{OrderExternalReference: "short-hold-order"})
+	assert.ErrorIs(t, err, prio.ErrHoldExpired)
+	assert.Equal(t, before, s.Stats().RequestsTotal)
+
+	// Prio's side: a stale copy that still looks valid gets Prio's refusal,
+	// also as ErrHoldExpired, and is not retried.
+	stale := *res
+	future := prio.DateTime{Time: time.Now().Add(time.Hour)}
+	stale.ReservationValidUntil = &future
+	var info prio.CallInfo
+	_, err = c.Reservations.Confirm(ctx, &stale, prio.OrderRequest{OrderExternalReference: "short-hold-order-2"}, prio.WithInfo(&info))
+	assert.ErrorIs(t, err, prio.ErrHoldExpired)
+	assert.Equal(t, 1, info.Sends)
+	assert.Equal(t, 0, s.OrdersFor("short-hold-order-2"))
+}
+
+func TestAPIEscapeHatch(t *testing.T) {
+	t.Parallel()
+	s := priotest.NewServer(t)
+	c := newClient(t, s, prio.WithAppHeader("App-Name", "prio-go-tests"))
+	ctx := t.Context()
+
+	resp, err := c.API().GetProductsWithResponse(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode())
+	require.NotNil(t, resp.JSON200)
+	assert.NotEmpty(t, resp.JSON200.Data.Items)
+	info, ok := prio.ResponseCallInfo(resp.HTTPResponse)
+	require.True(t, ok)
+	assert.Equal(t, 1, info.Sends)
+
+	// A POST through API() gets a key of its own.
+	kind := generated.Kind("webhook")
+	url := "http://127.0.0.1:1/hook"
+	wr, err := c.API().AddWebhookWithResponse(ctx, generated.CreateWebhookRequest{Data: generated.CreateWebhookRequestData{Kind: &kind,
+		Webhook: generated.Webhook{WebhookUrl: &url, WebhookEvents: []generated.NotificationEvent{"ORDER_CREATE"}}}})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusCreated, wr.StatusCode())
+	var key string
+	for _, r := range s.Requests() {
+		if r.Operation == "addWebhook" {
+			key = r.IdempotencyKey
+		}
+	}
+	assert.NoError(t, prio.ValidateKey(key))
+}
