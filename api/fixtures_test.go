@@ -111,8 +111,10 @@ func checkReservation(t *testing.T, v any) {
 	assert.False(t, r.ReservationValidUntil.IsZero())
 	require.NotEmpty(t, r.ReservationDetails)
 	for _, d := range r.ReservationDetails {
-		assert.Equal(t, generated.BOOKINGRESERVED, d.BookingStatus)
-		assert.NotEmpty(t, d.BookingReservationReference)
+		require.NotNil(t, d.BookingStatus)
+		assert.Equal(t, generated.BOOKINGRESERVED, *d.BookingStatus)
+		require.NotNil(t, d.BookingReservationReference)
+		assert.NotEmpty(t, *d.BookingReservationReference)
 	}
 }
 

@@ -70,6 +70,10 @@ func (d *DateTime) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// Bind lets oapi-codegen's runtime read a DateTime from a query or path
+// parameter (the generated server's parameter binding).
+func (d *DateTime) Bind(s string) error { return d.UnmarshalText([]byte(s)) }
+
 // MarshalJSON implements json.Marshaler.
 func (d DateTime) MarshalJSON() ([]byte, error) {
 	if d.IsZero() {

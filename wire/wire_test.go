@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oapi-codegen/runtime"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -306,4 +307,19 @@ func FuzzParseDateTime(f *testing.F) {
 			t.Fatalf("%q -> %q: offset %d became %d", s, out, off1, off2)
 		}
 	})
+}
+
+func TestDateTimeBindsFromParameters(t *testing.T) {
+	t.Parallel()
+	var d wire.DateTime
+	if err := runtime.BindStyledParameterWithOptions("form", "order_created_from", url.QueryEscape("2026-01-01T09:30:00+01:00"), &d,
+		runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationQuery, Explode: true, Required: true}); err != nil {
+		t.Fatalf("binding a date-time query parameter: %v", err)
+	}
+	if got := d.String(); got != "2026-01-01T09:30:00+01:00" {
+		t.Fatalf("bound %q", got)
+	}
+	if err := d.Bind("yesterday"); !errors.Is(err, wire.ErrInvalidDateTime) {
+		t.Fatalf("Bind(yesterday) = %v, want ErrInvalidDateTime", err)
+	}
 }
