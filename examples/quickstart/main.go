@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -26,13 +27,13 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(out io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -48,8 +49,8 @@ func run() error {
 			return fmt.Errorf("starting the sandbox: %w", err)
 		}
 		defer sandbox.Close()
-		fmt.Println("sandbox:", sandbox.URL())
-		fmt.Println("fault:   the first Create Order is processed, then its connection is closed without a response")
+		fmt.Fprintln(out, "sandbox:", sandbox.URL())
+		fmt.Fprintln(out, "fault:   the first Create Order is processed, then its connection is closed without a response")
 		opts = []prio.Option{
 			prio.WithBaseURL(sandbox.URL()),
 			prio.WithCredentials("sandbox-client", "sandbox-secret"),
@@ -75,21 +76,21 @@ func run() error {
 		}},
 	}, prio.WithInfo(&info))
 	if errors.Is(err, prio.ErrOutcomeUnknown) {
-		fmt.Println("outcome unknown; reconciling", ref)
+		fmt.Fprintln(out, "outcome unknown; reconciling", ref)
 		order, err = client.Orders.Reconcile(ctx, ref)
 	}
 	if err != nil {
 		return err
 	}
 
-	fmt.Println("external reference:", ref)
-	fmt.Println("order reference:   ", deref(order.OrderReference))
-	fmt.Println("order status:      ", order.OrderStatus)
-	fmt.Println("idempotency key:   ", info.IdempotencyKey)
-	fmt.Println("sends:             ", info.Sends)
-	fmt.Println("look-ups:          ", info.Lookups)
+	fmt.Fprintln(out, "external reference:", ref)
+	fmt.Fprintln(out, "order reference:   ", deref(order.OrderReference))
+	fmt.Fprintln(out, "order status:      ", order.OrderStatus)
+	fmt.Fprintln(out, "idempotency key:   ", info.IdempotencyKey)
+	fmt.Fprintln(out, "sends:             ", info.Sends)
+	fmt.Fprintln(out, "look-ups:          ", info.Lookups)
 	if sandbox != nil {
-		fmt.Printf("orders for external reference %s: %d\n", ref, sandbox.OrdersFor(ref))
+		fmt.Fprintf(out, "orders for external reference %s: %d\n", ref, sandbox.OrdersFor(ref))
 	}
 	return nil
 }

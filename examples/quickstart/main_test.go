@@ -1,0 +1,32 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestQuickstart runs the example on the embedded sandbox: the first
+// Create Order is processed and its response dropped, and the server must
+// still hold exactly one order.
+func TestQuickstart(t *testing.T) {
+	t.Setenv("PRIO_CLIENT_ID", "")
+	t.Setenv("PRIO_CLIENT_SECRET", "")
+	var out bytes.Buffer
+	if err := run(&out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	last := lines[len(lines)-1]
+	if !regexp.MustCompile(`^orders for external reference quickstart-\d+: 1$`).MatchString(last) {
+		t.Fatalf("last line %q, want one order\n%s", last, out.String())
+	}
+	if !regexp.MustCompile(`(?m)^look-ups: +1$`).MatchString(out.String()) {
+		t.Errorf("the dropped response should be settled by one look-up:\n%s", out.String())
+	}
+}
