@@ -57,6 +57,14 @@
 // advised schedule and wakes on webhook events, settles it later. This is
 // safe even against a server that ignores idempotency keys.
 //
+// One doubt is treated more carefully: when a send timed out (or a gateway
+// answered 504), Prio may still be processing it, so an empty look-up proves
+// nothing yet. Create then does not re-send and returns
+// *OutcomeUnknownError for Reconcile to settle. A Create repeated by the
+// caller for an external reference this client already sent looks the
+// order up before sending; after a restart, pass WithLookupFirst for the
+// same effect (package batch does this for rows it finds in flight).
+//
 // # Retries
 //
 // One call makes at most RetryPolicy.MaxSends sends (default 4: the first

@@ -98,8 +98,14 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 
 	var (
 		inDoubt bool
-		lastErr error
-		last    int // last HTTP status
+		// stillRunning: the last doubtful send may still be in progress
+		// at Prio (its answer timed out, or a gateway gave up waiting
+		// for the upstream), so a look-up finding nothing proves nothing
+		// yet, and a re-send could book twice on a server without
+		// idempotency.
+		stillRunning bool
+		lastErr      error
+		last         int // last HTTP status
 	)
 	unknown := func(cause error) error {
 		inf := k.info()
@@ -124,6 +130,7 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 				return &out.Data.Order, k.finish(nil)
 			case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
 				inDoubt, lastErr = true, newAPIError(resp, k.operation)
+				stillRunning = resp.StatusCode == http.StatusGatewayTimeout
 			case resp.StatusCode == http.StatusConflict && inDoubt:
 				// An earlier send is being processed or was processed:
 				// the look-up below tells which.
@@ -150,6 +157,7 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 			switch {
 			case errors.As(err, &te) && te.InDoubt:
 				inDoubt, lastErr = true, err
+				stillRunning = errors.Is(err, errAttemptTimeout)
 			case !inDoubt:
 				// Nothing reached the server in any round.
 				return nil, k.finish(err)
@@ -165,6 +173,10 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 		switch {
 		case lerr == nil:
 			return found, k.finish(nil)
+		case errors.Is(lerr, errOrderAbsent) && stillRunning:
+			// Absent for now, but the send may still complete: leave it
+			// to Reconcile rather than risk a second booking.
+			return nil, unknown(lastErr)
 		case errors.Is(lerr, errOrderAbsent):
 			continue // proven absent: re-send with the same key and body
 		default:

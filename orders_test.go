@@ -324,3 +324,22 @@ func TestReconcileGivesUpOnAbsentOrder(t *testing.T) {
 	assert.ErrorIs(t, err, prio.ErrNotFound)
 	assert.False(t, errors.Is(err, prio.ErrOutcomeUnknown))
 }
+
+// TestCreateTimeoutIsNotResent: a send whose answer timed out may still be
+// running at Prio; finding no order right away proves nothing, so Create
+// does not send again (which would book twice on a server without
+// idempotency) and leaves the order to Reconcile.
+func TestCreateTimeoutIsNotResent(t *testing.T) {
+	t.Parallel()
+	s := priotest.NewServer(t, priotest.WithIdempotency(priotest.IdempotencyNone),
+		priotest.WithFaults(priotest.Sequence("createOrder", priotest.FaultHang)))
+	c := newClient(t, s)
+	p := fastPolicy()
+	p.BookingAttemptTimeout = 200 * time.Millisecond
+	var info prio.CallInfo
+	_, err := c.Orders.Create(t.Context(), orderFor("timed-out", priotest.ProductOpen), prio.WithCallRetryPolicy(p), prio.WithInfo(&info))
+	require.ErrorIs(t, err, prio.ErrOutcomeUnknown)
+	assert.Equal(t, 1, info.Sends, "no re-send after a timeout")
+	assert.Equal(t, 1, info.Lookups)
+	assert.Equal(t, 0, s.OrdersFor("timed-out"))
+}
