@@ -316,35 +316,22 @@ func (s *OrdersService) ListPage(ctx context.Context, params *ListOrdersParams, 
 	return &OrderPage{Orders: d.Items, Page: d.PageIndex, TotalPages: d.TotalPages, TotalItems: d.TotalItems, ItemsPerPage: d.ItemsPerPage}, nil
 }
 
-// maxListPages bounds an iteration, whatever a server claims.
-const maxListPages = 10_000
-
 // List iterates over every order matching params, page after page. It stops
 // at the first error, which it yields.
 func (s *OrdersService) List(ctx context.Context, params *ListOrdersParams, opts ...CallOption) iter.Seq2[*Order, error] {
-	return func(yield func(*Order, error) bool) {
-		p := ListOrdersParams{}
-		if params != nil {
-			p = *params
-		}
-		p.StartIndex = nil
-		for n := 1; n <= maxListPages; n++ {
-			p.Page = &n
-			page, err := s.ListPage(ctx, &p, opts...)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for i := range page.Orders {
-				if !yield(&page.Orders[i], nil) {
-					return
-				}
-			}
-			if len(page.Orders) == 0 || n >= page.TotalPages {
-				return
-			}
-		}
+	p := ListOrdersParams{}
+	if params != nil {
+		p = *params
 	}
+	p.StartIndex = nil
+	return paginate(func(n int) ([]Order, int, error) {
+		p.Page = &n
+		page, err := s.ListPage(ctx, &p, opts...)
+		if err != nil {
+			return nil, 0, err
+		}
+		return page.Orders, page.TotalPages, nil
+	})
 }
 
 // Update changes an order. Prio replaces the top-level order with what is

@@ -106,29 +106,19 @@ func (s *ProductsService) ListPageIfModified(ctx context.Context, params *ListPr
 
 // List iterates over every product matching params, page after page.
 func (s *ProductsService) List(ctx context.Context, params *ListProductsParams, opts ...CallOption) iter.Seq2[*Product, error] {
-	return func(yield func(*Product, error) bool) {
-		p := ListProductsParams{}
-		if params != nil {
-			p = *params
-		}
-		p.StartIndex = nil
-		for n := 1; n <= maxListPages; n++ {
-			p.Page = &n
-			page, err := s.ListPage(ctx, &p, opts...)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for i := range page.Products {
-				if !yield(&page.Products[i], nil) {
-					return
-				}
-			}
-			if len(page.Products) == 0 || n >= page.TotalPages {
-				return
-			}
-		}
+	p := ListProductsParams{}
+	if params != nil {
+		p = *params
 	}
+	p.StartIndex = nil
+	return paginate(func(n int) ([]Product, int, error) {
+		p.Page = &n
+		page, err := s.ListPage(ctx, &p, opts...)
+		if err != nil {
+			return nil, 0, err
+		}
+		return page.Products, page.TotalPages, nil
+	})
 }
 
 // Availability returns a product's slots between params.FromDate and

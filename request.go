@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"time"
 
@@ -235,4 +236,30 @@ func (c *Client) simpleCall(ctx context.Context, k *call, want int, out any,
 	}
 	err = k.finish(err)
 	return k.info(), err
+}
+
+// maxListPages bounds an iteration, whatever a server claims.
+const maxListPages = 10_000
+
+// paginate turns a page fetcher (1-based page number → items and total
+// pages) into an iterator over every item. It stops after the last page, an
+// empty page, or the first error, which it yields.
+func paginate[T any](fetch func(page int) ([]T, int, error)) iter.Seq2[*T, error] {
+	return func(yield func(*T, error) bool) {
+		for n := 1; n <= maxListPages; n++ {
+			items, totalPages, err := fetch(n)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for i := range items {
+				if !yield(&items[i], nil) {
+					return
+				}
+			}
+			if len(items) == 0 || n >= totalPages {
+				return
+			}
+		}
+	}
 }
