@@ -36,6 +36,11 @@ type callState struct {
 	// 5xx). Create Order sets it: it looks the order up before re-sending,
 	// which is safe even against a server that ignores idempotency keys.
 	stopOnDoubt bool
+	// followUp marks a request made to settle another call (Create
+	// Order's look-up). It paid for itself from the retry budget, so its
+	// first send adds nothing to the budget: during an outage a booking
+	// and its look-up together cost what a booking and one retry do.
+	followUp bool
 
 	mu   sync.Mutex
 	info CallInfo

@@ -168,8 +168,13 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 		if ctx.Err() != nil {
 			return nil, unknown(lastErr)
 		}
+		// The look-up is paid from the retry budget like a retry: in an
+		// outage, bookings must not double the load with look-ups.
+		if !s.c.doer.budget.withdraw() {
+			return nil, unknown(errors.Join(lastErr, ErrRetryBudgetExhausted))
+		}
 		k.lookups++
-		found, lerr := s.FindByExternalReference(ctx, ref)
+		found, lerr := s.FindByExternalReference(ctx, ref, asFollowUp)
 		switch {
 		case lerr == nil:
 			return found, k.finish(nil)

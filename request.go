@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/priosdk/prio-go/generated"
@@ -15,8 +17,10 @@ import (
 
 // maxResponseBody caps a success body. Prio's largest answers (a product
 // list page of 200 products) are a few MiB; anything past this is refused
-// with ErrResponseTooLarge instead of filling memory.
-const maxResponseBody = 32 << 20
+// with ErrResponseTooLarge instead of filling memory. It equals what the
+// transport keeps in memory, so a body over it is refused without reading
+// more of it.
+const maxResponseBody = maxBufferedBody
 
 // ErrResponseTooLarge is matched when a response body exceeds the cap.
 var ErrResponseTooLarge = errors.New("prio: response body too large")
@@ -38,7 +42,11 @@ type callOptions struct {
 	accept      string
 	keyError    error
 	lookupFirst bool
+	followUp    bool
 }
+
+// asFollowUp marks a call made to settle another one (see callState.followUp).
+func asFollowUp(o *callOptions) { o.followUp = true }
 
 // WithLookupFirst makes Create Order look the order up by its external
 // reference before the first send, and return it if it exists. Use it when
@@ -101,6 +109,7 @@ type call struct {
 	key       string
 	booking   bool
 	doubt     bool // stopOnDoubt for the transport
+	followUp  bool // a look-up settling another call
 	start     time.Time
 	sends     int
 	lookups   int
@@ -112,14 +121,14 @@ func (c *Client) newCall(operation string, opts []CallOption) (*call, error) {
 	if o.keyError != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, o.keyError)
 	}
-	return &call{c: c, operation: operation, opts: o, key: o.key, start: c.cfg.now()}, nil
+	return &call{c: c, operation: operation, opts: o, key: o.key, start: c.cfg.now(), followUp: o.followUp}, nil
 }
 
 // send runs one round through the transport (which may send several times)
 // and returns the response or the transport's error. fn is the generated
 // client method.
 func (k *call) send(ctx context.Context, fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (*http.Response, error) {
-	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt}
+	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt, followUp: k.followUp}
 	k.lastState = cs
 	ctx = withCallState(ctx, cs)
 	editors := []generated.RequestEditorFn{func(_ context.Context, req *http.Request) error {
@@ -202,17 +211,36 @@ func (k *call) decode(resp *http.Response, want int, out any) error {
 		drainClose(resp.Body)
 		return nil
 	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		return fmt.Errorf("%w: %s body where JSON was expected", ErrMalformedResponse, mediaType(ct))
+	}
+	if resp.ContentLength > maxResponseBody {
+		return fmt.Errorf("%w (%d bytes announced)", ErrResponseTooLarge, resp.ContentLength)
+	}
 	return decodeBody(resp.Body, out)
 }
 
-// decodeBody decodes JSON with a size cap.
+// decodeBody decodes a JSON body with a size cap. A body the transport
+// holds in memory is decoded in place; one it streams is over the cap.
 func decodeBody(r io.Reader, out any) error {
-	lr := &io.LimitedReader{R: r, N: maxResponseBody + 1}
-	dec := json.NewDecoder(lr)
-	if err := dec.Decode(out); err != nil {
-		if lr.N <= 0 {
+	var b []byte
+	switch body := r.(type) {
+	case interface{ Bytes() []byte }:
+		b = body.Bytes()
+	case *streamBody:
+		return fmt.Errorf("%w (over %d bytes)", ErrResponseTooLarge, maxResponseBody)
+	default:
+		var truncated bool
+		var err error
+		b, truncated, err = readCapped(r, maxResponseBody)
+		if truncated {
 			return fmt.Errorf("%w (over %d bytes)", ErrResponseTooLarge, maxResponseBody)
 		}
+		if err != nil {
+			return fmt.Errorf("%w: reading the body: %v", ErrMalformedResponse, err)
+		}
+	}
+	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformedResponse, err)
 	}
 	return nil
@@ -262,4 +290,19 @@ func paginate[T any](fetch func(page int) ([]T, int, error)) iter.Seq2[*T, error
 			}
 		}
 	}
+}
+
+// isJSON reports whether a Content-Type is JSON (application/json or any
+// +json type).
+func isJSON(ct string) bool {
+	mt := mediaType(ct)
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+func mediaType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "invalid"
+	}
+	return mt
 }

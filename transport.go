@@ -220,7 +220,9 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	if !run.deposited {
 		run.deposited = true
-		run.d.budget.deposit()
+		if !run.cs.followUp {
+			run.d.budget.deposit()
+		}
 	}
 
 	timeout := run.p.AttemptTimeout
@@ -315,9 +317,21 @@ func bufferBody(resp *http.Response, cancel context.CancelFunc) (b []byte, strea
 		return b, true, nil
 	}
 	orig.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b}
 	return b, false, nil
 }
+
+// bufferedBody is a response body already in memory. Bytes lets the
+// decoder use it without copying it again.
+type bufferedBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (*bufferedBody) Close() error { return nil }
+
+// Bytes returns the whole body.
+func (b *bufferedBody) Bytes() []byte { return b.b }
 
 // streamBody is a large response body; closing it ends the send's context.
 type streamBody struct {

@@ -561,7 +561,13 @@ func (h handlers) GetOrders(ctx context.Context, req generated.GetOrdersRequestO
 	events := s.st.settle(now, distributorName)
 	var found []*order
 	last := s.st.epoch
-	for _, o := range s.st.orders {
+	candidates := s.st.orders
+	if p.OrderExternalReference != nil {
+		// The look-up the SDK makes after every doubtful send: use the
+		// index rather than a scan of every order.
+		candidates = s.st.ordersByExt[*p.OrderExternalReference]
+	}
+	for _, o := range candidates {
 		if orderMatches(o, p) {
 			found = append(found, o)
 			if o.modified.After(last) {

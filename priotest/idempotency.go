@@ -82,9 +82,17 @@ type idemEntry struct {
 type idemStore struct {
 	mu      sync.Mutex
 	entries map[string]*idemEntry
+	// sweepAt is the size at which expired keys are next swept out. It
+	// doubles with the live keys, so sweeping costs O(1) per key on
+	// average instead of a full scan on every new key.
+	sweepAt int
 }
 
-func newIdemStore() *idemStore { return &idemStore{entries: map[string]*idemEntry{}} }
+const minSweepAt = 10_000
+
+func newIdemStore() *idemStore {
+	return &idemStore{entries: map[string]*idemEntry{}, sweepAt: minSweepAt}
+}
 
 func fingerprint(method, path string, body []byte) [32]byte {
 	h := sha256.New()
@@ -114,12 +122,13 @@ func (st *idemStore) begin(key string, fp [32]byte, now time.Time) (*captured, *
 		a := e.answer
 		return &a, nil
 	}
-	if len(st.entries) > 10000 {
+	if len(st.entries) >= st.sweepAt {
 		for k, e := range st.entries {
 			if e.done && now.Sub(e.at) >= keyRetention {
 				delete(st.entries, k)
 			}
 		}
+		st.sweepAt = max(minSweepAt, 2*len(st.entries))
 	}
 	st.entries[key] = &idemEntry{fingerprint: fp, at: now}
 	return nil, nil
@@ -145,4 +154,5 @@ func (st *idemStore) reset() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	clear(st.entries)
+	st.sweepAt = minSweepAt
 }
