@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/priosdk/prio-go/priotest"
+)
+
+// TestMain fails the package's tests if any goroutine outlives them.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// at builds completions from a pattern: '+' a success, '-' a failure,
+// one millisecond apart starting at base.
+func at(base time.Time, pattern string) []completion {
+	out := make([]completion, 0, len(pattern))
+	for i, c := range pattern {
+		out = append(out, completion{end: base.Add(time.Duration(i) * time.Millisecond), ok: c == '+'})
+	}
+	return out
+}
+
+func TestRecoveryTime(t *testing.T) {
+	t.Parallel()
+	off := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ms := time.Millisecond
+	tests := []struct {
+		name    string
+		before  string // completions ending before off
+		after   string // completions from off on
+		window  int
+		share   float64
+		want    time.Duration
+		wantOK  bool
+		comment string
+	}{
+		{name: "all succeed", after: "++++++", window: 3, share: 0.99, want: 2 * ms, wantOK: true,
+			comment: "the first full window ends at the third call"},
+		{name: "failures then successes", after: "--+++++", window: 3, share: 0.99, want: 4 * ms, wantOK: true},
+		{name: "one failure allowed by the share", after: "+-++++", window: 4, share: 0.75, want: 3 * ms, wantOK: true},
+		{name: "two failures in a window are not", after: "+--+++++", window: 4, share: 0.75, want: 5 * ms, wantOK: true},
+		{name: "failures before the outage ended do not count", before: "----", after: "+++", window: 3, share: 0.99, want: 2 * ms, wantOK: true},
+		{name: "too few calls after the outage", before: "++++", after: "++", window: 3, share: 0.99},
+		{name: "a failure at the end undoes recovery", after: "+++++-", window: 3, share: 0.99},
+		{name: "nothing completed", window: 3, share: 0.99},
+		{name: "a zero window never recovers", after: "+++", window: 0, share: 0.99},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			done := append(at(off.Add(-time.Second), tt.before), at(off, tt.after)...)
+			got, ok := recoveryTime(done, off, tt.window, tt.share)
+			require.Equal(t, tt.wantOK, ok, tt.comment)
+			if ok {
+				assert.Equal(t, tt.want, got, tt.comment)
+			}
+		})
+	}
+}
+
+func TestSelectPhases(t *testing.T) {
+	t.Parallel()
+	all, err := selectPhases("")
+	require.NoError(t, err)
+	assert.Len(t, all, len(phases))
+	some, err := selectPhases("outage, batch")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"outage": true, "batch": true}, some)
+	_, err = selectPhases("overhead,warp")
+	assert.ErrorContains(t, err, `unknown phase "warp"`)
+}
+
+func TestRunRejectsBadArguments(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"-only", "nothing"}, {"extra"}, {"-no-such-flag"}} {
+		err := run(t.Context(), args, io.Discard, io.Discard)
+		assert.Error(t, err, "%q", args)
+	}
+	assert.ErrorIs(t, run(t.Context(), []string{"-h"}, io.Discard, io.Discard), flag.ErrHelp)
+}
+
+// TestClientsPostTheSameBytes checks the premise of the comparison: for
+// the same external reference, the baseline, the naive loop and
+// go-retryablehttp send exactly the body the SDK sends, with the same
+// idempotency key handling on the server (a key on every request).
+func TestClientsPostTheSameBytes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const ref = "same-bytes-1"
+	bodyFor := func(build func(s *priotest.Server) (creator, func())) priotest.RecordedRequest {
+		s := priotest.NewServer(t, priotest.WithRequestLimit(0))
+		c, closeClient := build(s)
+		defer closeClient()
+		require.NoError(t, c.create(ctx, ref))
+		var creates []priotest.RecordedRequest
+		for _, r := range s.Requests() {
+			if r.Operation == "createOrder" {
+				creates = append(creates, r)
+			}
+		}
+		require.Len(t, creates, 1)
+		assert.Equal(t, 1, s.OrdersFor(ref))
+		return creates[0]
+	}
+	sdk := bodyFor(func(s *priotest.Server) (creator, func()) {
+		c, err := newSDKCreator(s, 4)
+		require.NoError(t, err)
+		return c, func() {}
+	})
+	base := bodyFor(func(s *priotest.Server) (creator, func()) {
+		c, err := newBaselineCreator(ctx, s, 4)
+		require.NoError(t, err)
+		return c, c.close
+	})
+	naive := bodyFor(func(s *priotest.Server) (creator, func()) {
+		c, err := newNaiveCreator(ctx, s, 3, time.Millisecond)
+		require.NoError(t, err)
+		return c, c.close
+	})
+	retry := bodyFor(func(s *priotest.Server) (creator, func()) {
+		c, err := newRetryableCreator(ctx, s)
+		require.NoError(t, err)
+		return c, c.close
+	})
+	for name, r := range map[string]priotest.RecordedRequest{"baseline": base, "naive": naive, "retryablehttp": retry} {
+		assert.Equal(t, sdk.BodySHA256, r.BodySHA256, "%s body", name)
+		assert.NotEmpty(t, r.IdempotencyKey, "%s key", name)
+		assert.Equal(t, 201, r.Status, "%s status", name)
+	}
+	assert.Equal(t, 201, sdk.Status)
+}
+
+// tinyConfig runs every phase in a few seconds: it proves the program
+// produces every figure, not how fast anything is.
+func tinyConfig() config {
+	c := quickConfig()
+	c.mode = "test"
+	c.overheadRounds, c.overheadRound, c.overheadWarmup = 1, 50*time.Millisecond, 3
+	c.levels, c.throughputRounds, c.throughputRound = []int{1, 4}, 1, 50*time.Millisecond
+	c.outage, c.outageCallers = 300*time.Millisecond, 4
+	c.recoveryWindow, c.recoveryHold, c.recoveryCap = 10, 100*time.Millisecond, 5*time.Second
+	c.naiveSleep = 10 * time.Millisecond
+	c.batchRows = 20
+	c.phases, _ = selectPhases("")
+	return c
+}
+
+// TestNaiveOutageAmplification checks the outage accounting against a
+// client whose behaviour is known exactly: the naive loop sends at most
+// 1+retries times per call, and every call started during the outage
+// that ends within it sends exactly that many.
+func TestNaiveOutageAmplification(t *testing.T) {
+	t.Parallel()
+	cfg := tinyConfig()
+	var naive outageClient
+	for _, oc := range outageClients(cfg) {
+		if oc.name == nameNaive {
+			naive = oc
+		}
+	}
+	require.NotNil(t, naive.make)
+	r, err := runOutage(t.Context(), cfg, naive)
+	require.NoError(t, err)
+	require.Positive(t, r.LogicalCalls)
+	maxPerCall := float64(cfg.naiveRetries + 1)
+	assert.LessOrEqual(t, r.SendsPerCall, maxPerCall)
+	// At most one call per caller is cut by the end of the outage.
+	assert.GreaterOrEqual(t, r.Sends, (r.LogicalCalls-cfg.outageCallers)*(cfg.naiveRetries+1))
+	assert.Equal(t, map[string]int{"createOrder": r.Sends}, r.SendsByOperation)
+	assert.True(t, r.SendsByOperationComplete)
+	assert.Nil(t, r.GoalMet, "the goal applies to prio-go only")
+	assert.Positive(t, r.FailedDuringOutage)
+	require.True(t, r.Recovered, "the naive loop recovers at once")
+	assert.GreaterOrEqual(t, r.CompletedAfter, cfg.recoveryWindow)
+}
+
+// TestEveryFigure runs every phase with tiny sizes and checks that the
+// JSON report and the table carry every figure the issue asks for.
+func TestEveryFigure(t *testing.T) {
+	t.Parallel()
+	rep, err := measure(t.Context(), tinyConfig())
+	require.NoError(t, err)
+
+	var js bytes.Buffer
+	enc := json.NewEncoder(&js)
+	require.NoError(t, enc.Encode(rep))
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(js.Bytes(), &doc))
+	for _, k := range []string{"date", "cpu_model", "num_cpu", "overhead", "throughput", "outage", "batch"} {
+		assert.Contains(t, doc, k)
+	}
+
+	o := rep.Overhead
+	require.NotNil(t, o)
+	for _, st := range []OpStats{o.Baseline, o.SDK} {
+		assert.Positive(t, st.Ops)
+		assert.Positive(t, st.NsPerOp)
+		assert.Positive(t, st.AllocsPerOp)
+		assert.Positive(t, st.BytesPerOp)
+	}
+	assert.Positive(t, o.TimeRatio)
+	assert.Positive(t, o.AllocsRatio)
+	assert.Equal(t, o.TimeRatio <= o.TimeGoal, o.TimeGoalMet)
+
+	require.Len(t, rep.Throughput, 2)
+	for _, tp := range rep.Throughput {
+		assert.Positive(t, tp.BaselinePerSec)
+		assert.Positive(t, tp.SDKPerSec)
+		assert.Zero(t, tp.BaselineFailures+tp.SDKFailures)
+	}
+
+	require.NotNil(t, rep.Outage)
+	var names []string
+	for _, c := range rep.Outage.Clients {
+		names = append(names, c.Client)
+		assert.Positive(t, c.LogicalCalls, c.Client)
+		assert.Positive(t, c.Sends, c.Client)
+		assert.GreaterOrEqual(t, c.SendsPerCall, 0.5, c.Client)
+	}
+	assert.Equal(t, []string{nameSDK, nameRetryable, nameNaive}, names)
+	require.NotNil(t, rep.Outage.Clients[0].GoalMet)
+
+	require.NotNil(t, rep.Batch)
+	require.Len(t, rep.Batch.Results, 2)
+	for _, b := range rep.Batch.Results {
+		assert.Equal(t, 20, b.Booked, b.Journal)
+		assert.Positive(t, b.RowsPerSec, b.Journal)
+	}
+	assert.Positive(t, rep.Batch.JournalPrice)
+
+	var table strings.Builder
+	require.NoError(t, writeTable(&table, rep))
+	for _, want := range []string{"1. Per-call overhead", "2. Throughput", "3. Retry amplification", "4. Recovery", "5. Batch",
+		nameSDK, nameBaseline, nameRetryable, nameNaive, "sqlite", "memory", "prio-go / baseline"} {
+		assert.Contains(t, table.String(), want)
+	}
+}
+
+// TestRunPrintsJSON drives the command line for one cheap phase.
+func TestRunPrintsJSON(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	require.NoError(t, run(ctx, []string{"-quick", "-json", "-q", "-only", "batch"}, &out, io.Discard))
+	var rep Report
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+	assert.Equal(t, "quick", rep.Mode)
+	require.NotNil(t, rep.Batch)
+	assert.Nil(t, rep.Overhead)
+	assert.Nil(t, rep.Outage)
+}

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Goals from the issue.
+const (
+	goalTimeRatio       = 1.10
+	goalAllocsRatio     = 1.5
+	goalThroughputRatio = 0.9
+	goalAmplification   = 1.1
+)
+
+// OpStats is one client's cost per Create Order call.
+type OpStats struct {
+	Ops     int     `json:"ops"`
+	NsPerOp float64 `json:"ns_per_op"`
+	// CPUNsPerOp is the process's CPU time (client and in-process server)
+	// per call; other processes on the machine disturb it less than the
+	// wall time.
+	CPUNsPerOp  float64 `json:"cpu_ns_per_op"`
+	AllocsPerOp float64 `json:"allocs_per_op"`
+	BytesPerOp  float64 `json:"bytes_per_op"`
+}
+
+// Overhead compares sequential Create Order calls through the SDK with the
+// hand-written baseline. Figures are medians over the rounds. Allocation
+// counts are process-wide, so both include the in-process server's own
+// allocations for the request; the Extra fields are the SDK's cost above
+// the baseline, which the server's share does not dilute.
+type Overhead struct {
+	Rounds           int       `json:"rounds"`
+	RoundSeconds     float64   `json:"round_seconds"`
+	Baseline         OpStats   `json:"baseline"`
+	SDK              OpStats   `json:"sdk"`
+	TimeRatio        float64   `json:"time_ratio"`
+	CPURatio         float64   `json:"cpu_ratio"`
+	AllocsRatio      float64   `json:"allocs_ratio"`
+	BytesRatio       float64   `json:"bytes_ratio"`
+	ExtraNsPerOp     float64   `json:"extra_ns_per_op"`
+	ExtraAllocsPerOp float64   `json:"extra_allocs_per_op"`
+	ExtraBytesPerOp  float64   `json:"extra_bytes_per_op"`
+	TimeGoal         float64   `json:"time_goal"`
+	AllocsGoal       float64   `json:"allocs_goal"`
+	TimeGoalMet      bool      `json:"time_goal_met"`
+	AllocsGoalMet    bool      `json:"allocs_goal_met"`
+	BaselineNsRounds []float64 `json:"baseline_ns_per_op_rounds"`
+	SDKNsRounds      []float64 `json:"sdk_ns_per_op_rounds"`
+}
+
+// maxCallsPerServer bounds the Create calls one sandbox serves, warm-up
+// included. Past 10,000 stored idempotency keys the sandbox sweeps its
+// whole key store on every new key, under its lock (priotest's
+// idemStore.begin), and each call would then cost more than the one
+// before; every round therefore gets a server of its own and stops short
+// of that.
+const maxCallsPerServer = 9000
+
+// clientKind is one of the two clients compared for overhead and
+// throughput.
+type clientKind string
+
+const (
+	kindBaseline clientKind = nameBaseline
+	kindSDK      clientKind = nameSDK
+)
+
+// withFreshClient starts a sandbox, builds a client of kind for it, runs
+// fn and tears both down.
+func withFreshClient(ctx context.Context, kind clientKind, fn func(c creator) error) error {
+	s, err := newServer()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var c creator
+	switch kind {
+	case kindSDK:
+		sc, err := newSDKCreator(s, 64)
+		if err != nil {
+			return err
+		}
+		c = sc
+	default:
+		bc, err := newBaselineCreator(ctx, s, 64)
+		if err != nil {
+			return err
+		}
+		defer bc.close()
+		c = bc
+	}
+	return fn(c)
+}
+
+// order alternates which client goes first, so that drift in the
+// machine's load hits both alike.
+func order(round int) []clientKind {
+	if round%2 == 1 {
+		return []clientKind{kindSDK, kindBaseline}
+	}
+	return []clientKind{kindBaseline, kindSDK}
+}
+
+// measureOverhead alternates rounds of sequential calls, each on a fresh
+// server after a warm-up.
+func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
+	rounds := map[clientKind][]OpStats{}
+	for r := range cfg.overheadRounds {
+		for _, kind := range order(r) {
+			err := withFreshClient(ctx, kind, func(c creator) error {
+				for range cfg.overheadWarmup {
+					if err := c.create(ctx, nextRef("warm")); err != nil {
+						return fmt.Errorf("warm-up: %w", err)
+					}
+				}
+				st, err := sequentialRound(ctx, c, cfg.overheadRound, maxCallsPerServer-cfg.overheadWarmup)
+				rounds[kind] = append(rounds[kind], st)
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", kind, err)
+			}
+		}
+	}
+	bRounds, sRounds := rounds[kindBaseline], rounds[kindSDK]
+	o := &Overhead{
+		Rounds:       cfg.overheadRounds,
+		RoundSeconds: seconds(cfg.overheadRound),
+		Baseline:     medianStats(bRounds),
+		SDK:          medianStats(sRounds),
+		TimeGoal:     goalTimeRatio,
+		AllocsGoal:   goalAllocsRatio,
+	}
+	for i := range bRounds {
+		o.BaselineNsRounds = append(o.BaselineNsRounds, float64(int64(bRounds[i].NsPerOp+0.5)))
+		o.SDKNsRounds = append(o.SDKNsRounds, float64(int64(sRounds[i].NsPerOp+0.5)))
+	}
+	o.TimeRatio = ratio(o.SDK.NsPerOp, o.Baseline.NsPerOp)
+	o.CPURatio = ratio(o.SDK.CPUNsPerOp, o.Baseline.CPUNsPerOp)
+	o.AllocsRatio = ratio(o.SDK.AllocsPerOp, o.Baseline.AllocsPerOp)
+	o.BytesRatio = ratio(o.SDK.BytesPerOp, o.Baseline.BytesPerOp)
+	o.ExtraNsPerOp = round1(o.SDK.NsPerOp - o.Baseline.NsPerOp)
+	o.ExtraAllocsPerOp = round1(o.SDK.AllocsPerOp - o.Baseline.AllocsPerOp)
+	o.ExtraBytesPerOp = round1(o.SDK.BytesPerOp - o.Baseline.BytesPerOp)
+	o.TimeGoalMet = o.TimeRatio <= goalTimeRatio
+	o.AllocsGoalMet = o.AllocsRatio <= goalAllocsRatio
+	return o, nil
+}
+
+// sequentialRound calls c back to back on one goroutine for d, or until
+// maxCalls calls, and returns the cost per call. Memory statistics are
+// read only at the edges, since reading them stops the world.
+func sequentialRound(ctx context.Context, c creator, d time.Duration, maxCalls int) (OpStats, error) {
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	cpu0 := processCPU()
+	start := time.Now()
+	deadline := start.Add(d)
+	n := 0
+	for n < maxCalls && time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return OpStats{}, err
+		}
+		if err := c.create(ctx, nextRef("seq")); err != nil {
+			return OpStats{}, err
+		}
+		n++
+	}
+	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
+	runtime.ReadMemStats(&m1)
+	if n == 0 {
+		return OpStats{}, fmt.Errorf("no call completed within %s", d)
+	}
+	return OpStats{
+		Ops:         n,
+		NsPerOp:     float64(elapsed.Nanoseconds()) / float64(n),
+		CPUNsPerOp:  float64(cpu.Nanoseconds()) / float64(n),
+		AllocsPerOp: float64(m1.Mallocs-m0.Mallocs) / float64(n),
+		BytesPerOp:  float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n),
+	}, nil
+}
+
+// medianStats takes the median of each figure separately; Ops is the total.
+func medianStats(rounds []OpStats) OpStats {
+	var out OpStats
+	var ns, cpu, al, by []float64
+	for _, r := range rounds {
+		out.Ops += r.Ops
+		ns, cpu, al, by = append(ns, r.NsPerOp), append(cpu, r.CPUNsPerOp), append(al, r.AllocsPerOp), append(by, r.BytesPerOp)
+	}
+	out.NsPerOp, out.CPUNsPerOp = round1(median(ns)), round1(median(cpu))
+	out.AllocsPerOp, out.BytesPerOp = round1(median(al)), round1(median(by))
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return round3(a / b)
+}
+
+func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
+
+// Throughput is orders per second at one concurrency level: the median
+// over rounds, each round the successful calls divided by its length.
+type Throughput struct {
+	Concurrency      int     `json:"concurrency"`
+	RoundSeconds     float64 `json:"round_seconds"`
+	BaselinePerSec   float64 `json:"baseline_orders_per_sec"`
+	SDKPerSec        float64 `json:"sdk_orders_per_sec"`
+	Ratio            float64 `json:"ratio"`
+	Goal             float64 `json:"goal"`
+	GoalMet          bool    `json:"goal_met"`
+	BaselineFailures int     `json:"baseline_failures"`
+	SDKFailures      int     `json:"sdk_failures"`
+	// Per-round rates, in the order the rounds ran, to show the spread.
+	BaselineRounds []float64 `json:"baseline_rounds"`
+	SDKRounds      []float64 `json:"sdk_rounds"`
+}
+
+// measureThroughput runs each level in alternating rounds, every round
+// on a fresh server.
+func measureThroughput(ctx context.Context, cfg config) ([]Throughput, error) {
+	var out []Throughput
+	for _, level := range cfg.levels {
+		t, err := throughputLevel(ctx, cfg, level)
+		if err != nil {
+			return nil, fmt.Errorf("concurrency %d: %w", level, err)
+		}
+		cfg.logf("throughput: concurrency %d: baseline %.0f/s, prio-go %.0f/s", level, t.BaselinePerSec, t.SDKPerSec)
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func throughputLevel(ctx context.Context, cfg config, level int) (Throughput, error) {
+	t := Throughput{Concurrency: level, RoundSeconds: seconds(cfg.throughputRound), Goal: goalThroughputRatio}
+	rates := map[clientKind][]float64{}
+	for r := range cfg.throughputRounds {
+		for _, kind := range order(r) {
+			err := withFreshClient(ctx, kind, func(c creator) error {
+				// Open the connections the level needs before timing.
+				if _, _, _, err := concurrentRound(ctx, c, level, 0, level); err != nil {
+					return fmt.Errorf("warm-up: %w", err)
+				}
+				runtime.GC()
+				ok, failed, elapsed, err := concurrentRound(ctx, c, level, cfg.throughputRound, maxCallsPerServer-level)
+				if err != nil {
+					return err
+				}
+				rates[kind] = append(rates[kind], float64(ok)/elapsed.Seconds())
+				if kind == kindSDK {
+					t.SDKFailures += failed
+				} else {
+					t.BaselineFailures += failed
+				}
+				return nil
+			})
+			if err != nil {
+				return t, fmt.Errorf("%s: %w", kind, err)
+			}
+		}
+	}
+	t.BaselinePerSec, t.SDKPerSec = round1(median(rates[kindBaseline])), round1(median(rates[kindSDK]))
+	for _, r := range rates[kindBaseline] {
+		t.BaselineRounds = append(t.BaselineRounds, round1(r))
+	}
+	for _, r := range rates[kindSDK] {
+		t.SDKRounds = append(t.SDKRounds, round1(r))
+	}
+	t.Ratio = ratio(t.SDKPerSec, t.BaselinePerSec)
+	t.GoalMet = t.Ratio >= goalThroughputRatio
+	return t, nil
+}
+
+// concurrentRound runs level goroutines calling c until d has passed (d 0:
+// one call each) or maxCalls calls have started, and counts successes and
+// failures. Calls still running at the deadline finish and count, and
+// elapsed runs until the last of them has returned. The error is the
+// caller's cancellation, or the first failure when nothing succeeded.
+func concurrentRound(ctx context.Context, c creator, level int, d time.Duration, maxCalls int) (ok, failed int, elapsed time.Duration, err error) {
+	var (
+		nOK, nFail atomic.Int64
+		started    atomic.Int64
+		firstErr   error
+		once       sync.Once
+		wg         sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for range level {
+		wg.Go(func() {
+			for first := true; first || time.Now().Before(deadline); first = false {
+				if ctx.Err() != nil || started.Add(1) > int64(maxCalls) {
+					return
+				}
+				if err := c.create(ctx, nextRef("tp")); err != nil {
+					nFail.Add(1)
+					once.Do(func() { firstErr = err })
+					continue
+				}
+				nOK.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed = time.Since(start)
+	if ctx.Err() != nil {
+		return 0, 0, elapsed, ctx.Err()
+	}
+	if nOK.Load() == 0 && firstErr != nil {
+		return 0, int(nFail.Load()), elapsed, firstErr
+	}
+	return int(nOK.Load()), int(nFail.Load()), elapsed, nil
+}

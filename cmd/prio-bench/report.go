@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is everything one run measured; -json prints it as is. Phases
+// that did not run are omitted.
+type Report struct {
+	Date       string       `json:"date"`
+	Mode       string       `json:"mode"`
+	GoVersion  string       `json:"go_version"`
+	Platform   string       `json:"platform"`
+	NumCPU     int          `json:"num_cpu"`
+	GOMAXPROCS int          `json:"gomaxprocs"`
+	CPUModel   string       `json:"cpu_model"`
+	Setup      []string     `json:"setup"`
+	Overhead   *Overhead    `json:"overhead,omitempty"`
+	Throughput []Throughput `json:"throughput,omitempty"`
+	Outage     *Outage      `json:"outage,omitempty"`
+	Batch      *Batch       `json:"batch,omitempty"`
+	Elapsed    float64      `json:"elapsed_seconds"`
+
+	started time.Time
+}
+
+func newReport(cfg config) *Report {
+	now := time.Now()
+	return &Report{
+		Date:       now.UTC().Format(time.RFC3339),
+		Mode:       cfg.mode,
+		GoVersion:  runtime.Version(),
+		Platform:   runtime.GOOS + "/" + runtime.GOARCH,
+		NumCPU:     runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		CPUModel:   cpuModel(),
+		Setup: []string{
+			"server: priotest in this process on 127.0.0.1, a fresh one per measurement, request limit off (WithRequestLimit(0))",
+			"prio-go: DefaultRetryPolicy with RequestsPerMinute 0 (client-side rate limiter off), everything else default",
+			"baseline: net/http (64 idle connections per host, as the SDK keeps) + encoding/json, same body bytes, same Idempotency-Key header use, no retries",
+			"go-retryablehttp: NewClient() defaults (RetryMax 4, wait 1s..30s), only its logger silenced",
+			fmt.Sprintf("naive loop: up to %d re-sends after a 5xx or network error, %s fixed pause", cfg.naiveRetries, cfg.naiveSleep),
+		},
+		started: now,
+	}
+}
+
+// cpuModel reads the first "model name" of /proc/cpuinfo.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// writeTable prints the report for people.
+func writeTable(w io.Writer, r *Report) error {
+	bw := &errWriter{w: w}
+	bw.printf("prio-bench %s run, %s, %s %s, %d CPUs (%s), GOMAXPROCS %d, %.1fs\n",
+		r.Mode, r.Date, r.GoVersion, r.Platform, r.NumCPU, r.CPUModel, r.GOMAXPROCS, r.Elapsed)
+	for _, s := range r.Setup {
+		bw.printf("  %s\n", s)
+	}
+	if o := r.Overhead; o != nil {
+		bw.printf("\n1. Per-call overhead: Create Order, sequential, median of %d rounds of %gs\n", o.Rounds, o.RoundSeconds)
+		bw.printf("   (CPU time and allocations are process-wide: both rows include the in-process server's)\n")
+		tw := bw.tab()
+		fmt.Fprintf(tw, "\t\tns/op\tCPU ns/op\tallocs/op\tB/op\tcalls\t\n")
+		for _, row := range []struct {
+			name string
+			st   OpStats
+		}{{nameBaseline, o.Baseline}, {nameSDK, o.SDK}} {
+			fmt.Fprintf(tw, "\t%s\t%.0f\t%.0f\t%.1f\t%.0f\t%d\t\n", row.name, row.st.NsPerOp, row.st.CPUNsPerOp, row.st.AllocsPerOp, row.st.BytesPerOp, row.st.Ops)
+		}
+		fmt.Fprintf(tw, "\tprio-go - baseline\t%+.0f\t%+.0f\t%+.1f\t%+.0f\t\t\n", o.ExtraNsPerOp, o.SDK.CPUNsPerOp-o.Baseline.CPUNsPerOp, o.ExtraAllocsPerOp, o.ExtraBytesPerOp)
+		fmt.Fprintf(tw, "\tprio-go / baseline\t%.3f\t%.3f\t%.3f\t%.3f\t\t\n", o.TimeRatio, o.CPURatio, o.AllocsRatio, o.BytesRatio)
+		fmt.Fprintf(tw, "\tgoal\t<= %.2f %s\t\t<= %.1f %s\t\t\t\n", o.TimeGoal, metWord(o.TimeGoalMet), o.AllocsGoal, metWord(o.AllocsGoalMet))
+		bw.flush(tw)
+		bw.printf("   ns/op per round: baseline %s, prio-go %s\n", list(o.BaselineNsRounds), list(o.SDKNsRounds))
+	}
+	if len(r.Throughput) > 0 {
+		bw.printf("\n2. Throughput: Create Order, orders/s, median of %d rounds of %gs (at most %d calls a round)\n",
+			len(r.Throughput[0].SDKRounds), r.Throughput[0].RoundSeconds, maxCallsPerServer)
+		tw := bw.tab()
+		fmt.Fprintf(tw, "\tconcurrency\t%s\t%s\tratio\tgoal >= %.2f\tfailures\t\n", nameBaseline, nameSDK, goalThroughputRatio)
+		for _, t := range r.Throughput {
+			fmt.Fprintf(tw, "\t%d\t%.0f\t%.0f\t%.3f\t%s\t%d / %d\t\n", t.Concurrency, t.BaselinePerSec, t.SDKPerSec, t.Ratio,
+				metWord(t.GoalMet), t.BaselineFailures, t.SDKFailures)
+		}
+		bw.flush(tw)
+		for _, t := range r.Throughput {
+			bw.printf("   concurrency %d, orders/s per round: baseline %s, prio-go %s\n", t.Concurrency, list(t.BaselineRounds), list(t.SDKRounds))
+		}
+	}
+	if o := r.Outage; o != nil {
+		bw.printf("\n3. Retry amplification: every answer 503 for %.0fs, %d concurrent callers\n", o.Seconds, o.Callers)
+		bw.printf("   sends = requests the server answered during the outage; calls = logical calls started during it;\n")
+		bw.printf("   each caller calls again as soon as a call returns\n")
+		tw := bw.tab()
+		fmt.Fprintf(tw, "\tclient\tcalls\tsends\tsends/call\tgoal\tsends/s\tsends by operation\t\n")
+		for _, c := range o.Clients {
+			goal := "-"
+			if c.GoalMet != nil {
+				goal = fmt.Sprintf("<= %.1f %s", o.Goal, metWord(*c.GoalMet))
+			}
+			fmt.Fprintf(tw, "\t%s\t%d\t%d\t%.3f\t%s\t%.0f\t%s\t\n", c.Client, c.LogicalCalls, c.Sends, c.SendsPerCall, goal, c.SendsPerSecond, byOperation(c))
+		}
+		bw.flush(tw)
+		bw.printf("\n4. Recovery: from the end of the outage until %.0f%% of the last %d completed calls succeed, and stay so\n",
+			o.RecoveryShare*100, o.RecoveryWindow)
+		tw = bw.tab()
+		fmt.Fprintf(tw, "\tclient\trecovery\tcompleted after\tfailed after\tfailed during\twatched\t\n")
+		for _, c := range o.Clients {
+			rec := fmt.Sprintf("not within %.0fs", o.RecoveryCapSeconds)
+			if c.RecoverySeconds != nil {
+				rec = fmt.Sprintf("%.3fs", *c.RecoverySeconds)
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\t%.1fs\t\n", c.Client, rec, c.CompletedAfter, c.FailedAfter, c.FailedDuringOutage, c.ObservedSeconds)
+		}
+		bw.flush(tw)
+	}
+	if b := r.Batch; b != nil {
+		bw.printf("\n5. Batch: runner with prio-go, concurrency %d, journal files under %s\n", b.Concurrency, b.JournalDir)
+		tw := bw.tab()
+		fmt.Fprintf(tw, "\tjournal\trows\tbooked\tseconds\trows/s\t\n")
+		for _, x := range b.Results {
+			fmt.Fprintf(tw, "\t%s\t%d\t%d\t%.3f\t%.0f\t\n", x.Journal, x.Rows, x.Booked, x.Seconds, x.RowsPerSec)
+		}
+		bw.flush(tw)
+		bw.printf("   sqlite / memory rows/s: %.3f\n", b.JournalPrice)
+	}
+	return bw.err
+}
+
+// list prints figures without exponents, in the order measured.
+func list(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func metWord(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func byOperation(c OutageResult) string {
+	ops := make([]string, 0, len(c.SendsByOperation))
+	for op := range c.SendsByOperation {
+		ops = append(ops, op)
+	}
+	slices.Sort(ops)
+	parts := make([]string, 0, len(ops))
+	for _, op := range ops {
+		parts = append(parts, fmt.Sprintf("%s %d", op, c.SendsByOperation[op]))
+	}
+	s := strings.Join(parts, ", ")
+	if !c.SendsByOperationComplete {
+		s += " (log incomplete)"
+	}
+	return s
+}
+
+// errWriter keeps the first write error, so the table code can write
+// without checking each line.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }
+
+func (e *errWriter) tab() *tabwriter.Writer {
+	return tabwriter.NewWriter(e, 0, 0, 2, ' ', tabwriter.AlignRight)
+}
+
+func (e *errWriter) flush(tw *tabwriter.Writer) {
+	if err := tw.Flush(); err != nil && e.err == nil {
+		e.err = err
+	}
+}
