@@ -57,10 +57,13 @@
 // advised schedule and wakes on webhook events, settles it later. This is
 // safe even against a server that ignores idempotency keys.
 //
-// One doubt is treated more carefully: when a send timed out (or a gateway
-// answered 504), Prio may still be processing it, so an empty look-up proves
-// nothing yet. Create then does not re-send and returns
-// *OutcomeUnknownError for Reconcile to settle. A Create repeated by the
+// "Proven absent" needs an answered send: Create re-sends only after Prio
+// answered 500, 502 or 503 and the look-up found nothing. When a send got
+// no answer (its time ran out, the connection was reset or dropped, a
+// gateway answered 504, or a re-send was told the key is still in use), the
+// request may still be on its way or running at Prio, so an empty look-up
+// proves nothing yet: Create returns *OutcomeUnknownError for Reconcile to
+// settle instead of risking a second booking. A Create repeated by the
 // caller for an external reference this client already sent looks the
 // order up before sending; after a restart, pass WithLookupFirst for the
 // same effect (package batch does this for rows it finds in flight).
@@ -80,8 +83,10 @@
 //	connection reset, EOF, unexpected EOF, a body   yes (*)   backoff
 //	  cut short, the send's own timeout
 //	TLS or certificate error, unknown host, a       no        -
-//	  redirect to another host or scheme, any
-//	  unrecognised error
+//	  redirect to another host or scheme
+//	any other error: retried only when nothing      yes       backoff
+//	  was written (e.g. "server closed idle
+//	  connection")
 //	the caller's context canceled or expired        no        -
 //
 //	backoff     full jitter: before retry n (0, 1, 2) a uniform wait in

@@ -112,12 +112,42 @@ func (e *APIError) Is(target error) bool {
 // errorBody is Prio's ErrorModel as it arrives; every field is optional here
 // so that partial bodies still yield what they have.
 type errorBody struct {
-	Error            string   `json:"error"`
-	ErrorReference   string   `json:"error_reference"`
-	ErrorMessage     string   `json:"error_message"`
-	ErrorDescription string   `json:"error_description"`
-	ErrorURI         string   `json:"error_uri"`
-	Errors           []string `json:"errors"`
+	Error            json.RawMessage `json:"error"`
+	ErrorReference   json.RawMessage `json:"error_reference"`
+	ErrorMessage     json.RawMessage `json:"error_message"`
+	ErrorDescription json.RawMessage `json:"error_description"`
+	ErrorURI         json.RawMessage `json:"error_uri"`
+	Errors           json.RawMessage `json:"errors"`
+}
+
+// text reads a field that should be a string; a number or other scalar is
+// kept as its JSON text, so one odd field does not lose the others.
+func text(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// details reads "errors": normally an array of strings, but an array of
+// objects or a single string is kept too.
+func details(raw json.RawMessage) []string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) != nil {
+		return []string{text(raw)}
+	}
+	out := make([]string, 0, len(list))
+	for _, item := range list {
+		out = append(out, text(item))
+	}
+	return out
 }
 
 // newAPIError builds an *APIError from a non-2xx response. It reads at most
@@ -153,12 +183,12 @@ func parseErrorBody(e *APIError, body []byte) {
 	if err := json.Unmarshal(body, &eb); err != nil {
 		return
 	}
-	e.Code = eb.Error
-	e.Reference = eb.ErrorReference
-	e.Message = eb.ErrorMessage
-	e.Description = eb.ErrorDescription
-	e.URI = eb.ErrorURI
-	e.Details = eb.Errors
+	e.Code = text(eb.Error)
+	e.Reference = text(eb.ErrorReference)
+	e.Message = text(eb.ErrorMessage)
+	e.Description = text(eb.ErrorDescription)
+	e.URI = text(eb.ErrorURI)
+	e.Details = details(eb.Errors)
 }
 
 // readCapped reads up to max bytes of r and reports whether more remained.

@@ -97,15 +97,19 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 	}
 
 	var (
+		// inDoubt: some send may have been processed.
 		inDoubt bool
-		// stillRunning: the last doubtful send may still be in progress
-		// at Prio (its answer timed out, or a gateway gave up waiting
-		// for the upstream), so a look-up finding nothing proves nothing
-		// yet, and a re-send could book twice on a server without
-		// idempotency.
-		stillRunning bool
-		lastErr      error
-		last         int // last HTTP status
+		// answered: every doubtful send so far was answered by Prio with
+		// a 500, 502 or 503, so its processing is over and a look-up
+		// that finds nothing proves the order absent. A send that got no
+		// answer (timeout, reset, dropped connection, 504, a 409 saying
+		// the key is still in use) may still be on its way or running:
+		// an empty look-up then proves nothing, and re-sending could book
+		// twice on a server without idempotency.
+		answered = true
+		refused  *APIError // a definitive refusal of the latest send
+		lastErr  error
+		last     int // last HTTP status
 	)
 	unknown := func(cause error) error {
 		inf := k.info()
@@ -115,7 +119,8 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 		return &OutcomeUnknownError{Operation: k.operation, IdempotencyKey: k.key, ExternalReference: ref,
 			Sends: inf.Sends, LastStatus: last, Elapsed: inf.Elapsed, Err: cause}
 	}
-	for round := 0; round < maxCreateRounds; round++ {
+	for range maxCreateRounds {
+		refused = nil
 		resp, err := k.send(ctx, send)
 		if err == nil {
 			last = resp.StatusCode
@@ -124,45 +129,42 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 				var out generated.OrderDetailResponse
 				if derr := k.decode(resp, 0, &out); derr != nil {
 					// A 2xx we cannot read: the order exists; find it.
-					inDoubt, lastErr = true, derr
+					inDoubt, answered, lastErr = true, false, derr
 					break
 				}
 				return &out.Data.Order, k.finish(nil)
 			case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
 				inDoubt, lastErr = true, newAPIError(resp, k.operation)
-				stillRunning = resp.StatusCode == http.StatusGatewayTimeout
+				answered = answered && resp.StatusCode != http.StatusGatewayTimeout
 			case resp.StatusCode == http.StatusConflict && inDoubt:
-				// An earlier send is being processed or was processed:
-				// the look-up below tells which.
-				lastErr = newAPIError(resp, k.operation)
+				// An earlier send is still running or was processed.
+				lastErr, answered = newAPIError(resp, k.operation), false
 			default:
 				ae := newAPIError(resp, k.operation)
 				if isHoldExpired(ae) {
 					return nil, k.finish(fmt.Errorf("%w: %w", ErrHoldExpired, ae))
 				}
-				if inDoubt {
-					// Refused now, but an earlier send may have booked.
-					lastErr = ae
-					break
+				if !inDoubt {
+					if resp.StatusCode != http.StatusConflict && resp.StatusCode != http.StatusTooManyRequests {
+						// Refused without effect: a corrected request may
+						// reuse the derived key.
+						s.c.keys.forget(k.key)
+					}
+					return nil, k.finish(ae)
 				}
-				if resp.StatusCode != http.StatusConflict && resp.StatusCode != http.StatusTooManyRequests {
-					// Refused without effect: a corrected request may
-					// reuse the derived key.
-					s.c.keys.forget(k.key)
-				}
-				return nil, k.finish(ae)
+				// Refused now, but an earlier send may have booked.
+				refused, lastErr = ae, ae
 			}
 		} else {
 			var te *TransportError
 			switch {
 			case errors.As(err, &te) && te.InDoubt:
-				inDoubt, lastErr = true, err
-				stillRunning = errors.Is(err, errAttemptTimeout)
+				inDoubt, answered, lastErr = true, false, err
 			case !inDoubt:
 				// Nothing reached the server in any round.
 				return nil, k.finish(err)
 			default:
-				lastErr = err
+				lastErr = err // this send left nothing; earlier ones are in doubt
 			}
 		}
 		if ctx.Err() != nil {
@@ -178,18 +180,19 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 		switch {
 		case lerr == nil:
 			return found, k.finish(nil)
-		case errors.Is(lerr, errOrderAbsent) && stillRunning:
-			// Absent for now, but the send may still complete: leave it
-			// to Reconcile rather than risk a second booking.
-			return nil, unknown(lastErr)
-		case errors.Is(lerr, errOrderAbsent):
-			continue // proven absent: re-send with the same key and body
-		default:
+		case !errors.Is(lerr, errOrderAbsent):
 			return nil, unknown(errors.Join(lastErr, lerr))
+		case !answered:
+			// Absent for now, but a send may still arrive or complete:
+			// leave it to Reconcile rather than risk a second booking.
+			return nil, unknown(lastErr)
+		case refused != nil:
+			return nil, k.finish(refused)
 		}
+		// Proven absent: re-send with the same key and body.
 	}
-	// Every round ended in doubt and the last look-up found nothing: the
-	// order does not exist. Report the last failure as it was.
+	// Every round was answered with a 5xx and the last look-up found
+	// nothing: the order does not exist. Report the last failure as it was.
 	return nil, k.finish(lastErr)
 }
 

@@ -165,6 +165,26 @@ func retryableError(err error) bool {
 	return errors.As(err, &op)
 }
 
+// recoverableUnsent reports errors that are worth another send when the
+// request never left: net/http's "server closed idle connection" and its
+// kin, which it retries by itself only for requests it can rewind (booking
+// requests are made non-rewindable). The caller's cancellation, TLS
+// failures, refused redirects, unknown hosts and local limits stay final.
+func recoverableUnsent(err error) bool {
+	var (
+		local *LocalLimitError
+		dns   *net.DNSError
+	)
+	switch {
+	case errors.As(err, &local), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, errRedirect), isTLSError(err):
+		return false
+	case errors.As(err, &dns):
+		return dns.IsTimeout || dns.IsTemporary // an unknown host stays unknown
+	}
+	return true
+}
+
 // methodRetryable says whether a request may be sent more than once.
 // Idempotent methods may; a POST (or PATCH, or anything else) only with an
 // idempotency key, which tells the server that a repeat is the same request.
@@ -457,7 +477,7 @@ func (r *callRun) checkRetry(ctx context.Context, resp *http.Response, err error
 		return false, nil
 	}
 	if err != nil {
-		if !retryableError(err) {
+		if !retryableError(err) && !(r.unsent() && recoverableUnsent(err)) {
 			return false, nil
 		}
 		resp = nil
@@ -495,6 +515,9 @@ func (r *callRun) checkRetry(ctx context.Context, resp *http.Response, err error
 	r.d.logRetry(ctx, r, wait)
 	return true, nil
 }
+
+// unsent reports whether the latest send wrote nothing to the server.
+func (r *callRun) unsent() bool { return !r.lastDoubt }
 
 // backoff hands the loop the wait checkRetry chose.
 func (r *callRun) backoff(_, _ time.Duration, _ int, _ *http.Response) time.Duration {
