@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +34,11 @@ func binaries(t *testing.T) (example, sandbox string) {
 		if binErr != nil {
 			return
 		}
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			binErr = fmt.Errorf("the subprocess tests build the command with go: %w", err)
+			return
+		}
 		for _, b := range []struct{ out, pkg string }{
 			{"batchbooking", "."},
 			{"prio-sandbox", "../../cmd/prio-sandbox"},
