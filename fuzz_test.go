@@ -278,7 +278,7 @@ func hugeServer(t *testing.T, status int, contentType string, prefix string, siz
 // run meanwhile (parallel tests wait until every sequential test is done).
 func TestHugeBodiesBoundedMemory(t *testing.T) {
 	const size = 100 << 20
-	// The SDK refuses success bodies past 32 MiB (maxResponseBody) and reads
+	// The SDK refuses success bodies past 8 MiB (maxResponseBody) and reads
 	// 64 KiB of an error body; 80 MiB leaves room for buffers around that
 	// and is still well under the body itself.
 	const bound = 80 << 20
