@@ -28,18 +28,6 @@ type callInfo struct {
 	w        http.ResponseWriter
 	r        *http.Request
 	clientID string
-	dates    map[string]wire.DateTime // date-time query parameters, see unbindableDates
-}
-
-// dateParam fills *dst from the date-time query parameter name when the
-// generated binding left it empty.
-func dateParam(ctx context.Context, name string, dst **wire.DateTime) {
-	if *dst != nil {
-		return
-	}
-	if d, ok := info(ctx).dates[name]; ok {
-		*dst = &d
-	}
 }
 
 type callInfoKey struct{}
@@ -553,9 +541,6 @@ func orderMatches(o *order, p generated.GetOrdersParams) bool {
 func (h handlers) GetOrders(ctx context.Context, req generated.GetOrdersRequestObject) (generated.GetOrdersResponseObject, error) {
 	s := h.s
 	p := req.Params
-	dateParam(ctx, "order_created_from", &p.OrderCreatedFrom)
-	dateParam(ctx, "order_created_to", &p.OrderCreatedTo)
-	dateParam(ctx, "order_modified", &p.OrderModified)
 	s.mu.Lock()
 	now := s.now()
 	events := s.st.settle(now, distributorName)

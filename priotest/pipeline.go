@@ -11,14 +11,12 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/getkin/kin-openapi/routers"
 
-	"github.com/priosdk/prio-go/wire"
 )
 
 // maxBody caps request bodies; Prio's are small.
@@ -211,45 +209,9 @@ func (c *call) invoke(clientID string) captured {
 	ctx := context.WithValue(context.WithoutCancel(c.r.Context()), callInfoKey{}, ci)
 	r := c.r.WithContext(ctx)
 	r.Body = io.NopCloser(bytes.NewReader(c.body))
-	r.URL, ci.dates = unbindableDates(r.URL, c.route)
 	ci.r = r
 	c.s.api.ServeHTTP(cw, r)
 	return cw.result()
-}
-
-// unbindableDates takes the date-time query parameters out of u and
-// returns them parsed. The generated server cannot bind them: the runtime
-// takes wire.DateTime (a struct holding one time.Time) for a date and
-// rejects anything with a time of day. The request was validated already,
-// so every value is a date-time with an offset.
-func unbindableDates(u *url.URL, route *routers.Route) (*url.URL, map[string]wire.DateTime) {
-	q := u.Query()
-	var dates map[string]wire.DateTime
-	for _, p := range route.Operation.Parameters {
-		pv := p.Value
-		if pv == nil || pv.In != "query" || pv.Schema == nil || pv.Schema.Value == nil || pv.Schema.Value.Format != "date-time" {
-			continue
-		}
-		v := q.Get(pv.Name)
-		if v == "" {
-			continue
-		}
-		d, err := wire.ParseDateTime(v)
-		if err != nil {
-			continue
-		}
-		if dates == nil {
-			dates = map[string]wire.DateTime{}
-		}
-		dates[pv.Name] = d
-		q.Del(pv.Name)
-	}
-	if dates == nil {
-		return u, nil
-	}
-	out := *u
-	out.RawQuery = q.Encode()
-	return &out, dates
 }
 
 // conditional turns a 200 into 304 when the handler's Last-Modified is not
