@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/routers"
-
 )
 
 // maxBody caps request bodies; Prio's are small.
