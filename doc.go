@@ -40,10 +40,14 @@
 //     key for the same booking.
 //   - WithIdempotencyKey sets your own key (1 to 255 visible ASCII
 //     characters).
-//   - Other POSTs get a random key (UUIDv4).
+//   - The other POSTs of the services derive theirs from what identifies
+//     them (a reservation and promo code, a webhook's URL and events);
+//     POSTs made through Client.API get a random key (UUIDv4).
 //
 // A key reused with a different body is refused before anything is sent
 // (ErrKeyReused): it would mean two different bookings share one identity.
+// A booking Prio refused outright (a 4XX other than 409 and 429) releases
+// its key, so the corrected request can be sent under the same reference.
 //
 // # Create Order cannot book twice
 //
