@@ -51,9 +51,12 @@ const maxCreateRounds = 3
 // gives one), the body is encoded once and sent byte-identical, and when a
 // send ends in doubt (timeout after the request was written, dropped
 // connection, 5xx) Create looks the order up by its external reference
-// before re-sending: found, it returns that order; proven absent, it
-// re-sends; unknown, it returns *OutcomeUnknownError, which Reconcile
-// settles. This holds even against a server that ignores idempotency keys.
+// before re-sending: found, it returns that order; proven absent after an
+// answered 500, 502 or 503, it re-sends; otherwise (the look-up failed, or
+// the doubtful send got no answer and may still be running) it returns
+// *OutcomeUnknownError, which Reconcile settles. Calling Create again for a
+// reference this client already sent looks the order up first. This holds
+// even against a server that ignores idempotency keys.
 //
 // Missing defaults are filled in on req: the client's distributor id,
 // order_language "en", and booking_option_type DIRECT_BOOKING.
