@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/priosdk/prio-go/generated"
 )
@@ -74,17 +76,30 @@ func (s *ReservationsService) sendBody(ctx context.Context, k *call, want int, r
 // Get returns a reservation. Expired reservations stay readable for about
 // ten days.
 func (s *ReservationsService) Get(ctx context.Context, reservationReference string, opts ...CallOption) (*Reservation, error) {
-	if reservationReference == "" {
-		return nil, fmt.Errorf("%w: empty reservation reference", ErrInvalidArgument)
-	}
-	var out generated.ReservationDetailResponse
-	_, err := s.c.simple(ctx, "getReservation", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
-		return s.c.raw.GetReservation(ctx, reservationReference, eds...)
-	})
+	r, err := s.GetIfModified(ctx, reservationReference, time.Time{}, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &out.Data.Reservation, nil
+	return r.Value, nil
+}
+
+// GetIfModified returns a reservation only if it changed since the given
+// time; otherwise NotModified is set. A zero since makes it an ordinary Get.
+func (s *ReservationsService) GetIfModified(ctx context.Context, reservationReference string, since time.Time, opts ...CallOption) (Conditional[Reservation], error) {
+	if reservationReference == "" {
+		return Conditional[Reservation]{}, fmt.Errorf("%w: empty reservation reference", ErrInvalidArgument)
+	}
+	var out generated.ReservationDetailResponse
+	lm, err := s.c.conditional(ctx, "getReservation", opts, since, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+		return s.c.raw.GetReservation(ctx, reservationReference, nil, eds...)
+	})
+	if errors.Is(err, errNotModified) {
+		return Conditional[Reservation]{NotModified: true, LastModified: lm}, nil
+	}
+	if err != nil {
+		return Conditional[Reservation]{}, err
+	}
+	return Conditional[Reservation]{Value: &out.Data.Reservation, LastModified: lm}, nil
 }
 
 // Update changes a reservation: a line with an empty

@@ -162,3 +162,22 @@ func TestReservationChangesOnTheWire(t *testing.T) {
 	assert.Equal(t, "DELETE /v3.8/distributor/reservations/RES12345", cancel.method+" "+cancel.path)
 	assert.Equal(t, "booking_reservation_reference=LINE0001", cancel.query)
 }
+
+func TestReservationIfModifiedSince(t *testing.T) {
+	t.Parallel()
+	s := priotest.NewServer(t)
+	c := newClient(t, s)
+	ctx := t.Context()
+	res, err := c.Reservations.Create(ctx, &prio.Reservation{ReservationExternalReference: "ims-1",
+		ReservationDetails: []prio.ReservationLine{{BookingExternalReference: "l1", ProductId: priotest.ProductOpen,
+			ProductTypeDetails: []prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 1}}}}})
+	require.NoError(t, err)
+	first, err := c.Reservations.GetIfModified(ctx, *res.ReservationReference, time.Time{})
+	require.NoError(t, err)
+	require.NotNil(t, first.Value)
+	require.False(t, first.LastModified.IsZero())
+	again, err := c.Reservations.GetIfModified(ctx, *res.ReservationReference, first.LastModified)
+	require.NoError(t, err)
+	assert.True(t, again.NotModified)
+	assert.Nil(t, again.Value)
+}

@@ -7719,6 +7719,12 @@ type CancelReservationParams struct {
 	CancellationReason *string `form:"cancellation_reason,omitempty" json:"cancellation_reason,omitempty"`
 }
 
+// GetReservationParams defines parameters for GetReservation.
+type GetReservationParams struct {
+	// IfModifiedSince Answer 304 with no body when nothing matching changed since this HTTP date.
+	IfModifiedSince *IfModifiedSince `json:"If-Modified-Since,omitempty"`
+}
+
 // AddPromocodeParams defines parameters for AddPromocode.
 type AddPromocodeParams struct {
 	// PromoCode The promocode.
@@ -8227,7 +8233,7 @@ type ClientInterface interface {
 	// Returns a reservation (cart) with its lines, prices and expiry. Expired reservations stay readable for 10 days.
 	//
 	// Corresponds with GET /reservations/{reservation_reference} (the `GetReservation` operationId).
-	GetReservation(ctx context.Context, reservationReference string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetReservation(ctx context.Context, reservationReference string, params *GetReservationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateReservationWithBody Update Reservation / Update Cart
 	//
@@ -8998,8 +9004,8 @@ func (c *Client) CancelReservation(ctx context.Context, reservationReference str
 // Returns a reservation (cart) with its lines, prices and expiry. Expired reservations stay readable for 10 days.
 //
 // Corresponds with GET /reservations/{reservation_reference} (the `GetReservation` operationId).
-func (c *Client) GetReservation(ctx context.Context, reservationReference string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetReservationRequest(c.Server, reservationReference)
+func (c *Client) GetReservation(ctx context.Context, reservationReference string, params *GetReservationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetReservationRequest(c.Server, reservationReference, params)
 	if err != nil {
 		return nil, err
 	}
@@ -12741,7 +12747,7 @@ func NewCancelReservationRequest(server string, reservationReference string, par
 }
 
 // NewGetReservationRequest constructs an http.Request for the GetReservation method
-func NewGetReservationRequest(server string, reservationReference string) (*http.Request, error) {
+func NewGetReservationRequest(server string, reservationReference string, params *GetReservationParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -12769,6 +12775,21 @@ func NewGetReservationRequest(server string, reservationReference string) (*http
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfModifiedSince != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Modified-Since", *params.IfModifiedSince, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Modified-Since", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -13545,7 +13566,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /reservations/{reservation_reference} (the `GetReservation` operationId).
-	GetReservationWithResponse(ctx context.Context, reservationReference string, reqEditors ...RequestEditorFn) (*GetReservationResponse, error)
+	GetReservationWithResponse(ctx context.Context, reservationReference string, params *GetReservationParams, reqEditors ...RequestEditorFn) (*GetReservationResponse, error)
 
 	// UpdateReservationWithBodyWithResponse Update Reservation / Update Cart
 	//
@@ -19763,8 +19784,8 @@ func (c *ClientWithResponses) CancelReservationWithResponse(ctx context.Context,
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /reservations/{reservation_reference} (the `GetReservation` operationId).
-func (c *ClientWithResponses) GetReservationWithResponse(ctx context.Context, reservationReference string, reqEditors ...RequestEditorFn) (*GetReservationResponse, error) {
-	rsp, err := c.GetReservation(ctx, reservationReference, reqEditors...)
+func (c *ClientWithResponses) GetReservationWithResponse(ctx context.Context, reservationReference string, params *GetReservationParams, reqEditors ...RequestEditorFn) (*GetReservationResponse, error) {
+	rsp, err := c.GetReservation(ctx, reservationReference, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23719,6 +23740,9 @@ func ParseGetReservationResponse(rsp *http.Response) (*GetReservationResponse, e
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest E400
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -25017,7 +25041,7 @@ type ServerInterface interface {
 	CancelReservation(w http.ResponseWriter, r *http.Request, reservationReference string, params CancelReservationParams)
 	// GetReservation Reservation Details / Cart Details
 	// (GET /reservations/{reservation_reference})
-	GetReservation(w http.ResponseWriter, r *http.Request, reservationReference string)
+	GetReservation(w http.ResponseWriter, r *http.Request, reservationReference string, params GetReservationParams)
 	// UpdateReservation Update Reservation / Update Cart
 	// (PUT /reservations/{reservation_reference})
 	UpdateReservation(w http.ResponseWriter, r *http.Request, reservationReference string)
@@ -28194,8 +28218,32 @@ func (siw *ServerInterfaceWrapper) GetReservation(w http.ResponseWriter, r *http
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetReservationParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-Modified-Since" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Modified-Since")]; found {
+		var IfModifiedSince IfModifiedSince
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-Modified-Since", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Modified-Since", valueList[0], &IfModifiedSince, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-Modified-Since", Err: err})
+			return
+		}
+
+		params.IfModifiedSince = &IfModifiedSince
+
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.GetReservation(w, r, reservationReference)
+		siw.Handler.GetReservation(w, r, reservationReference, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -35313,6 +35361,7 @@ func (response CancelReservation504JSONResponse) VisitCancelReservationResponse(
 
 type GetReservationRequestObject struct {
 	ReservationReference string `json:"reservation_reference"`
+	Params               GetReservationParams
 }
 
 type GetReservationResponseObject interface {
@@ -35331,6 +35380,13 @@ func (response GetReservation200JSONResponse) VisitGetReservationResponse(w http
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+type GetReservation304Response = NotModifiedResponse
+
+func (response GetReservation304Response) VisitGetReservationResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
 }
 
 type GetReservation400JSONResponse struct{ E400JSONResponse }
@@ -38478,10 +38534,11 @@ func (sh *strictHandler) CancelReservation(w http.ResponseWriter, r *http.Reques
 }
 
 // GetReservation operation middleware
-func (sh *strictHandler) GetReservation(w http.ResponseWriter, r *http.Request, reservationReference string) {
+func (sh *strictHandler) GetReservation(w http.ResponseWriter, r *http.Request, reservationReference string, params GetReservationParams) {
 	var request GetReservationRequestObject
 
 	request.ReservationReference = reservationReference
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.GetReservation(ctx, request.(GetReservationRequestObject))
