@@ -24,9 +24,6 @@ const tokenEarlyExpiry = 60 * time.Second
 // context, so the bound is ours.
 const tokenFetchTimeout = 30 * time.Second
 
-// tokenSourceFunc lets tests substitute the token source.
-type tokenSourceFunc func() oauth2.TokenSource
-
 // tokenFetcher asks Prio for a token the way Prio documents it: HTTP Basic
 // with the client id and secret, and a JSON body (not the form body that
 // the standard clientcredentials package sends).
@@ -158,18 +155,13 @@ type authTransport struct {
 }
 
 func newAuthTransport(next http.RoundTripper, base *url.URL, cfg *config, secrets *secretSet) *authTransport {
-	var ts oauth2.TokenSource
-	if cfg.tokenSource != nil {
-		ts = cfg.tokenSource()
-	} else {
-		ts = &tokenFetcher{
-			url:      strings.TrimRight(base.String(), "/") + "/oauth2/token",
-			clientID: cfg.clientID,
-			secret:   cfg.clientSecret,
-			scope:    strings.Join(cfg.scopes, " "),
-			rt:       next,
-			secrets:  secrets,
-		}
+	ts := &tokenFetcher{
+		url:      strings.TrimRight(base.String(), "/") + "/oauth2/token",
+		clientID: cfg.clientID,
+		secret:   cfg.clientSecret,
+		scope:    strings.Join(cfg.scopes, " "),
+		rt:       next,
+		secrets:  secrets,
 	}
 	return &authTransport{next: next, host: base.Host, tokens: newTokenCache(ts), apiKey: cfg.apiKey}
 }

@@ -86,7 +86,6 @@ type config struct {
 	logger         *slog.Logger
 	policy         RetryPolicy
 	maxConcurrency int
-	tokenSource    tokenSourceFunc
 	reconcile      ReconcileSchedule
 	now            func() time.Time
 }
@@ -297,7 +296,7 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	if cfg.clientID == "" && cfg.tokenSource == nil {
+	if cfg.clientID == "" {
 		return nil, fmt.Errorf("%w: credentials are required (WithCredentials or FromEnv)", ErrInvalidConfig)
 	}
 	if cfg.distributorID == "" {
