@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -183,7 +182,7 @@ func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.GetBody == nil {
 		return resp, nil // cannot replay the body
 	}
-	drainClose(resp.Body)
+	discardBody(resp.Body)
 	a.tokens.invalidate(tok.AccessToken)
 	if tok, err = a.tokens.Token(); err != nil {
 		return nil, err
@@ -218,14 +217,4 @@ func (a *authTransport) authorize(req *http.Request, token string) *http.Request
 		r.URL.RawQuery = q.Encode()
 	}
 	return r
-}
-
-// drainClose reads a little of a body so the connection can be reused, then
-// closes it.
-func drainClose(body io.ReadCloser) {
-	if body == nil {
-		return
-	}
-	_, _ = io.CopyN(io.Discard, body, 4<<10)
-	_ = body.Close()
 }

@@ -83,7 +83,7 @@ func TestTokenRequestIsBasicAndJSON(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v3.8/distributor/ping", nil)
 		resp, err := a.RoundTrip(req)
 		require.NoError(t, err)
-		drainClose(resp.Body)
+		discardBody(resp.Body)
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
 	}
 	f.mu.Lock()
@@ -111,7 +111,7 @@ func TestUnauthorizedRefreshesOnceAndResendsOnce(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v3.8/distributor/ping", strings.NewReader("payload"))
 	resp, err := a.RoundTrip(req)
 	require.NoError(t, err)
-	drainClose(resp.Body)
+	discardBody(resp.Body)
 	f.expire()
 
 	const n = 16
@@ -157,7 +157,7 @@ func TestUnauthorizedTwiceIsReturned(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v3.8/distributor/ping", nil)
 	resp, err := a.RoundTrip(req)
 	require.NoError(t, err)
-	drainClose(resp.Body)
+	discardBody(resp.Body)
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	assert.Equal(t, int32(2), apiCalls.Load(), "exactly one extra send after a 401")
 	assert.Equal(t, int32(2), tokenCalls.Load())
@@ -198,14 +198,14 @@ func TestCredentialsStayOnTheAPIHost(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, other.URL+"/elsewhere", nil)
 	resp, err := a.RoundTrip(req)
 	require.NoError(t, err)
-	drainClose(resp.Body)
+	discardBody(resp.Body)
 	assert.Empty(t, seen.Get("Authorization"))
 	assert.NotContains(t, seen.Get("X-Query"), "the-api-key")
 
 	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/v3.8/distributor/ping", nil)
 	resp, err = a.RoundTrip(req)
 	require.NoError(t, err)
-	drainClose(resp.Body)
+	discardBody(resp.Body)
 	assert.Equal(t, "", req.URL.Query().Get("key"), "the caller's request is not modified")
 	f.mu.Lock()
 	assert.Equal(t, "the-api-key", f.keys[len(f.keys)-1])

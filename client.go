@@ -367,13 +367,7 @@ func (c *Client) stampHeaders(_ context.Context, req *http.Request) error {
 // once per call (editors run before the retry loop), so it can be retried.
 func randomKeyForPOST(_ context.Context, req *http.Request) error {
 	if req.Method == http.MethodPost && req.Header.Get(keyHeader) == "" {
-		setKeyHeaders(req, NewRandomKey())
+		req.Header.Set(keyHeader, NewRandomKey())
 	}
 	return nil
-}
-
-// setKeyHeaders stamps the idempotency key on a request.
-func setKeyHeaders(req *http.Request, key string) {
-	req.Header.Set(keyHeader, key)
-	req.Header.Set(referenceHeader, key)
 }

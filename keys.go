@@ -115,8 +115,15 @@ func newKeyGuard(maxEntries int, maxAge time.Duration) *keyGuard {
 // check records that key is about to be sent with body. It returns an error
 // matching ErrKeyReused when the key was recently used with another body.
 func (g *keyGuard) check(key string, body []byte) error {
+	_, err := g.record(key, body)
+	return err
+}
+
+// record is check that also reports whether the key was already sent with
+// this body: a repeat of a call whose outcome the caller may not know.
+func (g *keyGuard) record(key string, body []byte) (repeat bool, err error) {
 	if g == nil || g.maxEntries < 1 {
-		return nil
+		return false, nil
 	}
 	fp := sha256.Sum256(body)
 	now := time.Now()
@@ -127,18 +134,18 @@ func (g *keyGuard) check(key string, body []byte) error {
 	if el, ok := g.byKey[key]; ok {
 		e := el.Value.(*keyEntry)
 		if e.fp != fp {
-			return fmt.Errorf("%w: key %s was sent with another body %s ago; use a new key (or a new business reference) for a changed request",
+			return false, fmt.Errorf("%w: key %s was sent with another body %s ago; use a new key (or a new business reference) for a changed request",
 				ErrKeyReused, key, now.Sub(e.used).Round(time.Second))
 		}
 		e.used = now
 		g.order.MoveToBack(el)
-		return nil
+		return true, nil
 	}
 	g.byKey[key] = g.order.PushBack(&keyEntry{key: key, fp: fp, used: now})
 	for g.order.Len() > g.maxEntries {
 		g.removeLocked(g.order.Front())
 	}
-	return nil
+	return false, nil
 }
 
 // forget drops key, so it may be used with another body. Call it when the

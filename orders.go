@@ -81,11 +81,11 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 	// A key this process already sent is a caller's retry of an earlier
 	// Create whose outcome it may not know; after a restart the caller says
 	// so with WithLookupFirst. Either way, look before sending.
-	lookFirst := k.opts.lookupFirst || s.c.keys.contains(k.key)
-	if err := s.c.keys.check(k.key, body); err != nil {
+	repeat, err := s.c.keys.record(k.key, body)
+	if err != nil {
 		return nil, k.finish(err)
 	}
-	if lookFirst {
+	if repeat || k.opts.lookupFirst {
 		k.lookups++
 		found, lerr := s.FindByExternalReference(ctx, ref)
 		switch {
@@ -197,17 +197,6 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 	// Every round was answered with a 5xx and the last look-up found
 	// nothing: the order does not exist. Report the last failure as it was.
 	return nil, k.finish(lastErr)
-}
-
-// contains reports whether key was sent recently by this client.
-func (g *keyGuard) contains(key string) bool {
-	if g == nil {
-		return false
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	_, ok := g.byKey[key]
-	return ok
 }
 
 func (s *OrdersService) prepare(req *OrderRequest) error {

@@ -133,7 +133,7 @@ func (k *call) send(ctx context.Context, fn func(ctx context.Context, editors ..
 	ctx = withCallState(ctx, cs)
 	editors := []generated.RequestEditorFn{func(_ context.Context, req *http.Request) error {
 		if k.key != "" {
-			setKeyHeaders(req, k.key)
+			req.Header.Set(keyHeader, k.key) // the transport adds App-Reference
 		}
 		for name, vs := range k.opts.headers {
 			for _, v := range vs {
@@ -198,7 +198,7 @@ var errNotModified = errors.New("not modified")
 // than want (or any 2xx when want is 0) becomes an *APIError.
 func (k *call) decode(resp *http.Response, want int, out any) error {
 	if resp.StatusCode == http.StatusNotModified {
-		drainClose(resp.Body)
+		discardBody(resp.Body)
 		return errNotModified
 	}
 	ok := resp.StatusCode == want || (want == 0 && resp.StatusCode/100 == 2) ||
@@ -208,7 +208,7 @@ func (k *call) decode(resp *http.Response, want int, out any) error {
 	}
 	defer resp.Body.Close()
 	if out == nil {
-		drainClose(resp.Body)
+		discardBody(resp.Body)
 		return nil
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
