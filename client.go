@@ -210,8 +210,8 @@ func WithLogger(l *slog.Logger) Option {
 // WithRetryPolicy replaces the client-wide retry policy.
 func WithRetryPolicy(p RetryPolicy) Option {
 	return func(c *config) error {
-		if p.MaxSends < 1 {
-			return fmt.Errorf("%w: RetryPolicy.MaxSends must be at least 1", ErrInvalidConfig)
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 		}
 		c.policy = p
 		return nil

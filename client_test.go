@@ -3,6 +3,7 @@ package prio
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,6 +25,11 @@ func TestNewClientValidates(t *testing.T) {
 		{"bad app header", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithAppHeader("X-Name", "v")}},
 		{"app reference is ours", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithAppHeader("App-Reference", "v")}},
 		{"zero max sends", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithRetryPolicy(RetryPolicy{})}},
+		{"negative delay", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithRetryPolicy(func() RetryPolicy {
+			p := DefaultRetryPolicy()
+			p.BaseDelay = -time.Second
+			return p
+		}())}},
 		{"nil http client", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithHTTPClient(nil)}},
 	}
 	for _, tc := range cases {

@@ -192,6 +192,8 @@ func TestCreateRefusals(t *testing.T) {
 	_, err = c.Orders.Create(ctx, orderFor("bad-key", priotest.ProductOpen), prio.WithIdempotencyKey("has space"))
 	assert.ErrorIs(t, err, prio.ErrInvalidArgument)
 	assert.ErrorIs(t, err, prio.ErrInvalidKey)
+	_, err = c.Orders.Create(ctx, orderFor("bad-policy", priotest.ProductOpen), prio.WithCallRetryPolicy(prio.RetryPolicy{}))
+	assert.ErrorIs(t, err, prio.ErrInvalidArgument)
 	assert.Zero(t, s.Stats().RequestsTotal, "nothing was sent for invalid input")
 
 	// A declined booking is a definitive answer: typed, not retried, and

@@ -121,6 +121,11 @@ func (c *Client) newCall(operation string, opts []CallOption) (*call, error) {
 	if o.keyError != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, o.keyError)
 	}
+	if o.policy != nil {
+		if err := o.policy.validate(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		}
+	}
 	return &call{c: c, operation: operation, opts: o, key: o.key, start: c.cfg.now(), followUp: o.followUp}, nil
 }
 
