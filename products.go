@@ -153,28 +153,3 @@ func (s *ProductsService) MultiAvailability(ctx context.Context, params *MultiAv
 	}
 	return out.Data.Items, nil
 }
-
-// conditional runs a GET with If-Modified-Since (when since is set) and
-// returns Last-Modified; a 304 gives errNotModified.
-func (c *Client) conditional(ctx context.Context, operation string, opts []CallOption, since time.Time, out any,
-	fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (time.Time, error) {
-	k, err := c.newCall(operation, opts)
-	if err != nil {
-		return time.Time{}, err
-	}
-	k.opts.since = since
-	resp, err := k.send(ctx, fn)
-	if err != nil {
-		return time.Time{}, k.finish(err)
-	}
-	var lm time.Time
-	if v := resp.Header.Get("Last-Modified"); v != "" {
-		lm, _ = http.ParseTime(v)
-	}
-	err = k.decode(resp, http.StatusOK, out)
-	if errors.Is(err, errNotModified) {
-		_ = k.finish(nil)
-		return lm, err
-	}
-	return lm, k.finish(err)
-}
