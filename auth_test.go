@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -210,4 +211,34 @@ func TestCredentialsStayOnTheAPIHost(t *testing.T) {
 	f.mu.Lock()
 	assert.Equal(t, "the-api-key", f.keys[len(f.keys)-1])
 	f.mu.Unlock()
+}
+
+// TestRefusedCredentialsAreNotRetried: a token endpoint that refuses the
+// client id and secret is asked once per call, not once per retry, and the
+// call fails with ErrUnauthorized without anything reaching the API.
+func TestRefusedCredentialsAreNotRetried(t *testing.T) {
+	t.Parallel()
+	var tokenCalls, apiCalls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/oauth2/token") {
+			tokenCalls.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid_client","error_reference":"ref-9"}`)
+			return
+		}
+		apiCalls.Add(1)
+	}))
+	defer srv.Close()
+	p := DefaultRetryPolicy()
+	p.BaseDelay, p.MaxDelay = time.Millisecond, time.Millisecond
+	c, err := NewClient(WithBaseURL(srv.URL+"/v3.8/distributor"), WithCredentials("c", "wrong"), WithDistributorID("501"), WithRetryPolicy(p))
+	require.NoError(t, err)
+	_, err = c.Orders.Get(t.Context(), "ORDER12345")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrUnauthorized)
+	var ae *AuthError
+	assert.ErrorAs(t, err, &ae)
+	assert.Equal(t, int32(1), tokenCalls.Load(), "refused credentials are not asked again")
+	assert.Zero(t, apiCalls.Load())
 }

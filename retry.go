@@ -477,7 +477,16 @@ func (r *callRun) checkRetry(ctx context.Context, resp *http.Response, err error
 		return false, nil
 	}
 	if err != nil {
-		if !retryableError(err) && !(r.unsent() && recoverableUnsent(err)) {
+		var auth *AuthError
+		switch {
+		case errors.As(err, &auth):
+			// No access token: asking again helps only if the token
+			// endpoint failed for a passing reason, never after it
+			// refused the credentials (that 4XX counts against Prio's ban).
+			if !auth.retryable() {
+				return false, nil
+			}
+		case !retryableError(err) && !(r.unsent() && recoverableUnsent(err)):
 			return false, nil
 		}
 		resp = nil
