@@ -130,7 +130,7 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 			switch {
 			case resp.StatusCode/100 == 2:
 				var out generated.OrderDetailResponse
-				if derr := k.decode(resp, 0, &out); derr != nil {
+				if derr := k.decode(resp, &out); derr != nil {
 					// A 2xx we cannot read: the order exists; find it.
 					inDoubt, answered, lastErr = true, false, derr
 					break
@@ -284,7 +284,7 @@ func (s *OrdersService) Get(ctx context.Context, orderReference string, opts ...
 		return nil, fmt.Errorf("%w: empty order reference", ErrInvalidArgument)
 	}
 	var out generated.OrderDetailResponse
-	_, err := s.c.simple(ctx, "getOrder", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err := s.c.simple(ctx, "getOrder", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.GetOrder(ctx, orderReference, nil, eds...)
 	})
 	if err != nil {
@@ -306,7 +306,7 @@ type OrderPage struct {
 // choose it; Prio lists the last three months unless dates are given.
 func (s *OrdersService) ListPage(ctx context.Context, params *ListOrdersParams, opts ...CallOption) (*OrderPage, error) {
 	var out generated.OrderListResponse
-	_, err := s.c.simple(ctx, "getOrders", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err := s.c.simple(ctx, "getOrders", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.GetOrders(ctx, params, eds...)
 	})
 	if err != nil {
@@ -342,7 +342,7 @@ func (s *OrdersService) Update(ctx context.Context, orderReference string, updat
 		return nil, fmt.Errorf("%w: order reference and update are required", ErrInvalidArgument)
 	}
 	var out generated.OrderDetailResponse
-	_, err := s.c.simple(ctx, "updateOrder", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err := s.c.simple(ctx, "updateOrder", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.UpdateOrder(ctx, orderReference, generated.UpdateOrderRequest{Data: generated.UpdateOrderRequestData{Order: *update}}, eds...)
 	})
 	if err != nil {
@@ -383,7 +383,7 @@ func (s *OrdersService) Cancel(ctx context.Context, orderReference string, o *Ca
 		}
 	}
 	var out generated.OrderDetailResponse
-	_, err := s.c.simple(ctx, "cancelOrder", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err := s.c.simple(ctx, "cancelOrder", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.CancelOrder(ctx, orderReference, p, eds...)
 	})
 	if err != nil {

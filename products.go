@@ -129,7 +129,7 @@ func (s *ProductsService) Availability(ctx context.Context, productID string, pa
 		return nil, fmt.Errorf("%w: product id and params.FromDate are required", ErrInvalidArgument)
 	}
 	var out generated.AvailabilitiesListResponse
-	_, err := s.c.simple(ctx, "getProductAvailability", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err := s.c.simple(ctx, "getProductAvailability", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.GetProductAvailability(ctx, productID, params, eds...)
 	})
 	if err != nil {
@@ -145,7 +145,7 @@ func (s *ProductsService) MultiAvailability(ctx context.Context, params *MultiAv
 		return nil, fmt.Errorf("%w: params.FromDate is required", ErrInvalidArgument)
 	}
 	var out generated.AvailabilitiesListResponse
-	_, err := s.c.simple(ctx, "getAvailability", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err := s.c.simple(ctx, "getAvailability", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.GetAvailability(ctx, params, eds...)
 	})
 	if err != nil {

@@ -199,16 +199,14 @@ func (k *call) finish(err error) error {
 // errNotModified is returned by decode for a 304.
 var errNotModified = errors.New("not modified")
 
-// decode checks the status and decodes a JSON body into out. A status other
-// than want (or any 2xx when want is 0) becomes an *APIError.
-func (k *call) decode(resp *http.Response, want int, out any) error {
+// decode checks the status and decodes a JSON body into out (nil: the
+// body is discarded). Any status but a 2xx becomes an *APIError.
+func (k *call) decode(resp *http.Response, out any) error {
 	if resp.StatusCode == http.StatusNotModified {
 		discardBody(resp.Body)
 		return errNotModified
 	}
-	ok := resp.StatusCode == want || (want == 0 && resp.StatusCode/100 == 2) ||
-		(resp.StatusCode/100 == 2 && want/100 == 2)
-	if !ok {
+	if resp.StatusCode/100 != 2 {
 		return newAPIError(resp, k.operation)
 	}
 	defer resp.Body.Close()
@@ -252,23 +250,22 @@ func decodeBody(r io.Reader, out any) error {
 }
 
 // simple runs a call with one round: the path for every non-booking request.
-func (c *Client) simple(ctx context.Context, operation string, opts []CallOption, want int, out any,
-	fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (CallInfo, error) {
+func (c *Client) simple(ctx context.Context, operation string, opts []CallOption, out any,
+	fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) error {
 	k, err := c.newCall(operation, opts)
 	if err != nil {
-		return CallInfo{}, err
+		return err
 	}
-	return c.simpleCall(ctx, k, want, out, fn)
+	return c.simpleCall(ctx, k, out, fn)
 }
 
-func (c *Client) simpleCall(ctx context.Context, k *call, want int, out any,
-	fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (CallInfo, error) {
+func (c *Client) simpleCall(ctx context.Context, k *call, out any,
+	fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) error {
 	resp, err := k.send(ctx, fn)
 	if err == nil {
-		err = k.decode(resp, want, out)
+		err = k.decode(resp, out)
 	}
-	err = k.finish(err)
-	return k.info(), err
+	return k.finish(err)
 }
 
 // maxListPages bounds an iteration, whatever a server claims.
@@ -329,7 +326,7 @@ func (c *Client) conditional(ctx context.Context, operation string, opts []CallO
 	if v := resp.Header.Get("Last-Modified"); v != "" {
 		lm, _ = http.ParseTime(v)
 	}
-	err = k.decode(resp, http.StatusOK, out)
+	err = k.decode(resp, out)
 	if errors.Is(err, errNotModified) {
 		_ = k.finish(nil)
 		return lm, err

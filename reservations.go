@@ -45,13 +45,13 @@ func (s *ReservationsService) Create(ctx context.Context, req *Reservation, opts
 	if k.key == "" {
 		k.key = DeriveKey(s.c.cfg.distributorID, "createReservation", req.ReservationExternalReference)
 	}
-	return s.sendBody(ctx, k, http.StatusCreated, req, func(ctx context.Context, body []byte, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	return s.sendBody(ctx, k, req, func(ctx context.Context, body []byte, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.CreateReservationWithBody(ctx, "application/json", bytes.NewReader(body), eds...)
 	})
 }
 
 // sendBody encodes a reservation once, guards its key, and runs the call.
-func (s *ReservationsService) sendBody(ctx context.Context, k *call, want int, req *Reservation,
+func (s *ReservationsService) sendBody(ctx context.Context, k *call, req *Reservation,
 	fn func(ctx context.Context, body []byte, eds ...generated.RequestEditorFn) (*http.Response, error)) (*Reservation, error) {
 	kind := generated.Kind("reservation")
 	body, err := json.Marshal(generated.CreateReservationRequest{Data: generated.CreateReservationRequestData{Kind: &kind, Reservation: *req}})
@@ -64,7 +64,7 @@ func (s *ReservationsService) sendBody(ctx context.Context, k *call, want int, r
 		}
 	}
 	var out generated.ReservationDetailResponse
-	_, err = s.c.simpleCall(ctx, k, want, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err = s.c.simpleCall(ctx, k, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return fn(ctx, body, eds...)
 	})
 	if err != nil {
@@ -117,7 +117,7 @@ func (s *ReservationsService) Update(ctx context.Context, reservationReference s
 	if err != nil {
 		return nil, err
 	}
-	return s.sendBody(ctx, k, http.StatusOK, req, func(ctx context.Context, body []byte, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	return s.sendBody(ctx, k, req, func(ctx context.Context, body []byte, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.UpdateReservationWithBody(ctx, reservationReference, "application/json", bytes.NewReader(body), eds...)
 	})
 }
@@ -136,7 +136,7 @@ func (s *ReservationsService) Cancel(ctx context.Context, reservationReference s
 		p.CancellationReason = &reason
 	}
 	var out generated.ReservationDetailResponse
-	_, err := s.c.simple(ctx, "cancelReservation", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err := s.c.simple(ctx, "cancelReservation", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.CancelReservation(ctx, reservationReference, p, eds...)
 	})
 	if err != nil {
@@ -160,7 +160,7 @@ func (s *ReservationsService) AddPromocode(ctx context.Context, reservationRefer
 		k.key = DeriveKey(s.c.cfg.distributorID, "addPromocode", reservationReference+"\x00"+code)
 	}
 	var out generated.ReservationDetailResponse
-	_, err = s.c.simpleCall(ctx, k, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err = s.c.simpleCall(ctx, k, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.AddPromocode(ctx, reservationReference, &generated.AddPromocodeParams{PromoCode: code}, eds...)
 	})
 	if err != nil {
@@ -175,7 +175,7 @@ func (s *ReservationsService) RemovePromocode(ctx context.Context, reservationRe
 		return nil, fmt.Errorf("%w: reservation reference and promo code are required", ErrInvalidArgument)
 	}
 	var out generated.ReservationDetailResponse
-	_, err := s.c.simple(ctx, "removePromocode", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err := s.c.simple(ctx, "removePromocode", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.RemovePromocode(ctx, reservationReference, code, eds...)
 	})
 	if err != nil {

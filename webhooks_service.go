@@ -20,7 +20,7 @@ type WebhooksService struct{ c *Client }
 func (s *WebhooksService) List(ctx context.Context, opts ...CallOption) ([]Webhook, error) {
 	var out generated.WebhookListResponse
 	perPage := 200
-	_, err := s.c.simple(ctx, "getWebhooks", opts, http.StatusOK, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err := s.c.simple(ctx, "getWebhooks", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.GetWebhooks(ctx, &generated.GetWebhooksParams{ItemsPerPage: &perPage}, eds...)
 	})
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *WebhooksService) Create(ctx context.Context, w *Webhook, opts ...CallOp
 	}
 	kind := generated.Kind("webhook")
 	var out generated.CreateWebhookResponse
-	_, err = s.c.simpleCall(ctx, k, http.StatusCreated, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err = s.c.simpleCall(ctx, k, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.AddWebhook(ctx, generated.CreateWebhookRequest{Data: generated.CreateWebhookRequestData{Kind: &kind, Webhook: *w}}, eds...)
 	})
 	if err != nil {
@@ -70,7 +70,7 @@ func (s *WebhooksService) Delete(ctx context.Context, webhookID string, opts ...
 	if webhookID == "" {
 		return fmt.Errorf("%w: empty webhook id", ErrInvalidArgument)
 	}
-	_, err := s.c.simple(ctx, "removeWebhook", opts, 0, nil, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err := s.c.simple(ctx, "removeWebhook", opts, nil, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.RemoveWebhook(ctx, webhookID, eds...)
 	})
 	return err
@@ -86,7 +86,7 @@ func (s *WebhooksService) Test(ctx context.Context, n generated.WebhookNotificat
 		k.key = NewRandomKey()
 	}
 	kind := generated.Kind("notification")
-	_, err = s.c.simpleCall(ctx, k, 0, nil, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
+	err = s.c.simpleCall(ctx, k, nil, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.AddNotification(ctx, generated.CreateNotificationRequest{Data: generated.CreateNotificationRequestData{Kind: &kind, Notification: n}}, eds...)
 	})
 	return err
