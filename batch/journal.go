@@ -81,12 +81,11 @@ type MemoryJournal struct {
 	mu      sync.Mutex
 	entries map[string]Entry
 	closed  bool
-	now     func() time.Time
 }
 
 // NewMemoryJournal returns an empty in-memory journal.
 func NewMemoryJournal() *MemoryJournal {
-	return &MemoryJournal{entries: map[string]Entry{}, now: time.Now}
+	return &MemoryJournal{entries: map[string]Entry{}}
 }
 
 // Get returns the entry for ref.
@@ -116,7 +115,7 @@ func (j *MemoryJournal) Put(ctx context.Context, entries ...Entry) error {
 	if j.closed {
 		return ErrJournalClosed
 	}
-	now := j.now().UTC()
+	now := time.Now().UTC()
 	for _, e := range entries {
 		e.Updated = now
 		j.entries[e.ExternalReference] = e

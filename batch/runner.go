@@ -610,7 +610,7 @@ func (ru *run) process(t task) Result {
 		rec, err := ru.r.Booker.Book(ru.sendCtx, t.row.Request)
 		res.Sends += rec.Sends
 		e.Sends += rec.Sends
-		switch judge(err) {
+		switch v := judge(err); v {
 		case verdictBooked:
 			e.State, e.OrderReference, e.Error = Booked, rec.OrderReference, ""
 			if !ru.put(e) {
@@ -623,7 +623,7 @@ func (ru *run) process(t task) Result {
 			if !ru.put(e) {
 				return ru.giveUp(res, e, ru.fatal(), false)
 			}
-			if judge(err) == verdictFatal {
+			if v == verdictFatal {
 				ru.fail(fmt.Errorf("batch: %s: %w", t.ref, err))
 			}
 			res.State, res.Err = Failed, err
@@ -727,7 +727,7 @@ func errorText(err error) string {
 }
 
 func newRunID() string {
-	var b [8]byte
+	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:4])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }

@@ -108,7 +108,6 @@ func productByID(id string) (*product, bool) {
 // slot is one bookable availability of a product.
 type slot struct {
 	id       string
-	product  string
 	from, to time.Time
 }
 
@@ -122,12 +121,12 @@ func (p *product) slotsOn(day time.Time) []slot {
 		out := make([]slot, 0, len(slotStarts))
 		for _, h := range slotStarts {
 			from := time.Date(y, m, d, h, 0, 0, 0, sandboxZone)
-			out = append(out, slot{id: fmt.Sprintf("%s-%s-%02d00", p.id, date, h), product: p.id, from: from, to: from.Add(2 * time.Hour)})
+			out = append(out, slot{id: fmt.Sprintf("%s-%s-%02d00", p.id, date, h), from: from, to: from.Add(2 * time.Hour)})
 		}
 		return out
 	default:
 		from := time.Date(y, m, d, 0, 0, 0, 0, sandboxZone)
-		return []slot{{id: p.id + "-" + date, product: p.id, from: from, to: from.Add(24*time.Hour - time.Second)}}
+		return []slot{{id: p.id + "-" + date, from: from, to: from.Add(24*time.Hour - time.Second)}}
 	}
 }
 

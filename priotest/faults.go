@@ -238,12 +238,11 @@ func (p Profile) delay() time.Duration {
 	return defaultFaultDelay
 }
 
-func (p Profile) retryAfterSeconds() int {
-	d := p.RetryAfter
-	if d <= 0 {
-		d = defaultRetryAfter
+func (p Profile) retryAfter() time.Duration {
+	if p.RetryAfter > 0 {
+		return p.RetryAfter
 	}
-	return int((d + time.Second - 1) / time.Second)
+	return defaultRetryAfter
 }
 
 // profileJSON is the wire form of a Profile.

@@ -11,7 +11,6 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/priosdk/prio-go/generated"
-	"github.com/priosdk/prio-go/wire"
 )
 
 // handlers implements the generated strict server interface on the
@@ -547,7 +546,7 @@ func (h handlers) GetOrders(ctx context.Context, req generated.GetOrdersRequestO
 	var found []*order
 	last := s.st.epoch
 	candidates := s.st.orders
-	if p.OrderExternalReference != nil {
+	if p.OrderExternalReference != nil && *p.OrderExternalReference != "" {
 		// The look-up the SDK makes after every doubtful send: use the
 		// index rather than a scan of every order.
 		candidates = s.st.ordersByExt[*p.OrderExternalReference]
@@ -925,8 +924,6 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
-
-func wireBool(b bool) wire.Bool { return wire.Bool(b) }
 
 // page is a resolved pagination request.
 type page struct {

@@ -211,6 +211,7 @@ func TestListOrders(t *testing.T) {
 		assert.Equal(t, []string{refs[7]}, refsOf(d))
 		assert.Equal(t, "order", d["kind"])
 		assert.EqualValues(t, 0, list("order_external_reference=absent")["total_items"], "an absent reference lists nothing")
+		assert.EqualValues(t, 25, list("order_external_reference=")["total_items"], "an empty reference filters nothing")
 	})
 	t.Run("by order reference and distributor", func(t *testing.T) {
 		assert.Equal(t, []string{refs[4]}, refsOf(list("order_reference="+refs[4])))

@@ -119,7 +119,7 @@ func (c *call) run() {
 	case FaultHang:
 		select {
 		case <-c.r.Context().Done():
-		case <-s.done:
+		case <-s.bgCtx.Done():
 		}
 		c.abort()
 		return
@@ -129,7 +129,7 @@ func (c *call) run() {
 	case Fault429, Fault429NoRetryAfter:
 		e := errorf(http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "Too many requests.")
 		if c.fault == Fault429 {
-			e.header = http.Header{"Retry-After": []string{strconv.Itoa(c.profile.retryAfterSeconds())}}
+			e.header = retryAfter(c.profile.retryAfter())
 		}
 		c.send(e.captured())
 		return
@@ -179,7 +179,7 @@ func (c *call) run() {
 		t := time.NewTimer(c.profile.delay())
 		select {
 		case <-t.C:
-		case <-s.done:
+		case <-s.bgCtx.Done():
 			t.Stop()
 			if key != "" {
 				s.idem.finish(key, captured{status: http.StatusServiceUnavailable})

@@ -44,9 +44,8 @@ type Server struct {
 
 	life     sync.Mutex // guards closed and the pipe server
 	closed   bool
-	done     chan struct{} // closed by Close
-	work     tracker       // requests, deliveries, timers and serve loops in progress
-	bgCtx    context.Context
+	work     tracker         // requests, deliveries, timers and serve loops in progress
+	bgCtx    context.Context // cancelled by Close
 	bgCancel context.CancelFunc
 
 	webhookClient *http.Client
@@ -228,7 +227,6 @@ func newServer(opts ...Option) (*Server, error) {
 		limiter:  newLimiter(cfg.clientErrorLimit, cfg.requestLimit),
 		idem:     newIdemStore(),
 		tokens:   map[string]token{},
-		done:     make(chan struct{}),
 	}
 	s.st = newState(s.now(), cfg.seed)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
@@ -273,7 +271,6 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
-	close(s.done)
 	s.bgCancel()
 	s.work.close()
 	s.life.Unlock()

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/wire"
 )
 
 // webhook is a registered callback.
@@ -32,7 +33,7 @@ func (wh *webhook) model() generated.Webhook {
 		WebhookVersion:      ptr(apiVersion),
 		WebhookEvents:       slices.Clone(wh.events),
 		WebhookEmail:        wh.email,
-		WebhookPayload:      ptr(wireBool(wh.payload)),
+		WebhookPayload:      ptr(wire.Bool(wh.payload)),
 		WebhookCreated:      dtp(wh.created),
 		WebhookCreatedName:  ptr("Sandbox API"),
 		WebhookCreatedEmail: ptr("api@sandbox.example"),

@@ -61,7 +61,7 @@ func orderBody(ref string) ([]byte, error) {
 	for i := range req.OrderBookings {
 		req.OrderBookings[i].BookingOptionType = prio.DirectBooking
 	}
-	kind := generated.Kind("order")
+	kind := generated.KindOrder
 	return json.Marshal(generated.CreateOrderRequest{Data: generated.CreateOrderRequestData{Kind: &kind, Order: *req}})
 }
 

@@ -56,11 +56,9 @@ type Overhead struct {
 }
 
 // maxCallsPerServer bounds the Create calls one sandbox serves, warm-up
-// included. Past 10,000 stored idempotency keys the sandbox sweeps its
-// whole key store on every new key, under its lock (priotest's
-// idemStore.begin), and each call would then cost more than the one
-// before; every round therefore gets a server of its own and stops short
-// of that.
+// included. The sandbox's state (orders, idempotency keys) grows with every
+// call; each round gets a server of its own and stops at this size, so
+// rounds compare like with like.
 const maxCallsPerServer = 9000
 
 // clientKind is one of the two clients compared for overhead and
