@@ -213,7 +213,11 @@ type OutcomeUnknownError struct {
 	Sends             int
 	LastStatus        int // 0 when no HTTP answer arrived
 	Elapsed           time.Duration
-	Err               error // the last failure
+	// DecidableAt is when the booking can be settled: from then on no
+	// send of it can still be processed by Prio, so a look-up that finds
+	// nothing proves it absent. Call Create again (or Reconcile) then.
+	DecidableAt time.Time
+	Err         error // the last failure
 }
 
 func (e *OutcomeUnknownError) Error() string {

@@ -42,6 +42,7 @@ type callOptions struct {
 	accept      string
 	keyError    error
 	lookupFirst bool
+	prevSend    time.Time
 	followUp    bool
 }
 
@@ -55,6 +56,22 @@ func asFollowUp(o *callOptions) { o.followUp = true }
 // reference it has already sent.)
 func WithLookupFirst() CallOption {
 	return func(o *callOptions) { o.lookupFirst = true }
+}
+
+// WithPreviousAttempt tells Create Order that an earlier attempt of this
+// booking, in another process or before a restart, may have sent it as late
+// as lastSend: the end of that attempt's call, or its deadline if it died.
+// Create then looks the order up before sending, and while lastSend plus
+// the processing horizon (RetryPolicy.ProcessingHorizon) lies ahead, an
+// empty look-up proves nothing: Create returns *OutcomeUnknownError with
+// DecidableAt set instead of sending. A zero lastSend is WithLookupFirst.
+func WithPreviousAttempt(lastSend time.Time) CallOption {
+	return func(o *callOptions) {
+		o.lookupFirst = true
+		if lastSend.After(o.prevSend) {
+			o.prevSend = lastSend
+		}
+	}
 }
 
 // WithIdempotencyKey sets the call's idempotency key instead of the derived

@@ -62,6 +62,15 @@ type RetryPolicy struct {
 	// sliding minute before it refuses to send (Prio bans a client for a
 	// minute after 60). 0 turns the guard off. Client-wide only.
 	ClientErrorLimit int
+	// ProcessingHorizon is how long after a booking send Prio may still be
+	// processing it when no answer came from Prio's application itself (a
+	// timeout, a dropped connection, a gateway's page). Until it has passed,
+	// an empty look-up proves nothing and Create reports the booking as
+	// unknown instead of sending it again. The default is the booking send
+	// timeout plus 30 s: Prio advises 60 s for bookings, and a send that got
+	// no answer within its own timeout may still be finishing at Prio.
+	// Client-wide only.
+	ProcessingHorizon time.Duration
 	// RequestsPerMinute is the client-side rate limit (Prio's fair-use cap
 	// is 1,000 a minute); every send counts, retries included. 0 turns the
 	// limiter off. Client-wide only.
@@ -86,6 +95,7 @@ func DefaultRetryPolicy() RetryPolicy {
 		BudgetBurst:           10,
 		ClientErrorLimit:      50,
 		RequestsPerMinute:     1000,
+		ProcessingHorizon:     90 * time.Second,
 	}
 }
 
@@ -95,7 +105,7 @@ func (p RetryPolicy) validate() error {
 	case p.MaxSends < 1:
 		return fmt.Errorf("RetryPolicy.MaxSends is %d, at least 1 is needed", p.MaxSends)
 	case p.BookingAttemptTimeout < 0, p.AttemptTimeout < 0, p.BaseDelay < 0, p.MaxDelay < 0,
-		p.MaxRetryAfter < 0, p.RateLimitedDelay < 0:
+		p.MaxRetryAfter < 0, p.RateLimitedDelay < 0, p.ProcessingHorizon < 0:
 		return errors.New("RetryPolicy durations must not be negative")
 	case math.IsNaN(p.BudgetRatio), math.IsNaN(p.BudgetBurst), p.BudgetBurst < 0:
 		return errors.New("RetryPolicy.BudgetBurst must be a number >= 0 and BudgetRatio a number")
