@@ -54,6 +54,21 @@ const (
 	// FaultHTML answers 502 with an HTML page, as a proxy in front of Prio
 	// would, without processing.
 	FaultHTML FaultKind = "html"
+	// FaultGateway502 models nginx in front of a slow origin: after
+	// Profile.GatewayDelay the client gets 502 with nginx's HTML page (no
+	// Prio error body), while the origin goes on and processes the call
+	// Profile.OriginDelay after it arrived, so the effect exists
+	// afterwards. Under IdempotencyHeader the key stays in flight (409
+	// IDEMPOTENCY_KEY_IN_USE) until the origin finishes; then its answer
+	// replays.
+	FaultGateway502 FaultKind = "gateway_502"
+	// FaultGateway503 is FaultGateway502 answering 503.
+	FaultGateway503 FaultKind = "gateway_503"
+	// FaultGateway504 is FaultGateway502 answering 504 Gateway Time-out.
+	FaultGateway504 FaultKind = "gateway_504"
+	// FaultGateway524 is FaultGateway502 with Cloudflare in front: status
+	// 524 and its "A timeout occurred" page.
+	FaultGateway524 FaultKind = "gateway_524"
 )
 
 // faultKinds lists every kind in the order probabilities are drawn, so a
@@ -61,14 +76,21 @@ const (
 var faultKinds = []FaultKind{
 	FaultDelay, FaultHang, Fault5xxBefore, Fault5xxAfter, FaultDropAfter, FaultResetMidBody,
 	Fault429, Fault429NoRetryAfter, FaultMalformedJSON, FaultTruncatedJSON, FaultHTML,
+	// New kinds go last, so the draws of a seed do not move.
+	FaultGateway502, FaultGateway503, FaultGateway504, FaultGateway524,
 }
+
+// gatewayKinds are the faults of a gateway in front of a slow origin.
+var gatewayKinds = []FaultKind{FaultGateway502, FaultGateway503, FaultGateway504, FaultGateway524}
 
 func (k FaultKind) valid() bool { return k == FaultNone || slices.Contains(faultKinds, k) }
 
 // Defaults for the knobs of a Profile left at zero.
 const (
-	defaultFaultDelay = 250 * time.Millisecond
-	defaultRetryAfter = time.Second
+	defaultFaultDelay   = 250 * time.Millisecond
+	defaultRetryAfter   = time.Second
+	defaultGatewayDelay = 100 * time.Millisecond
+	defaultOriginDelay  = 500 * time.Millisecond
 )
 
 // Profile says which calls fail and how. Probabilities are per operation
@@ -83,6 +105,7 @@ const (
 // /_sandbox/faults) durations are strings such as "250ms":
 //
 //	{"name": "mine", "seed": 7, "delay": "2s", "retry_after": "1s",
+//	 "gateway_delay": "100ms", "origin_delay": "2s",
 //	 "probabilities": {"*": {"5xx_after": 0.05}, "createOrder": {"drop_after": 0.2}},
 //	 "sequences": {"createOrder": ["drop_after", "none", "5xx_after"]}}
 type Profile struct {
@@ -95,6 +118,13 @@ type Profile struct {
 	// RetryAfter is the Retry-After that Fault429 sends, rounded up to
 	// whole seconds (default 1s).
 	RetryAfter time.Duration
+	// GatewayDelay is how long after a call arrives a gateway fault
+	// answers the client (default 100ms).
+	GatewayDelay time.Duration
+	// OriginDelay is how long after a call arrives the origin behind a
+	// gateway fault processes it (default 500ms). It must exceed
+	// GatewayDelay.
+	OriginDelay time.Duration
 }
 
 // Sequence returns a profile in which the n-th call of operationID (or of
@@ -108,13 +138,21 @@ func Sequence(operationID string, kinds ...FaultKind) Profile {
 
 // With returns p combined with q: q's probabilities and sequences are
 // added to p's, replacing p's entries for the same operation (and kind);
-// q's non-zero seed, delay and retry-after win.
+// q's non-zero seed, delay, retry-after, gateway and origin delays win.
 func (p Profile) With(q Profile) Profile {
 	out := Profile{
-		Name:       joinNames(p.Name, q.Name),
-		Seed:       p.Seed,
-		Delay:      p.Delay,
-		RetryAfter: p.RetryAfter,
+		Name:         joinNames(p.Name, q.Name),
+		Seed:         p.Seed,
+		Delay:        p.Delay,
+		RetryAfter:   p.RetryAfter,
+		GatewayDelay: p.GatewayDelay,
+		OriginDelay:  p.OriginDelay,
+	}
+	if q.GatewayDelay != 0 {
+		out.GatewayDelay = q.GatewayDelay
+	}
+	if q.OriginDelay != 0 {
+		out.OriginDelay = q.OriginDelay
 	}
 	if q.Seed != 0 {
 		out.Seed = q.Seed
@@ -170,10 +208,12 @@ func every(p float64, kinds ...FaultKind) map[string]map[FaultKind]float64 {
 // ProfileByName returns a named profile:
 //
 //   - "none": no faults.
-//   - "flaky": each fault on about 1 to 3 % of calls (about 17 % in all),
-//     delays of 200ms.
-//   - "hostile": each fault on 3 to 10 % of calls (about 60 % in all),
-//     delays of 1s.
+//   - "flaky": each fault on about 0.5 to 3 % of calls (about 20 % in all),
+//     the gateway faults on 0.5 % each; delays of 200ms, the gateway
+//     answering after 50ms and its origin after 300ms.
+//   - "hostile": each fault on 2 to 10 % of calls (about 70 % in all), the
+//     gateway faults on 2 % each; delays of 1s, the gateway answering
+//     after 50ms and its origin after 800ms.
 func ProfileByName(name string) (Profile, error) {
 	switch name {
 	case "none", "":
@@ -185,7 +225,11 @@ func ProfileByName(name string) (Profile, error) {
 		p["*"][Fault5xxAfter] = 0.02
 		p["*"][FaultDropAfter] = 0.02
 		p["*"][FaultHang] = 0.005
-		return Profile{Name: "flaky", Probabilities: p, Delay: 200 * time.Millisecond}, nil
+		for _, k := range gatewayKinds {
+			p["*"][k] = 0.005
+		}
+		return Profile{Name: "flaky", Probabilities: p, Delay: 200 * time.Millisecond,
+			GatewayDelay: 50 * time.Millisecond, OriginDelay: 300 * time.Millisecond}, nil
 	case "hostile":
 		p := every(0.04, faultKinds...)
 		p["*"][FaultDelay] = 0.10
@@ -196,7 +240,11 @@ func ProfileByName(name string) (Profile, error) {
 		p["*"][FaultResetMidBody] = 0.05
 		p["*"][Fault429] = 0.05
 		p["*"][Fault429NoRetryAfter] = 0.03
-		return Profile{Name: "hostile", Probabilities: p, Delay: time.Second}, nil
+		for _, k := range gatewayKinds {
+			p["*"][k] = 0.02
+		}
+		return Profile{Name: "hostile", Probabilities: p, Delay: time.Second,
+			GatewayDelay: 50 * time.Millisecond, OriginDelay: 800 * time.Millisecond}, nil
 	}
 	return Profile{}, fmt.Errorf("priotest: unknown fault profile %q (want none, flaky or hostile)", name)
 }
@@ -225,10 +273,27 @@ func (p Profile) validate() error {
 			}
 		}
 	}
-	if p.Delay < 0 || p.RetryAfter < 0 {
-		return fmt.Errorf("priotest: negative delay or retry-after")
+	if p.Delay < 0 || p.RetryAfter < 0 || p.GatewayDelay < 0 || p.OriginDelay < 0 {
+		return fmt.Errorf("priotest: negative delay, retry-after, gateway or origin delay")
+	}
+	if p.originDelay() <= p.gatewayDelay() {
+		return fmt.Errorf("priotest: origin delay %v must exceed gateway delay %v", p.originDelay(), p.gatewayDelay())
 	}
 	return nil
+}
+
+func (p Profile) gatewayDelay() time.Duration {
+	if p.GatewayDelay > 0 {
+		return p.GatewayDelay
+	}
+	return defaultGatewayDelay
+}
+
+func (p Profile) originDelay() time.Duration {
+	if p.OriginDelay > 0 {
+		return p.OriginDelay
+	}
+	return defaultOriginDelay
 }
 
 func (p Profile) delay() time.Duration {
@@ -251,6 +316,8 @@ type profileJSON struct {
 	Seed          int64                            `json:"seed,omitempty"`
 	Delay         string                           `json:"delay,omitempty"`
 	RetryAfter    string                           `json:"retry_after,omitempty"`
+	GatewayDelay  string                           `json:"gateway_delay,omitempty"`
+	OriginDelay   string                           `json:"origin_delay,omitempty"`
 	Probabilities map[string]map[FaultKind]float64 `json:"probabilities,omitempty"`
 	Sequences     map[string][]FaultKind           `json:"sequences,omitempty"`
 }
@@ -263,6 +330,12 @@ func (p Profile) MarshalJSON() ([]byte, error) {
 	}
 	if p.RetryAfter != 0 {
 		j.RetryAfter = p.RetryAfter.String()
+	}
+	if p.GatewayDelay != 0 {
+		j.GatewayDelay = p.GatewayDelay.String()
+	}
+	if p.OriginDelay != 0 {
+		j.OriginDelay = p.OriginDelay.String()
 	}
 	return json.Marshal(j)
 }
@@ -293,6 +366,16 @@ func (p *Profile) UnmarshalJSON(b []byte) error {
 	if j.RetryAfter != "" {
 		if q.RetryAfter, err = time.ParseDuration(j.RetryAfter); err != nil {
 			return fmt.Errorf("priotest: fault profile retry_after: %w", err)
+		}
+	}
+	if j.GatewayDelay != "" {
+		if q.GatewayDelay, err = time.ParseDuration(j.GatewayDelay); err != nil {
+			return fmt.Errorf("priotest: fault profile gateway_delay: %w", err)
+		}
+	}
+	if j.OriginDelay != "" {
+		if q.OriginDelay, err = time.ParseDuration(j.OriginDelay); err != nil {
+			return fmt.Errorf("priotest: fault profile origin_delay: %w", err)
 		}
 	}
 	if err := q.validate(); err != nil {

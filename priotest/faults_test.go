@@ -302,3 +302,52 @@ func startWithBadProfile(t *testing.T) error {
 	}
 	return err
 }
+
+func TestNamedProfilesGateway(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		p             float64
+		origin, total time.Duration
+		sum           float64
+	}{
+		{"flaky", 0.005, 300 * time.Millisecond, 200 * time.Millisecond, 0.205},
+		{"hostile", 0.02, 800 * time.Millisecond, time.Second, 0.70},
+	} {
+		p, err := ProfileByName(tc.name)
+		require.NoError(t, err)
+		for _, k := range gatewayKinds {
+			assert.Equal(t, tc.p, p.Probabilities["*"][k], "%s %s", tc.name, k)
+		}
+		assert.Equal(t, 50*time.Millisecond, p.GatewayDelay, tc.name)
+		assert.Equal(t, tc.origin, p.OriginDelay, tc.name)
+		assert.Equal(t, tc.total, p.Delay, "%s keeps its slow-processing delay", tc.name)
+		sum := 0.0
+		for _, v := range p.Probabilities["*"] {
+			sum += v
+		}
+		assert.InDelta(t, tc.sum, sum, 1e-9, tc.name)
+		assert.LessOrEqual(t, sum, 1.0)
+	}
+}
+
+// TestNewKindsKeepOldDraws: the gateway kinds come last, so a seed that
+// drew an older fault still draws it with the gateway kinds added.
+func TestNewKindsKeepOldDraws(t *testing.T) {
+	t.Parallel()
+	old := map[FaultKind]float64{Fault5xxBefore: 0.3, FaultHTML: 0.3}
+	withGateway := map[FaultKind]float64{Fault5xxBefore: 0.3, FaultHTML: 0.3, FaultGateway502: 0.2, FaultGateway524: 0.2}
+	a := newInjector(Profile{Seed: 5, Probabilities: map[string]map[FaultKind]float64{"*": old}}, 1)
+	b := newInjector(Profile{Seed: 5, Probabilities: map[string]map[FaultKind]float64{"*": withGateway}}, 1)
+	gateway := 0
+	for range 1000 {
+		ka, _ := a.pick("createOrder")
+		kb, _ := b.pick("createOrder")
+		if ka != FaultNone {
+			assert.Equal(t, ka, kb)
+		} else if kb != FaultNone {
+			gateway++
+		}
+	}
+	assert.InDelta(t, 400, gateway, 80, "the gateway kinds take what drew no fault")
+}

@@ -14,20 +14,51 @@ const (
 	banDuration = time.Minute
 )
 
-// limiter enforces the request limit and the 4XX ban per client.
+// limiter enforces the request limit and the 4XX ban per client, and
+// counts the 4XX answers for Stats.
 type limiter struct {
 	mu        sync.Mutex
 	errLimit  int
 	reqLimit  int
 	clients   map[string]*clientWindow
 	lastSweep time.Time
+
+	clientErrors int // 4XX answers counted
+	bans         int // times a client was banned
+	maxPerMinute int // most counted 4XX answers one client got within a minute
 }
 
 type clientWindow struct {
-	requests    []time.Time
-	errors      []time.Time
+	requests    timeWindow
+	errors      timeWindow
 	bannedUntil time.Time
 }
+
+// timeWindow holds the times of the last minute, oldest first. Pruning
+// advances a head index and compacts only once the dead prefix is half the
+// slice, so adding and pruning cost O(1) amortised.
+type timeWindow struct {
+	ts   []time.Time
+	head int
+}
+
+// prune drops the times that left the window ending at now.
+func (w *timeWindow) prune(now time.Time) {
+	cut := now.Add(-limitWindow)
+	for w.head < len(w.ts) && !w.ts[w.head].After(cut) {
+		w.head++
+	}
+	if w.head == len(w.ts) {
+		w.ts, w.head = w.ts[:0], 0
+	} else if w.head > 0 && 2*w.head >= len(w.ts) {
+		n := copy(w.ts, w.ts[w.head:])
+		w.ts, w.head = w.ts[:n], 0
+	}
+}
+
+func (w *timeWindow) len() int          { return len(w.ts) - w.head }
+func (w *timeWindow) add(t time.Time)   { w.ts = append(w.ts, t) }
+func (w *timeWindow) oldest() time.Time { return w.ts[w.head] }
 
 func newLimiter(errLimit, reqLimit int) *limiter {
 	return &limiter{errLimit: errLimit, reqLimit: reqLimit, clients: map[string]*clientWindow{}}
@@ -40,18 +71,6 @@ func (l *limiter) window(client string) *clientWindow {
 		l.clients[client] = w
 	}
 	return w
-}
-
-// prune drops the times that left the window ending at now.
-func prune(ts []time.Time, now time.Time) []time.Time {
-	i := 0
-	for i < len(ts) && !ts[i].After(now.Add(-limitWindow)) {
-		i++
-	}
-	if i == 0 {
-		return ts
-	}
-	return append(ts[:0], ts[i:]...)
 }
 
 func retryAfter(d time.Duration) http.Header {
@@ -75,31 +94,44 @@ func (l *limiter) admit(client string, now time.Time) (e *apiError, banned bool)
 	if l.reqLimit == 0 {
 		return nil, false
 	}
-	w.requests = prune(w.requests, now)
-	if len(w.requests) >= l.reqLimit {
+	w.requests.prune(now)
+	if w.requests.len() >= l.reqLimit {
 		e := errorf(http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED",
 			"More than %d requests within a minute.", l.reqLimit)
-		e.header = retryAfter(w.requests[0].Add(limitWindow).Sub(now))
+		e.header = retryAfter(w.requests.oldest().Add(limitWindow).Sub(now))
 		return e, false
 	}
-	w.requests = append(w.requests, now)
+	w.requests.add(now)
 	return nil, false
 }
 
 // countError records a 4XX answer to client and bans it when it had more
-// than the limit within a minute.
+// than the limit within a minute. Answers sent while the client is already
+// banned (requests admitted just before the ban) count, but do not extend
+// the ban.
 func (l *limiter) countError(client string, now time.Time) {
-	if l.errLimit == 0 {
-		return
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w := l.window(client)
-	w.errors = append(prune(w.errors, now), now)
-	if len(w.errors) > l.errLimit {
+	w.errors.prune(now)
+	w.errors.add(now)
+	n := w.errors.len()
+	l.clientErrors++
+	// The most errors within any rolling minute is reached by a window
+	// ending at an error, so checking at each error is exact.
+	l.maxPerMinute = max(l.maxPerMinute, n)
+	if l.errLimit > 0 && n > l.errLimit && !now.Before(w.bannedUntil) {
 		w.bannedUntil = now.Add(banDuration)
-		w.errors = w.errors[:0]
+		l.bans++
 	}
+}
+
+// counts returns the 4XX answers counted, the bans and the most counted
+// 4XX answers one client got within a minute.
+func (l *limiter) counts() (clientErrors, bans, maxPerMinute int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.clientErrors, l.bans, l.maxPerMinute
 }
 
 // sweep forgets clients that have been quiet for a while, so a long-running
@@ -110,8 +142,9 @@ func (l *limiter) sweep(now time.Time) {
 	}
 	l.lastSweep = now
 	for k, w := range l.clients {
-		w.requests, w.errors = prune(w.requests, now), prune(w.errors, now)
-		if len(w.requests) == 0 && len(w.errors) == 0 && !now.Before(w.bannedUntil) {
+		w.requests.prune(now)
+		w.errors.prune(now)
+		if w.requests.len() == 0 && w.errors.len() == 0 && !now.Before(w.bannedUntil) {
 			delete(l.clients, k)
 		}
 	}
@@ -121,4 +154,5 @@ func (l *limiter) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	clear(l.clients)
+	l.clientErrors, l.bans, l.maxPerMinute = 0, 0, 0
 }

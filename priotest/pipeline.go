@@ -30,10 +30,16 @@ type call struct {
 	r       *http.Request
 	body    []byte
 	rec     *RecordedRequest
-	client  string // whom the limits count against
+	arrived time.Time // on the real (or synctest) clock, for the fault delays
+	client  string    // whom the limits count against
 	fault   FaultKind
 	profile Profile
 	route   *routers.Route
+	rest    string            // the path below basePath
+	params  map[string]string // the path parameters
+	// banned is set when the answer is the 429 of an active ban, the one
+	// 4XX answer that does not count towards the ban.
+	banned bool
 	// recorded is set once rec is in the server's log. The record is
 	// written before the first byte of the answer (or the close) leaves,
 	// so a client that reads Requests() after its call sees its requests.
@@ -56,6 +62,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.work.done()
 	s.requests.Add(1)
+	arrived := time.Now()
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	sum := sha256.Sum256(body)
 	rec := RecordedRequest{
@@ -66,7 +73,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		BodySHA256:     hex.EncodeToString(sum[:]),
 	}
 	rec.Attempt, _ = strconv.Atoi(r.Header.Get("App-Attempt"))
-	c := &call{s: s, w: w, r: r, body: body, rec: &rec, fault: FaultNone}
+	c := &call{s: s, w: w, r: r, body: body, rec: &rec, arrived: arrived, fault: FaultNone}
 	defer func() {
 		c.commit()
 		s.cfg.logger.Debug("priotest: request", "method", rec.Method, "path", rec.Path, "operation", rec.Operation,
@@ -82,32 +89,29 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 func (c *call) run() {
 	s := c.s
 	c.client = s.clientKey(c.r)
+	// The limits come first: a banned client is refused whatever it asks.
+	if e, banned := s.limiter.admit(c.client, s.now()); e != nil {
+		c.banned = banned
+		c.send(e.captured())
+		return
+	}
 	if len(c.body) > maxBody {
-		c.answer(errorf(http.StatusRequestEntityTooLarge, codeInvalidRequest, "The request body is larger than %d bytes.", maxBody).captured())
+		c.send(errorf(http.StatusRequestEntityTooLarge, codeInvalidRequest, "The request body is larger than %d bytes.", maxBody).captured())
 		return
 	}
 	rest, ok := strings.CutPrefix(c.r.URL.Path, basePath)
 	if !ok || !strings.HasPrefix(rest, "/") {
-		c.answer(errorf(http.StatusNotFound, "NOT_FOUND", "The API is served under %s; %s is not part of it.", basePath, c.r.URL.Path).captured())
+		c.send(errorf(http.StatusNotFound, "NOT_FOUND", "The API is served under %s; %s is not part of it.", basePath, c.r.URL.Path).captured())
 		return
 	}
 	route, params, err := s.spec.route(c.r, rest)
 	if err != nil {
-		c.answer(asAPIError(err).captured())
+		c.send(asAPIError(err).captured())
 		return
 	}
 	op := route.Operation.OperationID
 	c.rec.Operation = op
-	c.route = route
-
-	if e, banned := s.limiter.admit(c.client, s.now()); e != nil {
-		if banned {
-			c.send(e.captured())
-		} else {
-			c.answer(e.captured())
-		}
-		return
-	}
+	c.route, c.rest, c.params = route, rest, params
 
 	c.fault, c.profile = s.injector.pick(op)
 	if c.fault != FaultNone {
@@ -134,79 +138,141 @@ func (c *call) run() {
 		c.send(e.captured())
 		return
 	case FaultHTML:
-		c.send(htmlBadGateway())
+		c.send(nginxPage(http.StatusBadGateway))
+		return
+	case FaultGateway502, FaultGateway503, FaultGateway504, FaultGateway524:
+		c.viaGateway()
 		return
 	}
 
-	clientID, e := s.authenticate(c.r, route)
-	if e != nil {
-		c.answer(e.captured())
+	clientID, key, a, done := c.arrive(c.r)
+	if done {
+		c.answer(a)
 		return
 	}
-	c.r.Body = io.NopCloser(bytes.NewReader(c.body))
-	c.r.ContentLength = int64(len(c.body))
-	if err := s.spec.validate(c.r.Context(), c.r, rest, route, params); err != nil {
-		c.answer(asAPIError(err).captured())
-		return
-	}
-
-	var key string
-	if c.r.Method == http.MethodPost && op != "getToken" && s.cfg.idempotency.byHeader() {
-		if raw, sent := c.r.Header[headerIdempotencyKey]; sent {
-			if len(raw) != 1 || !validKey(raw[0]) {
-				c.answer(errorf(http.StatusBadRequest, codeInvalidRequest, "Idempotency-Key must be one value of 1 to 255 visible ASCII characters.").captured())
-				return
-			}
-			key = c.client + "\x00" + raw[0]
-			replay, e := s.idem.begin(key, fingerprint(c.r.Method, c.r.URL.Path, c.body), s.now())
-			switch {
-			case e != nil:
-				c.answer(e.captured())
-				return
-			case replay != nil:
-				s.replays.Add(1)
-				c.rec.Replayed = true
-				a := *replay
-				a.header = a.header.Clone()
-				a.header.Set(headerReplayed, "true")
-				c.answer(a)
-				return
-			}
-		}
-	}
-
 	if c.fault == FaultDelay {
 		t := time.NewTimer(c.profile.delay())
 		select {
 		case <-t.C:
 		case <-s.bgCtx.Done():
 			t.Stop()
-			if key != "" {
-				s.idem.finish(key, captured{status: http.StatusServiceUnavailable})
-			}
+			c.release(key)
 			c.abort()
 			return
 		}
 	}
-
-	a := c.invoke(clientID)
-	if key != "" {
-		s.idem.finish(key, a)
-	}
+	a = c.process(c.r, clientID, key)
 	if a.header.Get(headerReplayed) != "" {
 		c.rec.Replayed = true
 	}
 	c.answer(c.conditional(a))
 }
 
-// invoke runs the generated router and handlers and captures the answer.
-// The operation runs to its end even if the client goes away meanwhile, as
-// it would on a real server.
-func (c *call) invoke(clientID string) captured {
+// arrive is what the origin does as a request reaches it: authentication,
+// validation against the spec, and the claim of its Idempotency-Key. It
+// returns the answer when that settles the call (done), or the client and
+// the claimed key ("" when none) for process.
+func (c *call) arrive(r *http.Request) (clientID, key string, a captured, done bool) {
+	s := c.s
+	clientID, e := s.authenticate(r, c.route)
+	if e != nil {
+		return "", "", e.captured(), true
+	}
+	r.Body = io.NopCloser(bytes.NewReader(c.body))
+	r.ContentLength = int64(len(c.body))
+	if err := s.spec.validate(r.Context(), r, c.rest, c.route, c.params); err != nil {
+		return "", "", asAPIError(err).captured(), true
+	}
+	if r.Method != http.MethodPost || c.rec.Operation == "getToken" || !s.cfg.idempotency.byHeader() {
+		return clientID, "", captured{}, false
+	}
+	raw, sent := r.Header[headerIdempotencyKey]
+	if !sent {
+		return clientID, "", captured{}, false
+	}
+	if len(raw) != 1 || !validKey(raw[0]) {
+		return "", "", errorf(http.StatusBadRequest, codeInvalidRequest, "Idempotency-Key must be one value of 1 to 255 visible ASCII characters.").captured(), true
+	}
+	key = c.client + "\x00" + raw[0]
+	replay, e := s.idem.begin(key, fingerprint(r.Method, r.URL.Path, c.body), s.now())
+	switch {
+	case e != nil:
+		return "", "", e.captured(), true
+	case replay != nil:
+		s.replays.Add(1)
+		c.rec.Replayed = true
+		a := *replay
+		a.header = a.header.Clone()
+		a.header.Set(headerReplayed, "true")
+		return "", "", a, true
+	}
+	return clientID, key, captured{}, false
+}
+
+// process runs the operation and stores its answer under the claimed key.
+// It touches neither the call's record nor its ResponseWriter, so it may
+// run after the client was answered.
+func (c *call) process(r *http.Request, clientID, key string) captured {
+	a := c.invoke(r, clientID)
+	if key != "" {
+		c.s.idem.finish(key, a)
+	}
+	return a
+}
+
+// release frees a claimed key whose operation will not run.
+func (c *call) release(key string) {
+	if key != "" {
+		c.s.idem.finish(key, captured{status: http.StatusServiceUnavailable})
+	}
+}
+
+// viaGateway models a gateway in front of a slow origin: the origin takes
+// the request as it arrives (claiming its key), processes it in the
+// background Profile.OriginDelay after arrival and commits, while the
+// client gets the gateway's HTML error page after Profile.GatewayDelay.
+func (c *call) viaGateway() {
+	s := c.s
+	clientID, key, _, done := c.arrive(c.r)
+	if !done {
+		r := c.r.Clone(context.WithoutCancel(c.r.Context()))
+		at := c.arrived.Add(c.profile.originDelay())
+		started := s.background(func(ctx context.Context) {
+			t := time.NewTimer(time.Until(at))
+			defer t.Stop()
+			select {
+			case <-t.C:
+				c.process(r, clientID, key)
+			case <-ctx.Done():
+				c.release(key)
+			}
+		})
+		if !started {
+			c.release(key)
+		}
+	}
+	t := time.NewTimer(time.Until(c.arrived.Add(c.profile.gatewayDelay())))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.r.Context().Done():
+		c.abort()
+		return
+	case <-s.bgCtx.Done():
+		c.abort()
+		return
+	}
+	c.send(gatewayPage(c.fault))
+}
+
+// invoke runs the generated router and handlers on r and captures the
+// answer. The operation runs to its end even if the client goes away
+// meanwhile, as it would on a real server.
+func (c *call) invoke(r *http.Request, clientID string) captured {
 	cw := newCaptureWriter()
 	ci := &callInfo{w: cw, clientID: clientID}
-	ctx := context.WithValue(context.WithoutCancel(c.r.Context()), callInfoKey{}, ci)
-	r := c.r.WithContext(ctx)
+	ctx := context.WithValue(context.WithoutCancel(r.Context()), callInfoKey{}, ci)
+	r = r.WithContext(ctx)
 	r.Body = io.NopCloser(bytes.NewReader(c.body))
 	ci.r = r
 	c.s.api.ServeHTTP(cw, r)
@@ -233,31 +299,35 @@ func (c *call) conditional(a captured) captured {
 }
 
 // answer delivers an answer the API produced, applying the fault picked
-// for this call, and counts 4XX answers towards the client's ban.
+// for this call.
 func (c *call) answer(a captured) {
 	switch c.fault {
 	case Fault5xxAfter:
 		c.send(errorf(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "An internal error occurred.").captured())
-		return
 	case FaultDropAfter:
 		c.abort()
-		return
 	case FaultResetMidBody:
 		c.resetMidBody(a)
-		return
 	case FaultMalformedJSON:
 		a.body = malformed(a.body)
 		a.header = a.header.Clone()
 		a.header.Set("Content-Type", "application/json")
 		c.send(a)
-		return
 	case FaultTruncatedJSON:
 		a.body = a.body[:len(a.body)/2]
 		c.send(a)
-		return
+	default:
+		c.send(a)
 	}
-	c.send(a)
-	if a.status >= 400 && a.status < 500 {
+}
+
+// sent records the status of the answer about to leave and counts a 4XX
+// towards the client's ban, except the 429 of the ban itself. It runs
+// before the first byte leaves, so the client's next request sees it.
+func (c *call) sent(status int) {
+	c.rec.Status = status
+	c.commit()
+	if status >= 400 && status < 500 && !c.banned {
 		c.s.limiter.countError(c.client, c.s.now())
 	}
 }
@@ -269,8 +339,7 @@ func (c *call) send(a captured) {
 	if a.status != http.StatusNotModified {
 		h.Set("Content-Length", strconv.Itoa(len(a.body)))
 	}
-	c.rec.Status = a.status
-	c.commit()
+	c.sent(a.status)
 	c.w.WriteHeader(a.status)
 	_, _ = c.w.Write(a.body)
 }
@@ -293,8 +362,7 @@ func (c *call) resetMidBody(a captured) {
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	c.rec.Status = a.status
-	c.commit()
+	c.sent(a.status)
 	h := a.header.Clone()
 	h.Set("Content-Length", strconv.Itoa(len(a.body)))
 	fmt.Fprintf(brw, "HTTP/1.1 %d %s\r\n", a.status, http.StatusText(a.status))
@@ -318,13 +386,64 @@ func malformed(b []byte) []byte {
 	return []byte(`{"api_version":"3.8.0","data":`)
 }
 
-func htmlBadGateway() captured {
-	page := "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+// nginxPage is the error page nginx serves for status, with no Prio error
+// body.
+func nginxPage(status int) captured {
+	title := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	switch status {
+	case http.StatusServiceUnavailable:
+		title = "503 Service Temporarily Unavailable"
+	case http.StatusGatewayTimeout:
+		title = "504 Gateway Time-out"
+	}
+	page := "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
+		"</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 	return captured{
-		status: http.StatusBadGateway,
+		status: status,
 		header: http.Header{"Content-Type": []string{"text/html"}},
 		body:   []byte(page),
 	}
+}
+
+// statusOriginTimeout is Cloudflare's 524: the origin took the connection
+// but did not answer in time.
+const statusOriginTimeout = 524
+
+// cloudflareTimeoutPage is the page Cloudflare serves with 524.
+func cloudflareTimeoutPage() captured {
+	page := `<!DOCTYPE html>
+<html lang="en-US">
+<head>
+<title>api.prioticket.com | 524: A timeout occurred</title>
+<meta charset="UTF-8" />
+</head>
+<body>
+<div id="cf-wrapper">
+<h1><span class="inline-block">A timeout occurred</span> <span class="code-label">Error code 524</span></h1>
+<p>The origin web server timed out responding to this request.</p>
+<p>Cloudflare Ray ID: <strong>8f0c0ffee0000000</strong> &bull; Performance &amp; security by Cloudflare</p>
+</div>
+</body>
+</html>
+`
+	return captured{
+		status: statusOriginTimeout,
+		header: http.Header{"Content-Type": []string{"text/html; charset=UTF-8"}},
+		body:   []byte(page),
+	}
+}
+
+// gatewayPage is what the client gets for a gateway fault.
+func gatewayPage(k FaultKind) captured {
+	switch k {
+	case FaultGateway503:
+		return nginxPage(http.StatusServiceUnavailable)
+	case FaultGateway504:
+		return nginxPage(http.StatusGatewayTimeout)
+	case FaultGateway524:
+		return cloudflareTimeoutPage()
+	}
+	return nginxPage(http.StatusBadGateway)
 }
 
 func (e *apiError) captured() captured {
@@ -341,7 +460,9 @@ func (e *apiError) captured() captured {
 func (s *Server) clientKey(r *http.Request) string {
 	auth := r.Header.Get("Authorization")
 	if scheme, tok, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") {
-		if id, ok := s.lookupToken(strings.TrimSpace(tok)); ok {
+		// An expired token still names its client: the 401s it earns count
+		// against that client, not against its IP address.
+		if id, ok := s.tokenClient(strings.TrimSpace(tok)); ok {
 			return "client:" + id
 		}
 	}

@@ -138,6 +138,15 @@ type Stats struct {
 	// 2xx, and those that gave up after every attempt.
 	WebhooksDelivered int `json:"webhooks_delivered"`
 	WebhooksFailed    int `json:"webhooks_failed"`
+	// ClientErrors is the number of 4XX answers counted towards the
+	// clients' bans: every 4XX sent, except the 429s of an active ban.
+	ClientErrors int `json:"client_errors"`
+	// Bans is the number of times a client was banned for more than
+	// WithClientErrorLimit 4XX answers within a minute.
+	Bans int `json:"bans"`
+	// MaxClientErrorsPerMinute is the largest number of counted 4XX answers
+	// one client got within any rolling minute.
+	MaxClientErrorsPerMinute int `json:"max_client_errors_per_minute"`
 }
 
 // RecordedRequest is what the server saw of one API request and how it
@@ -301,16 +310,17 @@ func (s *Server) Close() {
 // server is closing.
 func (s *Server) enter() bool { return s.work.add() }
 
-// background runs f on its own goroutine unless the server is closing; f's
-// context ends on Close.
-func (s *Server) background(f func(ctx context.Context)) {
+// background runs f on its own goroutine unless the server is closing
+// (then it reports false); f's context ends on Close, which waits for f.
+func (s *Server) background(f func(ctx context.Context)) bool {
 	if !s.enter() {
-		return
+		return false
 	}
 	go func() {
 		defer s.work.done()
 		f(s.bgCtx)
 	}()
+	return true
 }
 
 // scheduleSettle makes the state catch up with the clock after d, so that
@@ -375,6 +385,7 @@ func (s *Server) Stats() Stats {
 	out.IdempotentReplays = int(s.replays.Load())
 	out.WebhooksDelivered = int(s.webhooksDelivered.Load())
 	out.WebhooksFailed = int(s.webhooksFailed.Load())
+	out.ClientErrors, out.Bans, out.MaxClientErrorsPerMinute = s.limiter.counts()
 	return out
 }
 
@@ -462,6 +473,14 @@ func (s *Server) lookupToken(tok string) (string, bool) {
 		return "", false
 	}
 	return t.clientID, true
+}
+
+// tokenClient returns the client a token was issued to, expired or not.
+func (s *Server) tokenClient(tok string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[tok]
+	return t.clientID, ok
 }
 
 var errClosed = errors.New("priotest: server closed")
