@@ -536,10 +536,11 @@ func orderMatches(o *order, p generated.GetOrdersParams) bool {
 }
 
 // GetOrders lists orders in Prio's paginated envelope, newest first unless
-// order_sort_order is ASC.
+// order_sort_order is ASC, as the cache has them unless cache=false.
 func (h handlers) GetOrders(ctx context.Context, req generated.GetOrdersRequestObject) (generated.GetOrdersResponseObject, error) {
 	s := h.s
 	p := req.Params
+	cached := s.cachedRead(p.Cache, false)
 	s.mu.Lock()
 	now := s.now()
 	events := s.st.settle(now, distributorName)
@@ -552,6 +553,11 @@ func (h handlers) GetOrders(ctx context.Context, req generated.GetOrdersRequestO
 		candidates = s.st.ordersByExt[*p.OrderExternalReference]
 	}
 	for _, o := range candidates {
+		if cached {
+			if o = s.st.cachedView(o, now); o == nil {
+				continue
+			}
+		}
 		if orderMatches(o, p) {
 			found = append(found, o)
 			if o.modified.After(last) {
@@ -594,15 +600,38 @@ func (h handlers) GetOrders(ctx context.Context, req generated.GetOrdersRequestO
 	}, nil
 }
 
-// withOrder runs change (if any) on the order ref under the lock and
+// cachedRead reports whether an order read is served from Prio's cache
+// (the default; cache=false or cache=0 turns it off, as does a revision
+// parameter) and counts it.
+func (s *Server) cachedRead(param *string, revision bool) bool {
+	cached := !revision && (param == nil || !(strings.EqualFold(strings.TrimSpace(*param), "false") || strings.TrimSpace(*param) == "0"))
+	if cached {
+		s.cachedReads.Add(1)
+	} else {
+		s.uncachedReads.Add(1)
+	}
+	return cached
+}
+
+// withOrder runs change (if any) on the live order ref under the lock and
 // answers the order afterwards.
 func (h handlers) withOrder(ctx context.Context, ref string, change func(now time.Time, o *order) (*event, *apiError)) (generated.OrderDetailResponse, error) {
+	return h.orderAnswer(ctx, ref, false, change)
+}
+
+// orderAnswer is withOrder, reading the order as the cache has it when
+// cached is set (then an order too new for the cache is 404).
+func (h handlers) orderAnswer(ctx context.Context, ref string, cached bool, change func(now time.Time, o *order) (*event, *apiError)) (generated.OrderDetailResponse, error) {
 	s := h.s
 	s.mu.Lock()
 	now := s.now()
 	events := s.st.settle(now, distributorName)
 	defer func() { s.mu.Unlock(); s.dispatch(events) }()
 	o, ok := s.st.ordersByRef[ref]
+	if ok && cached {
+		o = s.st.cachedView(o, now)
+		ok = o != nil
+	}
 	if !ok {
 		return generated.OrderDetailResponse{}, errorf(http.StatusNotFound, "NOT_FOUND", "Order %s does not exist.", ref)
 	}
@@ -612,6 +641,7 @@ func (h handlers) withOrder(ctx context.Context, ref string, change func(now tim
 			return generated.OrderDetailResponse{}, e
 		}
 		if ev != nil {
+			s.st.commit(o, now)
 			events = append(events, *ev)
 		}
 	}
@@ -622,9 +652,11 @@ func (h handlers) withOrder(ctx context.Context, ref string, change func(now tim
 	}, nil
 }
 
-// GetOrder answers one order.
+// GetOrder answers one order, from the cache unless cache=false or
+// order_version is given.
 func (h handlers) GetOrder(ctx context.Context, req generated.GetOrderRequestObject) (generated.GetOrderResponseObject, error) {
-	out, err := h.withOrder(ctx, req.OrderReference, nil)
+	cached := h.s.cachedRead(req.Params.Cache, req.Params.OrderVersion != nil)
+	out, err := h.orderAnswer(ctx, req.OrderReference, cached, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,7 @@ type config struct {
 	faults           Profile
 	clientErrorLimit int
 	requestLimit     int
+	orderCacheLag    time.Duration
 	logger           *slog.Logger
 	now              func() time.Time
 }
@@ -128,6 +129,15 @@ func WithClientErrorLimit(n int) Option { return func(c *config) { c.clientError
 // minute before it gets 429 (default 1000, as Prio; 0 turns it off).
 func WithRequestLimit(n int) Option { return func(c *config) { c.requestLimit = n } }
 
+// WithOrderCacheLag makes order reads (List Orders, Get Order) served from
+// Prio's cache lag d behind the live orders, as Prio's caching server does:
+// such a read sees every order as it was d ago, so an order committed less
+// than d ago is not listed and Get Order answers 404 for it, and a change
+// (cancellation, update, slow-supplier confirmation) made less than d ago
+// is not visible yet. A read with cache=false (or "0") always sees the live
+// state. Default 0: no lag.
+func WithOrderCacheLag(d time.Duration) Option { return func(c *config) { c.orderCacheLag = d } }
+
 // WithLogger makes the server log each request and each injected fault at
 // debug level. By default it logs nothing.
 func WithLogger(l *slog.Logger) Option {
@@ -163,6 +173,9 @@ func (c config) validate() error {
 	}
 	if c.clientErrorLimit < 0 || c.requestLimit < 0 {
 		return fmt.Errorf("priotest: negative limit")
+	}
+	if c.orderCacheLag < 0 {
+		return fmt.Errorf("priotest: negative order cache lag")
 	}
 	return c.faults.validate()
 }

@@ -39,6 +39,8 @@ type Server struct {
 	requests          atomic.Int64
 	faults            atomic.Int64
 	replays           atomic.Int64
+	cachedReads       atomic.Int64
+	uncachedReads     atomic.Int64
 	webhooksDelivered atomic.Int64
 	webhooksFailed    atomic.Int64
 
@@ -138,6 +140,11 @@ type Stats struct {
 	// 2xx, and those that gave up after every attempt.
 	WebhooksDelivered int `json:"webhooks_delivered"`
 	WebhooksFailed    int `json:"webhooks_failed"`
+	// CachedReads and UncachedReads count the order reads (List Orders,
+	// Get Order) served from Prio's cache, and those that asked for the live
+	// state with cache=false (or order_version).
+	CachedReads   int `json:"cached_reads"`
+	UncachedReads int `json:"uncached_reads"`
 	// ClientErrors is the number of 4XX answers counted towards the
 	// clients' bans: every 4XX sent, except the 429s of an active ban.
 	ClientErrors int `json:"client_errors"`
@@ -237,7 +244,7 @@ func newServer(opts ...Option) (*Server, error) {
 		idem:     newIdemStore(),
 		tokens:   map[string]token{},
 	}
-	s.st = newState(s.now(), cfg.seed)
+	s.st = newState(s.now(), cfg.seed, cfg.orderCacheLag)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.webhookTr = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
 	s.webhookClient = &http.Client{Transport: s.webhookTr}
@@ -385,6 +392,8 @@ func (s *Server) Stats() Stats {
 	out.IdempotentReplays = int(s.replays.Load())
 	out.WebhooksDelivered = int(s.webhooksDelivered.Load())
 	out.WebhooksFailed = int(s.webhooksFailed.Load())
+	out.CachedReads = int(s.cachedReads.Load())
+	out.UncachedReads = int(s.uncachedReads.Load())
 	out.ClientErrors, out.Bans, out.MaxClientErrorsPerMinute = s.limiter.counts()
 	return out
 }
@@ -430,7 +439,7 @@ func (s *Server) Reset() {
 		t.Stop()
 	}
 	s.timers = nil
-	s.st = newState(s.now(), s.cfg.seed)
+	s.st = newState(s.now(), s.cfg.seed, s.cfg.orderCacheLag)
 	s.mu.Unlock()
 	s.idem.reset()
 	s.limiter.reset()
@@ -443,6 +452,8 @@ func (s *Server) Reset() {
 	s.replays.Store(0)
 	s.webhooksDelivered.Store(0)
 	s.webhooksFailed.Store(0)
+	s.cachedReads.Store(0)
+	s.uncachedReads.Store(0)
 }
 
 // issueToken creates an access token for clientID.

@@ -31,12 +31,17 @@ type state struct {
 	usage map[string]*slotUsage // by availability id
 
 	webhooks []*webhook
+
+	// cacheLag is how far behind the live orders cached reads are (see
+	// WithOrderCacheLag); with a lag, each order keeps its recent versions.
+	cacheLag time.Duration
 }
 
 type slotUsage struct{ booked, held int }
 
-func newState(now time.Time, seed int64) *state {
+func newState(now time.Time, seed int64, cacheLag time.Duration) *state {
 	return &state{
+		cacheLag:     cacheLag,
 		epoch:        now.Truncate(time.Second),
 		rng:          rand.New(rand.NewPCG(uint64(seed), 0x5a9d_b0c5)),
 		ordersByRef:  map[string]*order{},
@@ -225,6 +230,63 @@ type order struct {
 	confirmAt      time.Time // when a pending order confirms
 	reservationRef string
 	bookings       []*booking
+	// versions are frozen copies of the order, each with the time it was
+	// committed, oldest first, for cached reads; kept only with a cache lag.
+	versions []orderVersion
+}
+
+// orderVersion is an order as it was from at until the next version.
+type orderVersion struct {
+	at time.Time
+	o  *order
+}
+
+// frozen is a copy of o that later changes to o do not reach.
+func (o *order) frozen() *order {
+	c := *o
+	c.versions = nil
+	c.bookings = make([]*booking, len(o.bookings))
+	for i, b := range o.bookings {
+		bc := *b
+		bc.pax = make([]*pax, len(b.pax))
+		for j, p := range b.pax {
+			pc := *p
+			bc.pax[j] = &pc
+		}
+		c.bookings[i] = &bc
+	}
+	return &c
+}
+
+// commit records o, as it is now, as committed at at, for cached reads. It
+// drops the versions that no cached read can see any more: those replaced
+// before at minus the lag.
+func (st *state) commit(o *order, at time.Time) {
+	if st.cacheLag <= 0 {
+		return
+	}
+	cut := at.Add(-st.cacheLag)
+	i := 0
+	for i+1 < len(o.versions) && !o.versions[i+1].at.After(cut) {
+		i++
+	}
+	o.versions = append(o.versions[i:], orderVersion{at: at, o: o.frozen()})
+}
+
+// cachedView is o as a read from Prio's cache sees it at now: the last
+// version committed at least the lag ago, or nil when the order is too new
+// to be there. Without a lag it is o itself.
+func (st *state) cachedView(o *order, now time.Time) *order {
+	if st.cacheLag <= 0 {
+		return o
+	}
+	cut := now.Add(-st.cacheLag)
+	for i := len(o.versions) - 1; i >= 0; i-- {
+		if !o.versions[i].at.After(cut) {
+			return o.versions[i].o
+		}
+	}
+	return nil
 }
 
 type booking struct {
@@ -325,6 +387,7 @@ func (st *state) newOrder(now time.Time, req *generated.CreateOrderModel, lines 
 		}
 		o.bookings = append(o.bookings, b)
 	}
+	st.commit(o, now)
 	st.orders = append(st.orders, o)
 	st.ordersByRef[o.ref] = o
 	st.ordersByExt[o.extRef] = append(st.ordersByExt[o.extRef], o)
@@ -390,6 +453,7 @@ func (st *state) settle(now time.Time, distributorName string) []event {
 				}
 			}
 		}
+		st.commit(o, at)
 		events = append(events, event{kind: generated.ORDERUPDATE, order: o.model(distributorName), ref: o.ref, at: at})
 	}
 	clear(st.pending[len(keep):])
