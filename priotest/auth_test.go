@@ -111,3 +111,35 @@ func TestTokenExpires(t *testing.T) {
 		assert.Equal(t, http.StatusOK, a.do(http.MethodGet, "/products", nil).status, "a new token works")
 	})
 }
+
+// TestSubSecondTokens: a token may live less than a second; expires_in
+// rounds up to a whole second, while the server keeps the exact lifetime.
+func TestSubSecondTokens(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ttl       time.Duration
+		expiresIn int
+	}{
+		{300 * time.Millisecond, 1},
+		{time.Millisecond, 1},
+		{1500 * time.Millisecond, 2},
+	} {
+		t.Run(tc.ttl.String(), func(t *testing.T) {
+			t.Parallel()
+			clock := &fakeClock{now: time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)}
+			s := NewServer(t, WithClock(clock.Now), WithTokenTTL(tc.ttl))
+			a := newAPI(t, s)
+			r := a.tokenRequest(DefaultClientID, DefaultClientSecret, `{"grant_type":"client_credentials"}`)
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			assert.EqualValues(t, tc.expiresIn, r.json(t)["expires_in"])
+			a.token = r.json(t)["access_token"].(string)
+
+			clock.Add(tc.ttl - time.Nanosecond)
+			assert.Equal(t, http.StatusOK, a.do(http.MethodGet, "/products", nil).status, "valid until its TTL")
+			clock.Add(time.Nanosecond)
+			assert.Equal(t, http.StatusUnauthorized, a.do(http.MethodGet, "/products", nil).status, "expired at its TTL")
+			a.login()
+			assert.Equal(t, http.StatusOK, a.do(http.MethodGet, "/products", nil).status, "a new token works")
+		})
+	}
+}

@@ -8,7 +8,14 @@
 //	             [-idempotency header|reference|both|none]
 //	             [-client-id sandbox-client] [-client-secret sandbox-secret]
 //	             [-distributor-id 501] [-token-ttl 1h] [-hold-time 15m]
-//	             [-slow-delay 30s] [-client-error-limit 60] [-request-limit 1000] [-v]
+//	             [-slow-delay 30s] [-client-error-limit 60] [-request-limit 1000]
+//	             [-cache-lag 0s] [-gateway-delay 0s] [-origin-delay 0s] [-v]
+//
+// -cache-lag makes order reads served from the cache (the default; not
+// with cache=false) lag behind the live orders. -gateway-delay and
+// -origin-delay, when set, replace the fault profile's delays of the
+// gateway faults (gateway_502 and the like): when the client gets the
+// gateway's page, and when the origin behind it has processed the call.
 //
 // When ready it logs one line with the API's base URL. The admin endpoints
 // live outside the API path: GET /_sandbox/stats, GET and PUT
@@ -60,6 +67,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(*pri
 		slowDelay    = fs.Duration("slow-delay", priotest.DefaultSlowSupplierDelay, "how long orders of the slow product stay pending")
 		errLimit     = fs.Int("client-error-limit", priotest.DefaultClientErrorLimit, "4XX answers per client per minute before a one-minute ban (0: off)")
 		reqLimit     = fs.Int("request-limit", priotest.DefaultRequestLimit, "requests per client per minute before 429 (0: off)")
+		cacheLag     = fs.Duration("cache-lag", 0, "how far cached order reads (no cache=false) lag behind the live orders")
+		gatewayDelay = fs.Duration("gateway-delay", 0, "when a gateway fault answers the client (0: the profile's, default 100ms)")
+		originDelay  = fs.Duration("origin-delay", 0, "when the origin behind a gateway fault has processed the call (0: the profile's, default 500ms)")
 		verbose      = fs.Bool("v", false, "log every request")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -72,6 +82,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(*pri
 	if err != nil {
 		return err
 	}
+	if *gatewayDelay < 0 || *originDelay < 0 || *cacheLag < 0 {
+		return fmt.Errorf("negative -cache-lag, -gateway-delay or -origin-delay")
+	}
+	profile = profile.With(priotest.Profile{GatewayDelay: *gatewayDelay, OriginDelay: *originDelay})
 	mode, err := priotest.ParseIdempotencyMode(*idempotency)
 	if err != nil {
 		return err
@@ -92,6 +106,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(*pri
 		priotest.WithSlowSupplierDelay(*slowDelay),
 		priotest.WithClientErrorLimit(*errLimit),
 		priotest.WithRequestLimit(*reqLimit),
+		priotest.WithOrderCacheLag(*cacheLag),
 		priotest.WithLogger(logger),
 	)
 	if err != nil {
@@ -99,7 +114,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(*pri
 	}
 	defer s.Close()
 	logger.Info("prio-sandbox ready", "url", s.URL(), "admin", s.AdminURL()+"/_sandbox/stats",
-		"faults", profile.Name, "idempotency", string(mode))
+		"faults", profile.Name, "idempotency", string(mode), "cache_lag", cacheLag.String())
 	if ready != nil {
 		ready(s)
 	}

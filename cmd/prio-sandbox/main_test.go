@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -106,6 +107,10 @@ func TestBadArguments(t *testing.T) {
 		{"-idempotency", "maybe"},
 		{"-faults", "chaos"},
 		{"-token-ttl", "0s"},
+		{"-cache-lag", "-1s"},
+		{"-gateway-delay", "1s"},                        // longer than the default origin delay
+		{"-gateway-delay", "1s", "-origin-delay", "1s"}, // the origin must be slower
+		{"-origin-delay", "-1s"},
 		{"-addr", "127.0.0.1:0", "extra"},
 		{"-no-such-flag"},
 	} {
@@ -113,4 +118,66 @@ func TestBadArguments(t *testing.T) {
 		assert.Error(t, err, "%v", args)
 	}
 	assert.True(t, errors.Is(run(t.Context(), []string{"-h"}, io.Discard), flag.ErrHelp))
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// TestCacheAndGatewayFlags: -cache-lag hides a new order from cached
+// reads, -gateway-delay and -origin-delay time a gateway fault of the
+// profile, and -token-ttl takes less than a second.
+func TestCacheAndGatewayFlags(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ready := make(chan *priotest.Server, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, []string{
+			"-addr", "127.0.0.1:0", "-cache-lag", "1h", "-token-ttl", "900ms",
+			"-faults", `{"sequences":{"createOrder":["gateway_504"]}}`,
+			"-gateway-delay", "10ms", "-origin-delay", "200ms",
+		}, io.Discard, func(s *priotest.Server) { ready <- s })
+	}()
+	s := <-ready
+	assert.Equal(t, 10*time.Millisecond, s.Faults().GatewayDelay)
+	assert.Equal(t, 200*time.Millisecond, s.Faults().OriginDelay)
+
+	status, body := post(t, s.URL()+"/oauth2/token", "Basic c2FuZGJveC1jbGllbnQ6c2FuZGJveC1zZWNyZXQ=", `{"grant_type":"client_credentials"}`)
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `"expires_in":1`)
+	token := body[strings.Index(body, `"access_token":"`)+len(`"access_token":"`):]
+	token = token[:strings.Index(token, `"`)]
+
+	order := `{"data":{"order":{"order_distributor_id":"501","order_external_reference":"cli-gw","order_language":"en",` +
+		`"order_bookings":[{"booking_option_type":"DIRECT_BOOKING","product_id":"30001","product_type_details":[{"product_type_id":"101","product_type_count":1}]}]}}}`
+	status, body = post(t, s.URL()+"/orders", "Bearer "+token, order)
+	assert.Equal(t, http.StatusGatewayTimeout, status)
+	assert.Contains(t, body, "504 Gateway Time-out")
+	deadline := time.Now().Add(10 * time.Second)
+	for s.OrdersFor("cli-gw") == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Equal(t, 1, s.OrdersFor("cli-gw"), "the origin booked it")
+
+	status, body = get(t, s.URL()+"/orders?order_external_reference=cli-gw", token)
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `"total_items":0`, "the cache is an hour behind")
+	status, body = get(t, s.URL()+"/orders?order_external_reference=cli-gw&cache=false", token)
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `"total_items":1`)
+	assert.Equal(t, 1, s.Stats().CachedReads)
+	assert.Equal(t, 1, s.Stats().UncachedReads)
+
+	cancel()
+	require.NoError(t, <-done)
 }
