@@ -37,10 +37,22 @@
 //     creation dates and paginates (items_per_page, start_index, page) in
 //     Prio's list envelope. GET answers carry Last-Modified and answer
 //     If-Modified-Since with 304.
+//   - Order reads (List Orders, Get Order) come from Prio's cache unless the
+//     request says cache=false (or 0). WithOrderCacheLag puts that cache
+//     behind the live orders: a cached read sees each order as it stood
+//     that long ago, so an order just booked is missing from the list and
+//     404 on its own, and a fresh cancellation, update or slow-supplier
+//     confirmation shows the version before it. A look-up that must prove
+//     an order absent has to ask with cache=false.
 //   - Date-times must carry a numeric offset: a Z gets 400. More than 60
 //     4XX answers to one client within a minute ban it with 429 for a minute;
 //     more than 1,000 requests a minute get 429 (WithClientErrorLimit,
-//     WithRequestLimit).
+//     WithRequestLimit). As at Prio, every 4XX a client is sent counts
+//     towards the ban, whatever produced it: bad requests, 401s of the
+//     token endpoint or of an expired token, 404s, 409s, rate-limit and
+//     injected 429s, even a 4XX whose body a fault then broke. Only the
+//     429s of the ban itself do not count, so a ban ends after its minute.
+//     A banned client is refused on every path, the token endpoint too.
 //   - Webhooks (POST/GET /webhooks, DELETE /webhooks/{id}, POST
 //     /notifications) are called on order create, update and cancel, with
 //     Basic webhook_auth and a few retries.
@@ -73,15 +85,28 @@
 // A Profile injects faults per operation (operationId, or "*"), by
 // probability with a seed or as an exact Sequence: FaultDelay, FaultHang,
 // Fault5xxBefore, Fault5xxAfter, FaultDropAfter, FaultResetMidBody,
-// Fault429, Fault429NoRetryAfter, FaultMalformedJSON, FaultTruncatedJSON and
-// FaultHTML. "After" faults run the operation first, so the order exists
-// although the client never learns it. ProfileByName gives "none", "flaky"
-// and "hostile". SetFaults changes the profile at run time.
+// Fault429, Fault429NoRetryAfter, FaultMalformedJSON, FaultTruncatedJSON,
+// FaultHTML and the gateway faults. "After" faults run the operation first,
+// so the order exists although the client never learns it.
+//
+// The gateway faults (FaultGateway502, FaultGateway503, FaultGateway504,
+// FaultGateway524) put a proxy that gives up in front of a slow origin. The
+// client gets the proxy's HTML page (nginx's, or Cloudflare's for 524), not
+// Prio's error model, after Profile.GatewayDelay; the origin meanwhile
+// keeps the request and carries it out Profile.OriginDelay after it
+// arrived, so an order appears a little after the client was told the call
+// failed. Until then its Idempotency-Key answers 409
+// IDEMPOTENCY_KEY_IN_USE; afterwards it replays the origin's answer.
+//
+// ProfileByName gives "none", "flaky" and "hostile". SetFaults changes the
+// profile at run time.
 //
 // # Observing
 //
 // Stats counts orders, distinct and duplicated external references,
-// requests and faults; OrdersFor counts the orders of one reference;
+// requests and faults, order reads with and without the cache, the 4XX
+// answers counted towards bans, the bans, and the most 4XX answers one
+// client got within a rolling minute; OrdersFor counts the orders of one reference;
 // Requests lists every request (method, path, operation, idempotency key,
 // App-Attempt, body hash, status, fault). The same is served outside the
 // API path: GET /_sandbox/stats, GET /_sandbox/requests, GET and PUT
