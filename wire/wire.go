@@ -36,17 +36,25 @@ var ErrInvalidDateTime = errors.New("wire: invalid date-time")
 
 // DateTime is a point in time in the offset it was given. Its zero value
 // encodes as JSON null.
-type DateTime struct{ time.Time }
+//
+// The blank field keeps DateTime from being convertible to
+// oapi-codegen's types.Date (a struct of one embedded time.Time too), which
+// the runtime would otherwise use to format a query parameter as a bare
+// date. With it, query parameters go through MarshalText.
+type DateTime struct {
+	_ struct{}
+	time.Time
+}
 
 // NewDateTime wraps t, keeping its location.
-func NewDateTime(t time.Time) DateTime { return DateTime{t} }
+func NewDateTime(t time.Time) DateTime { return DateTime{Time: t} }
 
 // ParseDateTime parses any date-time form Prio sends: RFC 3339 with Z or a
 // numeric offset, with or without fractional seconds.
 func ParseDateTime(s string) (DateTime, error) {
 	for _, l := range inLayouts {
 		if t, err := time.Parse(l, s); err == nil {
-			return DateTime{t}, nil
+			return DateTime{Time: t}, nil
 		}
 	}
 	return DateTime{}, fmt.Errorf("%w: %q", ErrInvalidDateTime, truncate(s))
