@@ -91,15 +91,24 @@ func (b *retryBudget) withdraw() bool {
 	return true
 }
 
-// clientErrorGuard counts 4XX answers over a sliding window and refuses to
-// send once limit of them fall within it, until the oldest leaves the
-// window. It keeps at most limit timestamps.
+// clientErrorGuard keeps the client under Prio's ban of clients with too
+// many 4XX answers in a minute. It counts 4XX answers over a sliding window,
+// and it counts every send that is on its way as a 4XX to come: a send
+// reserves a place before it leaves and gives it back (or turns it into a
+// counted answer) when its answer arrives. So however many goroutines send
+// at once, the answers of a window can never exceed the limit: at most
+// limit minus the answers already counted may be in flight, and a send
+// beyond that waits for one to come back. Once limit answers fall within
+// the window, nothing is sent until the oldest leaves it. It keeps at most
+// limit timestamps.
 type clientErrorGuard struct {
 	limit  int
 	window time.Duration
 
-	mu    sync.Mutex
-	times []time.Time // oldest first
+	mu       sync.Mutex
+	times    []time.Time   // counted 4XX answers, oldest first
+	inflight int           // reserved places of sends on their way
+	freed    chan struct{} // closed (and replaced) when a place is given back
 }
 
 // newClientErrorGuard returns nil (no guard) when limit < 1.
@@ -107,20 +116,123 @@ func newClientErrorGuard(limit int, window time.Duration) *clientErrorGuard {
 	if limit < 1 {
 		return nil
 	}
-	return &clientErrorGuard{limit: limit, window: window, times: make([]time.Time, 0, limit)}
+	return &clientErrorGuard{limit: limit, window: window, times: make([]time.Time, 0, limit), freed: make(chan struct{})}
 }
 
-// record notes a 4XX answer received at now.
+// guardPlace is one send's reserved place. Settling it twice is harmless.
+type guardPlace struct {
+	g    *clientErrorGuard
+	done bool
+}
+
+// settle gives the place back; clientError says the answer was a 4XX,
+// which then counts in the window.
+func (p *guardPlace) settle(clientError bool) {
+	if p == nil || p.done {
+		return
+	}
+	p.done = true
+	p.g.release(clientError, time.Now())
+}
+
+// reserve takes a place for a send, waiting while in-flight sends hold the
+// rest of the allowance. It refuses at once with a *LocalLimitError when
+// the window already holds limit answers, and returns ctx's error when ctx
+// ends first. A nil guard gives a nil place.
+func (g *clientErrorGuard) reserve(ctx context.Context) (*guardPlace, error) {
+	if g == nil {
+		return nil, nil
+	}
+	for {
+		now := time.Now()
+		g.mu.Lock()
+		g.pruneLocked(now)
+		if len(g.times) >= g.limit {
+			w := g.times[0].Add(g.window).Sub(now)
+			g.mu.Unlock()
+			return nil, g.refusal(w)
+		}
+		if len(g.times)+g.inflight < g.limit {
+			g.inflight++
+			g.mu.Unlock()
+			return &guardPlace{g: g}, nil
+		}
+		freed := g.freed
+		var t *time.Timer
+		var oldest <-chan time.Time
+		if len(g.times) > 0 {
+			t = time.NewTimer(g.times[0].Add(g.window).Sub(now))
+			oldest = t.C
+		}
+		g.mu.Unlock()
+		var err error
+		select {
+		case <-freed:
+		case <-oldest:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// reserveNow takes a place without waiting for in-flight sends, refusing
+// only when the window already holds limit answers. It is for the token
+// request, which runs while the send that needs the token holds a place of
+// its own: waiting there could wait for itself.
+func (g *clientErrorGuard) reserveNow() (*guardPlace, error) {
+	if g == nil {
+		return nil, nil
+	}
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pruneLocked(now)
+	if len(g.times) >= g.limit {
+		return nil, g.refusal(g.times[0].Add(g.window).Sub(now))
+	}
+	g.inflight++
+	return &guardPlace{g: g}, nil
+}
+
+func (g *clientErrorGuard) refusal(wait time.Duration) *LocalLimitError {
+	return &LocalLimitError{
+		Reason:     fmt.Sprintf("%d 4XX answers within a minute (Prio blocks a client after 60)", g.limit),
+		RetryAfter: wait,
+	}
+}
+
+// release gives a place back at now, counting a 4XX answer.
+func (g *clientErrorGuard) release(clientError bool, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.inflight = max(g.inflight-1, 0)
+	if clientError {
+		g.recordLocked(now)
+	}
+	close(g.freed)
+	g.freed = make(chan struct{})
+}
+
+// record counts a 4XX answer received at now that held no place.
 func (g *clientErrorGuard) record(now time.Time) {
 	if g == nil {
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.recordLocked(now)
+}
+
+func (g *clientErrorGuard) recordLocked(now time.Time) {
 	g.pruneLocked(now)
 	if len(g.times) == g.limit {
-		// Already blocking: answers to sends that were in flight when the
-		// guard closed. The newest timestamps decide when it reopens.
+		// Already closed: the newest timestamps decide when it reopens.
 		copy(g.times, g.times[1:])
 		g.times = g.times[:len(g.times)-1]
 	}
@@ -171,16 +283,24 @@ type localLimits struct {
 	limiter *rate.Limiter
 }
 
-// admit returns nil when a send may leave now. It waits for the rate
-// limiter when that wait ends before ctx does, and otherwise refuses with a
-// *LocalLimitError at once. The waits select on ctx; nothing sleeps.
-func (l *localLimits) admit(ctx context.Context) error {
-	if w := l.guard.wait(time.Now()); w > 0 {
-		return &LocalLimitError{
-			Reason:     fmt.Sprintf("%d 4XX answers within a minute (Prio blocks a client after 60)", l.guard.limit),
-			RetryAfter: w,
-		}
+// admit returns the send's place in the 4XX guard when it may leave now
+// (settle it with the answer). It waits for a place in the guard and for
+// the rate limiter while those waits end before ctx does, and otherwise
+// refuses with a *LocalLimitError at once. The waits select on ctx;
+// nothing sleeps.
+func (l *localLimits) admit(ctx context.Context) (*guardPlace, error) {
+	place, err := l.guard.reserve(ctx)
+	if err != nil {
+		return nil, err
 	}
+	if err := l.waitRate(ctx); err != nil {
+		place.settle(false)
+		return nil, err
+	}
+	return place, nil
+}
+
+func (l *localLimits) waitRate(ctx context.Context) error {
 	if l.limiter == nil {
 		return nil
 	}

@@ -215,9 +215,12 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if run == nil {
 		return a.next.RoundTrip(req)
 	}
-	if err := run.d.limits.admit(ctx); err != nil {
+	place, err := run.d.limits.admit(ctx)
+	if err != nil {
 		return nil, err
 	}
+	run.place = place
+	defer func() { run.place.settle(false) }() // a send that got no 4XX
 	if !run.deposited {
 		run.deposited = true
 		if !run.cs.followUp {
@@ -284,9 +287,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		i.LastStatus = status
 		i.ErrorReference = ref
 	})
-	if status >= 400 && status < 500 {
-		run.d.limits.guard.record(time.Now())
-	}
+	run.place.settle(status >= 400 && status < 500)
 	run.lastDoubt = doubtfulStatus(status)
 	run.anyDoubt = run.anyDoubt || run.lastDoubt
 	if resp.Request == nil {
