@@ -6,21 +6,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
 )
 
 // tokenEarlyExpiry is how long before expires_in a token is replaced, so a
-// request never leaves with a token that dies on the way.
-const tokenEarlyExpiry = 60 * time.Second
+// request never leaves with a token that dies on the way: a tenth of the
+// token's lifetime, at most a minute (an hour's token is replaced a minute
+// early, a 5 s token half a second early).
+func tokenEarlyExpiry(lifetime time.Duration) time.Duration {
+	return min(time.Minute, lifetime/10)
+}
 
 // tokenFetchTimeout bounds one token request. oauth2.TokenSource has no
-// context, so the bound is ours.
+// context, so the bound is ours; callers wait for it with their own
+// context (tokenCache.Token).
 const tokenFetchTimeout = 30 * time.Second
 
 // tokenFetcher asks Prio for a token the way Prio documents it: HTTP Basic
@@ -33,6 +40,7 @@ type tokenFetcher struct {
 	scope    string
 	rt       http.RoundTripper
 	secrets  *secretSet
+	guard    *clientErrorGuard // Prio counts the token endpoint's 4XX too
 }
 
 type tokenResponse struct {
@@ -57,11 +65,18 @@ func (f *tokenFetcher) Token() (*oauth2.Token, error) {
 	req.SetBasicAuth(f.clientID, f.secret.value())
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	resp, err := f.rt.RoundTrip(req)
+	place, err := f.guard.reserveNow()
 	if err != nil {
 		return nil, &AuthError{Err: err}
 	}
+	start := time.Now()
+	resp, err := f.rt.RoundTrip(req)
+	if err != nil {
+		place.settle(false)
+		return nil, &AuthError{Err: err}
+	}
 	defer resp.Body.Close()
+	place.settle(resp.StatusCode >= 400 && resp.StatusCode < 500)
 	if resp.StatusCode != http.StatusOK {
 		return nil, &AuthError{Err: newAPIError(resp, "getToken")}
 	}
@@ -76,7 +91,9 @@ func (f *tokenFetcher) Token() (*oauth2.Token, error) {
 	f.secrets.addToken(tr.AccessToken)
 	t := &oauth2.Token{AccessToken: tr.AccessToken, TokenType: "Bearer"}
 	if tr.ExpiresIn > 0 {
-		t.Expiry = time.Now().Add(time.Duration(tr.ExpiresIn) * time.Second)
+		// Counted from when the request left, minus the early expiry.
+		life := time.Duration(tr.ExpiresIn) * time.Second
+		t.Expiry = start.Add(life - tokenEarlyExpiry(life))
 	}
 	return t, nil
 }
@@ -109,37 +126,83 @@ func (e *AuthError) retryable() bool {
 }
 
 // tokenCache caches tokens with x/oauth2's ReuseTokenSource (one refresh at
-// a time, replaced ahead of expiry) and adds what it lacks: dropping a token
-// that the API refused with 401, once, however many requests saw the 401.
+// a time, replaced ahead of expiry) and adds what it lacks: a caller's
+// context bounds its wait for a token, and a token the API refused with 401
+// is dropped once, however many requests saw the 401.
 type tokenCache struct {
 	newSource func() oauth2.TokenSource
 	mu        sync.Mutex
 	src       oauth2.TokenSource
+	// last is the token src gave last, read without a goroutine while it
+	// is valid: the path of nearly every request.
+	last    atomic.Pointer[oauth2.Token]
+	dropped string // the last token invalidate dropped
 }
+
+// tokenReuseDelta is the early expiry handed to ReuseTokenSource. The
+// fetcher already moves each token's expiry forward by an amount that
+// scales with its lifetime; ReuseTokenSource would otherwise apply its own
+// fixed 10 s, which is longer than a short-lived token lives.
+const tokenReuseDelta = time.Nanosecond
 
 func newTokenCache(fetch oauth2.TokenSource) *tokenCache {
 	tc := &tokenCache{newSource: func() oauth2.TokenSource {
-		return oauth2.ReuseTokenSourceWithExpiry(nil, fetch, tokenEarlyExpiry)
+		return oauth2.ReuseTokenSourceWithExpiry(nil, fetch, tokenReuseDelta)
 	}}
 	tc.src = tc.newSource()
 	return tc
 }
 
-func (tc *tokenCache) Token() (*oauth2.Token, error) {
+type tokenResult struct {
+	t   *oauth2.Token
+	err error
+}
+
+// Token returns a valid token. A fetch runs on its own goroutine, bounded
+// by tokenFetchTimeout, so that the caller's ctx ends the caller's wait
+// (with an *AuthError wrapping ctx's error) whatever the token endpoint
+// does; the fetch then finishes for the next caller.
+func (tc *tokenCache) Token(ctx context.Context) (*oauth2.Token, error) {
+	if t := tc.last.Load(); t.Valid() {
+		return t, nil
+	}
 	tc.mu.Lock()
 	src := tc.src
 	tc.mu.Unlock()
-	return src.Token()
+	done := make(chan tokenResult, 1)
+	go func() {
+		t, err := src.Token()
+		if err == nil {
+			tc.mu.Lock()
+			if tc.src == src { // not a source invalidate has replaced
+				tc.last.Store(t)
+			}
+			tc.mu.Unlock()
+		}
+		done <- tokenResult{t, err}
+	}()
+	select {
+	case r := <-done:
+		return r.t, r.err
+	case <-ctx.Done():
+		return nil, &AuthError{Err: ctx.Err()}
+	}
 }
 
-// invalidate drops the cached token if it is still the refused one.
+// invalidate drops the cached token if it is still the refused one. It
+// never waits for the token endpoint.
 func (tc *tokenCache) invalidate(refused string) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	if t, err := tc.src.Token(); err == nil && t.AccessToken != refused {
-		return // someone already replaced it
+	if refused == tc.dropped {
+		return // another request's 401 already dropped it
 	}
+	if t := tc.last.Load(); t != nil && t.AccessToken != refused {
+		return // already replaced
+	}
+	tc.dropped = refused
 	tc.src = tc.newSource()
+	tc.last.Store(nil)
 }
 
 // authTransport adds the bearer token and the API key to requests for the
@@ -147,10 +210,11 @@ func (tc *tokenCache) invalidate(refused string) {
 // more. It sits below the retry loop and above the send counter, so the
 // extra send is counted.
 type authTransport struct {
-	next   http.RoundTripper
-	host   string
-	tokens *tokenCache
-	apiKey secret
+	next    http.RoundTripper
+	host    string
+	tokens  *tokenCache
+	fetcher *tokenFetcher
+	apiKey  secret
 }
 
 func newAuthTransport(next http.RoundTripper, base *url.URL, cfg *config, secrets *secretSet) *authTransport {
@@ -162,16 +226,23 @@ func newAuthTransport(next http.RoundTripper, base *url.URL, cfg *config, secret
 		rt:       next,
 		secrets:  secrets,
 	}
-	return &authTransport{next: next, host: base.Host, tokens: newTokenCache(ts), apiKey: cfg.apiKey}
+	return &authTransport{next: next, host: base.Host, tokens: newTokenCache(ts), fetcher: ts, apiKey: cfg.apiKey}
 }
 
 // RoundTrip implements http.RoundTripper.
+//
+// A 401 says the token was refused before the request was acted on, so the
+// request is sent once more with a fresh token, bookings included (a
+// booking's bytes come from its call, since its request cannot be rewound).
+// The 401 counts in the 4XX guard, and the re-send takes a place of its own
+// there, or is not made.
 func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Host != a.host {
 		// Never hand credentials to another host.
 		return a.next.RoundTrip(req)
 	}
-	tok, err := a.tokens.Token()
+	ctx := req.Context()
+	tok, err := a.tokens.Token(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -179,21 +250,46 @@ func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	if req.Body != nil && req.GetBody == nil {
-		return resp, nil // cannot replay the body
+	body, ok := replayBody(req)
+	if !ok {
+		return resp, nil
+	}
+	run := runFrom(ctx)
+	if run != nil {
+		// The 401 is an answer Prio counts; the re-send needs a place.
+		run.place.settle(true)
+		place, perr := run.d.limits.guard.reserveNow()
+		if perr != nil {
+			return resp, nil
+		}
+		run.place = place
 	}
 	discardBody(resp.Body)
 	a.tokens.invalidate(tok.AccessToken)
-	if tok, err = a.tokens.Token(); err != nil {
+	if tok, err = a.tokens.Token(ctx); err != nil {
 		return nil, err
 	}
-	retry := req.Clone(req.Context())
-	if req.GetBody != nil {
-		if retry.Body, err = req.GetBody(); err != nil {
-			return nil, err
-		}
+	retry := req.Clone(ctx)
+	if body != nil {
+		retry.Body = body
 	}
 	return a.next.RoundTrip(a.authorize(retry, tok.AccessToken))
+}
+
+// replayBody returns a fresh body for sending req again (nil for none),
+// or false when it cannot be had.
+func replayBody(req *http.Request) (io.ReadCloser, bool) {
+	switch {
+	case req.Body == nil || req.Body == http.NoBody:
+		return nil, true
+	case req.GetBody != nil:
+		b, err := req.GetBody()
+		return b, err == nil
+	}
+	if run := runFrom(req.Context()); run != nil && run.body != nil {
+		return io.NopCloser(bytes.NewReader(run.body)), true
+	}
+	return nil, false
 }
 
 // authorize returns a copy of req with the bearer token and API key. The

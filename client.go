@@ -318,6 +318,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	baseURL, _ := url.Parse(cfg.baseURL)
 	c.auth = newAuthTransport(counted, baseURL, &cfg, c.red.values)
 	c.doer = newDoer(c.auth, cfg.policy, cfg.logger, c.red)
+	c.auth.fetcher.guard = c.doer.limits.guard // the token endpoint's 4XX count too
 	c.keys = newKeyGuard(100_000, 24*time.Hour)
 
 	var err error
