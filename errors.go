@@ -201,39 +201,96 @@ func readCapped(r io.Reader, max int64) ([]byte, bool, error) {
 }
 
 // OutcomeUnknownError reports a booking call whose effect could not be
-// established: every send ended in doubt (timeout after the request was
-// written, dropped connection, 5xx) and the look-up by external reference
-// could not prove the order present or absent. The booking may exist.
-// Settle it with Orders.Reconcile using ExternalReference; never book it
-// again under a new external reference.
+// established: a send of it may have been processed by Prio, and nothing has
+// yet proved the order present or absent. The booking may exist. Call Create
+// again (same request, same external reference) no earlier than
+// DecidableAt, or settle it with Orders.Reconcile; never book it again under
+// a new external reference.
+//
+// It matches ErrOutcomeUnknown and nothing else: a possible booking is not a
+// server error, whatever the last answer was. SendErr and LookupErr hold
+// the causes.
 type OutcomeUnknownError struct {
-	Operation         string
-	IdempotencyKey    string
-	ExternalReference string
-	Sends             int
-	LastStatus        int // 0 when no HTTP answer arrived
+	Operation         string // operationId, e.g. createOrder
+	IdempotencyKey    string // the key every send carried
+	ExternalReference string // the booking's identity: settle by it
+	Sends             int    // requests that left the process in this call
+	Lookups           int    // look-ups by external reference in this call
+	LastStatus        int    // HTTP status of the last answer; 0 when none arrived
 	Elapsed           time.Duration
+	// LastSend is the latest moment a send of the booking may have been
+	// written: the end of the last send in doubt, or the time an earlier
+	// attempt was known to have sent (WithPreviousAttempt). Zero when no
+	// send of this call or an earlier one is known.
+	LastSend time.Time
 	// DecidableAt is when the booking can be settled: from then on no
 	// send of it can still be processed by Prio, so a look-up that finds
 	// nothing proves it absent. Call Create again (or Reconcile) then.
 	DecidableAt time.Time
-	Err         error // the last failure
+	// SendErr is what became of the last send: an *APIError, a
+	// *TransportError, or nil when the call sent nothing itself (an
+	// earlier attempt is still in doubt).
+	SendErr error
+	// LookupErr is why the look-up by external reference failed; nil when
+	// it ran and found nothing, or did not run.
+	LookupErr error
 }
 
 func (e *OutcomeUnknownError) Error() string {
-	msg := fmt.Sprintf("prio: %s: outcome unknown for external reference %q after %d sends in %s [key %s]",
-		e.Operation, e.ExternalReference, e.Sends, e.Elapsed.Round(time.Millisecond), e.IdempotencyKey)
+	var b strings.Builder
+	fmt.Fprintf(&b, "prio: %s: outcome unknown for external reference %q after %d sends and %d look-ups in %s",
+		e.Operation, e.ExternalReference, e.Sends, e.Lookups, e.Elapsed.Round(time.Millisecond))
+	if !e.DecidableAt.IsZero() {
+		fmt.Fprintf(&b, "; decidable at %s", e.DecidableAt.Format(time.RFC3339))
+	}
+	if e.IdempotencyKey != "" {
+		fmt.Fprintf(&b, " [key %s]", e.IdempotencyKey)
+	}
 	if e.LastStatus != 0 {
-		msg += fmt.Sprintf(" [last status %d]", e.LastStatus)
+		fmt.Fprintf(&b, " [last status %d]", e.LastStatus)
 	}
-	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+	if e.SendErr != nil {
+		b.WriteString("; send: ")
+		b.WriteString(oneLine(e.SendErr.Error()))
 	}
-	return msg
+	if e.LookupErr != nil {
+		b.WriteString("; look-up: ")
+		b.WriteString(oneLine(e.LookupErr.Error()))
+	}
+	return b.String()
 }
 
 // Is matches ErrOutcomeUnknown.
 func (e *OutcomeUnknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
 
-// Unwrap returns the last failure.
-func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+// oneLine folds line breaks, so that every error of this package is one
+// line however its causes were built.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+}
+
+// ReferenceConflictError reports that Create found an order under its
+// external reference that is not the booking it was asked to make: other
+// products, product types or counts. It happens when a reference is reused
+// for a changed request (after a restart, or by another process). Order is
+// the order found; nothing was sent. It matches ErrKeyReused.
+type ReferenceConflictError struct {
+	ExternalReference string
+	Order             *Order
+	Reason            string // how the found order differs from the request
+}
+
+func (e *ReferenceConflictError) Error() string {
+	ref := ""
+	if e.Order != nil && e.Order.OrderReference != nil {
+		ref = " (order " + *e.Order.OrderReference + ")"
+	}
+	return fmt.Sprintf("prio: createOrder: external reference %q is already booked%s for another request: %s",
+		e.ExternalReference, ref, e.Reason)
+}
+
+// Is matches ErrKeyReused.
+func (e *ReferenceConflictError) Is(target error) bool { return target == ErrKeyReused }

@@ -82,9 +82,12 @@ func ValidateKey(k string) error {
 }
 
 // keyGuard remembers which body each recent key was sent with, so that the
-// same key is never sent with two different bodies. It holds at most
-// maxEntries keys, each for at most maxAge since it was last used, and is
-// safe for concurrent use.
+// same key is never sent with two different bodies, and what this process
+// knows about the sends of each booking key: whether a call is sending it
+// now, when it was first sent, and until when an earlier send of it may
+// still be processed. It holds at most maxEntries keys, each for at most
+// maxAge since it was last used (a key still in doubt is kept), and is safe
+// for concurrent use.
 type keyGuard struct {
 	maxEntries int
 	maxAge     time.Duration
@@ -98,6 +101,20 @@ type keyEntry struct {
 	key  string
 	fp   [sha256.Size]byte
 	used time.Time
+
+	inflight   int       // calls sending this key now
+	firstSend  time.Time // when a call first began sending it
+	lastSend   time.Time // the latest moment a send of it in doubt may have been written
+	doubtUntil time.Time // until when a send of it may still be processed
+}
+
+// keyState is what the guard knew of a key when a call took it.
+type keyState struct {
+	repeat     bool // the key was sent before, with this body
+	inflight   int  // other calls sending it right now
+	firstSend  time.Time
+	lastSend   time.Time
+	doubtUntil time.Time
 }
 
 // newKeyGuard returns a guard holding at most maxEntries keys for at most
@@ -122,8 +139,20 @@ func (g *keyGuard) check(key string, body []byte) error {
 // record is check that also reports whether the key was already sent with
 // this body: a repeat of a call whose outcome the caller may not know.
 func (g *keyGuard) record(key string, body []byte) (repeat bool, err error) {
+	st, err := g.take(key, body, false)
+	return st.repeat, err
+}
+
+// begin records that a booking call is about to send key with body, and
+// returns what the guard knew of the key before. The call must end with
+// end, whatever happens.
+func (g *keyGuard) begin(key string, body []byte) (keyState, error) {
+	return g.take(key, body, true)
+}
+
+func (g *keyGuard) take(key string, body []byte, sending bool) (keyState, error) {
 	if g == nil || g.maxEntries < 1 {
-		return false, nil
+		return keyState{}, nil
 	}
 	fp := sha256.Sum256(body)
 	now := time.Now()
@@ -134,32 +163,110 @@ func (g *keyGuard) record(key string, body []byte) (repeat bool, err error) {
 	if el, ok := g.byKey[key]; ok {
 		e := el.Value.(*keyEntry)
 		if e.fp != fp {
-			return false, fmt.Errorf("%w: key %s was sent with another body %s ago; use a new key (or a new business reference) for a changed request",
+			return keyState{}, fmt.Errorf("%w: key %s was sent with another body %s ago; use a new key (or a new business reference) for a changed request",
 				ErrKeyReused, key, now.Sub(e.used).Round(time.Second))
 		}
+		st := keyState{repeat: true, inflight: e.inflight, firstSend: e.firstSend, lastSend: e.lastSend, doubtUntil: e.doubtUntil}
 		e.used = now
+		if sending {
+			e.inflight++
+		}
 		g.order.MoveToBack(el)
-		return true, nil
+		return st, nil
 	}
-	g.byKey[key] = g.order.PushBack(&keyEntry{key: key, fp: fp, used: now})
-	for g.order.Len() > g.maxEntries {
-		g.removeLocked(g.order.Front())
+	e := &keyEntry{key: key, fp: fp, used: now}
+	if sending {
+		e.inflight = 1
 	}
-	return false, nil
+	g.byKey[key] = g.order.PushBack(e)
+	g.evictLocked(now)
+	return keyState{}, nil
+}
+
+// sent notes that a send of key began at t, for the look-up window.
+func (g *keyGuard) sent(key string, t time.Time) {
+	g.update(key, func(e *keyEntry) {
+		if e.firstSend.IsZero() || t.Before(e.firstSend) {
+			e.firstSend = t
+		}
+	})
+}
+
+// end closes a booking call begun with begin. booked says the order is
+// known to exist; otherwise lastSend and doubtUntil (zero when the call left
+// nothing in doubt) extend what the guard knows.
+func (g *keyGuard) end(key string, booked bool, lastSend, doubtUntil time.Time) {
+	g.update(key, func(e *keyEntry) {
+		e.inflight = max(e.inflight-1, 0)
+		if booked {
+			e.lastSend, e.doubtUntil = time.Time{}, time.Time{}
+			return
+		}
+		if lastSend.After(e.lastSend) {
+			e.lastSend = lastSend
+		}
+		if doubtUntil.After(e.doubtUntil) {
+			e.doubtUntil = doubtUntil
+		}
+	})
+}
+
+// known returns what the guard knows of key without taking it.
+func (g *keyGuard) known(key string) keyState {
+	var st keyState
+	g.update(key, func(e *keyEntry) {
+		st = keyState{repeat: true, inflight: e.inflight, firstSend: e.firstSend, lastSend: e.lastSend, doubtUntil: e.doubtUntil}
+	})
+	return st
+}
+
+func (g *keyGuard) update(key string, f func(*keyEntry)) {
+	if g == nil || g.maxEntries < 1 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if el, ok := g.byKey[key]; ok {
+		f(el.Value.(*keyEntry))
+	}
 }
 
 // forget drops key, so it may be used with another body. Call it when the
 // server has definitely refused the request without acting on it (a 4XX
 // other than 409), so that a corrected request can reuse its derived key.
+// A key that another call is sending, or that is in doubt, stays.
 func (g *keyGuard) forget(key string) {
 	if g == nil {
 		return
 	}
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if el, ok := g.byKey[key]; ok {
+		e := el.Value.(*keyEntry)
+		if e.inflight > 0 || e.doubtUntil.After(time.Now()) {
+			return
+		}
 		g.removeLocked(el)
 	}
-	g.mu.Unlock()
+}
+
+// inDoubt reports an entry that must not be forgotten yet.
+func (e *keyEntry) inDoubt(now time.Time) bool {
+	return e.inflight > 0 || e.doubtUntil.After(now)
+}
+
+// evictLocked removes the least recently used keys beyond maxEntries,
+// passing over keys still in doubt (so that a booking's repeat still looks
+// the order up first); if every key is in doubt, the guard grows.
+func (g *keyGuard) evictLocked(now time.Time) {
+	el := g.order.Front()
+	for g.order.Len() > g.maxEntries && el != nil {
+		next := el.Next()
+		if !el.Value.(*keyEntry).inDoubt(now) {
+			g.removeLocked(el)
+		}
+		el = next
+	}
 }
 
 // size reports how many keys are remembered.
@@ -173,11 +280,16 @@ func (g *keyGuard) expireLocked(now time.Time) {
 	if g.maxAge <= 0 {
 		return
 	}
-	for el := g.order.Front(); el != nil; el = g.order.Front() {
-		if now.Sub(el.Value.(*keyEntry).used) < g.maxAge {
+	for el := g.order.Front(); el != nil; {
+		e := el.Value.(*keyEntry)
+		if now.Sub(e.used) < g.maxAge {
 			return
 		}
-		g.removeLocked(el)
+		next := el.Next()
+		if !e.inDoubt(now) {
+			g.removeLocked(el)
+		}
+		el = next
 	}
 }
 

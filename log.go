@@ -60,9 +60,15 @@ func (d *doer) logRetry(ctx context.Context, r *callRun, wait time.Duration) {
 
 // logGiveUp writes a Warn line when a call ends without success because
 // retrying stopped or was refused. cause is empty when the call ends on an
-// HTTP answer, and already scrubbed otherwise.
+// HTTP answer, and already scrubbed otherwise. A booking send that stopped
+// in doubt is not a give-up: Create goes on to look the order up, so that
+// line is Info.
 func (d *doer) logGiveUp(ctx context.Context, r *callRun, info CallInfo, cause string) {
-	if d.logger == nil || !d.logger.Enabled(ctx, slog.LevelWarn) {
+	level, msg := slog.LevelWarn, "prio: giving up"
+	if r.cs.stopOnDoubt && r.lastDoubt {
+		level, msg = slog.LevelInfo, "prio: send in doubt"
+	}
+	if d.logger == nil || !d.logger.Enabled(ctx, level) {
 		return
 	}
 	attrs := append(d.callAttrs(r, r.url),
@@ -80,7 +86,7 @@ func (d *doer) logGiveUp(ctx context.Context, r *callRun, info CallInfo, cause s
 	if cause != "" {
 		attrs = append(attrs, slog.String("error", cause))
 	}
-	d.logger.LogAttrs(ctx, slog.LevelWarn, "prio: giving up", attrs...)
+	d.logger.LogAttrs(ctx, level, msg, attrs...)
 }
 
 func (d *doer) callAttrs(r *callRun, u *url.URL) []slog.Attr {

@@ -41,27 +41,38 @@ const (
 // OrdersService books, reads, changes and cancels orders.
 type OrdersService struct{ c *Client }
 
-// maxCreateRounds bounds how often Create re-sends after a look-up proved
-// the order absent.
+// maxCreateRounds bounds how often Create sends: the first send and at
+// most two re-sends after a look-up proved the order absent.
 const maxCreateRounds = 3
 
 // Create books an order and returns it. It is safe to call again after any
-// failure with the same request: the idempotency key is derived from the
-// distributor id and OrderExternalReference (unless WithIdempotencyKey
-// gives one), the body is encoded once and sent byte-identical, and when a
-// send ends in doubt (timeout after the request was written, dropped
-// connection, 5xx) Create looks the order up by its external reference
-// before re-sending: found, it returns that order; proven absent after an
-// answered 500, 502 or 503, it re-sends; otherwise (the look-up failed, or
-// the doubtful send got no answer and may still be running) it returns
-// *OutcomeUnknownError, which Reconcile settles. Calling Create again for a
-// reference this client already sent looks the order up first. This holds
-// even against a server that ignores idempotency keys.
+// failure, with the same request, from this process or another: it never
+// books twice and never loses a booking, even against a server that ignores
+// idempotency keys.
 //
-// Missing defaults are filled in on req: the client's distributor id,
-// order_language "en", and booking_option_type DIRECT_BOOKING.
+// The idempotency key is derived from the distributor id and
+// OrderExternalReference (unless WithIdempotencyKey gives one), and the body
+// is encoded once and sent byte for byte the same each time. When a send
+// ends in doubt (the request was written and then the answer timed out, the
+// connection dropped, or a 5xx came back), Create does not send again
+// blindly: it lists orders by external reference from Prio's source of
+// truth. Found, it returns that order. Proven absent, it sends again. Not
+// proven (the look-up failed, or a send that got no answer from Prio's
+// application may still be processed: see the package documentation), it
+// returns *OutcomeUnknownError, whose DecidableAt says when calling Create
+// again (or Reconcile) can settle it.
+//
+// Calling Create again for a reference this client already sent, or with
+// WithLookupFirst or WithPreviousAttempt, looks the order up before
+// sending; an order found that does not match the request (products,
+// product types, counts) gives a *ReferenceConflictError.
+//
+// The request is not changed: missing defaults (the client's distributor
+// id, order_language "en", booking_option_type DIRECT_BOOKING) are filled in
+// on a copy.
 func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...CallOption) (*Order, error) {
-	if err := s.prepare(req); err != nil {
+	req, err := s.prepare(req)
+	if err != nil {
 		return nil, err
 	}
 	k, err := s.c.newCall("createOrder", opts)
@@ -69,146 +80,360 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 		return nil, err
 	}
 	k.booking, k.doubt = true, true
-	ref := req.OrderExternalReference
 	if k.key == "" {
-		k.key = DeriveKey(s.c.cfg.distributorID, "createOrder", ref)
+		k.key = DeriveKey(s.c.cfg.distributorID, "createOrder", req.OrderExternalReference)
 	}
 	kind := generated.Kind("order")
 	body, err := json.Marshal(generated.CreateOrderRequest{Data: generated.CreateOrderRequestData{Kind: &kind, Order: *req}})
 	if err != nil {
 		return nil, fmt.Errorf("%w: encoding the order: %v", ErrInvalidArgument, err)
 	}
-	// A key this process already sent is a caller's retry of an earlier
-	// Create whose outcome it may not know; after a restart the caller says
-	// so with WithLookupFirst. Either way, look before sending.
-	repeat, err := s.c.keys.record(k.key, body)
+	prior, err := s.c.keys.begin(k.key, body)
 	if err != nil {
 		return nil, k.finish(err)
 	}
-	if repeat || k.opts.lookupFirst {
+	b := &booking{s: s, k: k, req: req, body: body, horizon: s.c.doer.policy.ProcessingHorizon, start: time.Now()}
+	b.know(prior, k.opts)
+	order, err := b.run(ctx)
+	s.c.keys.end(k.key, err == nil, b.lastSend, b.doubtUntil)
+	if err != nil && b.forget {
+		s.c.keys.forget(k.key)
+	}
+	return order, err
+}
+
+// booking is one Create Order call on its way: what it knows of the sends
+// of its key (this call's and earlier ones) and what it has learnt.
+type booking struct {
+	s       *OrdersService
+	k       *call
+	req     *OrderRequest
+	body    []byte
+	horizon time.Duration
+	start   time.Time
+
+	// lookFirst: an earlier attempt may have booked, so look before the
+	// first send.
+	lookFirst bool
+	// firstSend is the earliest known send of the key, for the look-up's
+	// date window.
+	firstSend time.Time
+	// lastSend is the latest moment a send in doubt may have been
+	// written; doubtUntil is until when such a send may still be
+	// processed. Before doubtUntil an empty look-up proves nothing.
+	lastSend, doubtUntil time.Time
+	// inDoubt: some send of the key, in this call or an earlier one, may
+	// have been acted on.
+	inDoubt bool
+	// forget releases the key for a corrected request: set when Prio
+	// refused the only send outright.
+	forget bool
+	// lastStatus is the status of the latest answer; lastErr what became
+	// of the latest send.
+	lastStatus int
+	lastErr    error
+}
+
+// know takes in what the client and the caller know of earlier sends.
+func (b *booking) know(prior keyState, o *callOptions) {
+	b.lookFirst = prior.repeat || o.lookupFirst
+	b.firstSend = prior.firstSend
+	b.noteDoubt(prior.lastSend, prior.doubtUntil)
+	if !o.prevSend.IsZero() {
+		b.noteDoubt(o.prevSend, o.prevSend.Add(b.horizon))
+		if b.firstSend.IsZero() || o.prevSend.Before(b.firstSend) {
+			b.firstSend = o.prevSend
+		}
+	}
+	if prior.inflight > 0 {
+		// Another call of this process is sending the key right now: its
+		// send may land at any moment until its own timeout and horizon.
+		now := time.Now()
+		p := b.s.c.doer.policy
+		b.noteDoubt(now, now.Add(p.BookingAttemptTimeout+b.horizon))
+	}
+	b.inDoubt = !b.doubtUntil.IsZero()
+}
+
+// noteDoubt records a send that may be processed until until.
+func (b *booking) noteDoubt(sent, until time.Time) {
+	if sent.After(b.lastSend) {
+		b.lastSend = sent
+	}
+	if until.After(b.doubtUntil) {
+		b.doubtUntil = until
+	}
+}
+
+// decidable reports whether an empty look-up made now proves the order
+// absent: no send of the key can still be processed.
+func (b *booking) decidable() bool { return !time.Now().Before(b.doubtUntil) }
+
+func (b *booking) run(ctx context.Context) (*Order, error) {
+	k := b.k
+	if b.lookFirst {
 		k.lookups++
-		found, lerr := s.FindByExternalReference(ctx, ref)
+		found, err := b.lookup(ctx)
 		switch {
-		case lerr == nil:
-			return found, k.finish(nil)
-		case !errors.Is(lerr, errOrderAbsent):
-			return nil, k.finish(lerr)
+		case err == nil:
+			return b.found(found)
+		case !errors.Is(err, errOrderAbsent):
+			return nil, b.unknown(nil, err)
+		case !b.decidable():
+			return nil, b.unknown(nil, nil)
 		}
 	}
 	send := func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
-		return s.c.raw.CreateOrderWithBody(ctx, "application/json", bytes.NewReader(body), eds...)
+		return b.s.c.raw.CreateOrderWithBody(ctx, "application/json", bytes.NewReader(b.body), eds...)
 	}
-
-	var (
-		// inDoubt: some send may have been processed.
-		inDoubt bool
-		// answered: every doubtful send so far was answered by Prio with
-		// a 500, 502 or 503, so its processing is over and a look-up
-		// that finds nothing proves the order absent. A send that got no
-		// answer (timeout, reset, dropped connection, 504, a 409 saying
-		// the key is still in use) may still be on its way or running:
-		// an empty look-up then proves nothing, and re-sending could book
-		// twice on a server without idempotency.
-		answered = true
-		refused  *APIError // a definitive refusal of the latest send
-		lastErr  error
-		last     int // last HTTP status
-	)
-	unknown := func(cause error) error {
-		inf := k.info()
-		if k.opts.info != nil {
-			*k.opts.info = inf
-		}
-		return &OutcomeUnknownError{Operation: k.operation, IdempotencyKey: k.key, ExternalReference: ref,
-			Sends: inf.Sends, LastStatus: last, Elapsed: inf.Elapsed, Err: cause}
-	}
-	for range maxCreateRounds {
-		refused = nil
-		resp, err := k.send(ctx, send)
-		if err == nil {
-			last = resp.StatusCode
-			switch {
-			case resp.StatusCode/100 == 2:
-				var out generated.OrderDetailResponse
-				if derr := k.decode(resp, &out); derr != nil {
-					// A 2xx we cannot read: the order exists; find it.
-					inDoubt, answered, lastErr = true, false, derr
-					break
-				}
-				return &out.Data.Order, k.finish(nil)
-			case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
-				inDoubt, lastErr = true, newAPIError(resp, k.operation)
-				answered = answered && resp.StatusCode != http.StatusGatewayTimeout
-			case resp.StatusCode == http.StatusConflict && inDoubt:
-				// An earlier send is still running or was processed.
-				lastErr, answered = newAPIError(resp, k.operation), false
-			default:
-				ae := newAPIError(resp, k.operation)
-				if isHoldExpired(ae) {
-					return nil, k.finish(fmt.Errorf("%w: %w", ErrHoldExpired, ae))
-				}
-				if !inDoubt {
-					if resp.StatusCode != http.StatusConflict && resp.StatusCode != http.StatusTooManyRequests {
-						// Refused without effect: a corrected request may
-						// reuse the derived key.
-						s.c.keys.forget(k.key)
-					}
-					return nil, k.finish(ae)
-				}
-				// Refused now, but an earlier send may have booked.
-				refused, lastErr = ae, ae
+	for round := range maxCreateRounds {
+		if round > 0 {
+			// Proven absent: wait as asked (or back off), then re-send
+			// with the same key and body.
+			if err := b.pause(ctx, round); err != nil {
+				return nil, k.finish(b.lastErr)
 			}
-		} else {
+		}
+		var refused *APIError // a refusal that is final unless an earlier send booked
+		b.s.c.keys.sent(k.key, time.Now())
+		if b.firstSend.IsZero() {
+			b.firstSend = time.Now()
+		}
+		resp, err := k.send(ctx, send)
+		ended := time.Now()
+		if err != nil {
 			var te *TransportError
 			switch {
 			case errors.As(err, &te) && te.InDoubt:
-				inDoubt, answered, lastErr = true, false, err
-			case !inDoubt:
-				// Nothing reached the server in any round.
+				b.inDoubt = true
+				b.noteDoubt(ended, ended.Add(b.horizon))
+			case !b.inDoubt:
+				// Nothing reached the server, in this call or before.
 				return nil, k.finish(err)
+			}
+			b.lastErr = err
+		} else {
+			b.lastStatus = resp.StatusCode
+			switch code := resp.StatusCode; {
+			case code/100 == 2:
+				var out generated.OrderDetailResponse
+				derr := k.decode(resp, &out)
+				if derr == nil {
+					return b.found(&out.Data.Order)
+				}
+				// Prio answered 2xx but the answer cannot be read: the
+				// order should exist; until the horizon has passed, not
+				// finding it proves nothing.
+				b.inDoubt, b.lastErr = true, derr
+				b.noteDoubt(ended, ended.Add(b.horizon))
+			case code >= 500 && code != http.StatusNotImplemented:
+				b.inDoubt = true
+				if !answeredByPrio(resp) {
+					// A gateway's page, a 504, a 52x: Prio's application
+					// may still be processing the request.
+					b.noteDoubt(ended, ended.Add(b.horizon))
+				}
+				b.lastErr = newAPIError(resp, k.operation)
 			default:
-				lastErr = err // this send left nothing; earlier ones are in doubt
+				ae := newAPIError(resp, k.operation)
+				b.lastErr = ae
+				switch {
+				case code == http.StatusConflict && (b.inDoubt || keyInUse(ae)):
+					// Another send of this key is still being processed.
+					b.inDoubt = true
+					b.noteDoubt(ended, ended.Add(b.horizon))
+				case code == http.StatusConflict:
+					// A 409 may mean the reference is booked already: look.
+					refused = ae
+				case b.inDoubt:
+					// Refused now, but an earlier send may have booked.
+					refused = ae
+				default:
+					return nil, b.refuse(ae)
+				}
 			}
 		}
 		if ctx.Err() != nil {
-			return nil, unknown(lastErr)
+			return nil, b.unknown(b.lastErr, nil)
 		}
 		// The look-up is paid from the retry budget like a retry: in an
 		// outage, bookings must not double the load with look-ups.
-		if !s.c.doer.budget.withdraw() {
-			return nil, unknown(errors.Join(lastErr, ErrRetryBudgetExhausted))
+		if !b.s.c.doer.budget.withdraw() {
+			return nil, b.unknown(b.lastErr, ErrRetryBudgetExhausted)
 		}
 		k.lookups++
-		found, lerr := s.FindByExternalReference(ctx, ref, asFollowUp)
+		found, lerr := b.lookup(ctx)
 		switch {
 		case lerr == nil:
-			return found, k.finish(nil)
+			return b.found(found)
 		case !errors.Is(lerr, errOrderAbsent):
-			return nil, unknown(errors.Join(lastErr, lerr))
-		case !answered:
-			// Absent for now, but a send may still arrive or complete:
-			// leave it to Reconcile rather than risk a second booking.
-			return nil, unknown(lastErr)
+			return nil, b.unknown(b.lastErr, lerr)
+		case !b.decidable():
+			// Absent for now, but a send may still arrive or complete.
+			return nil, b.unknown(b.lastErr, nil)
 		case refused != nil:
-			return nil, k.finish(refused)
+			return nil, b.refuse(refused)
 		}
-		// Proven absent: re-send with the same key and body.
+		// Proven absent: every send so far is over and booked nothing.
+		b.inDoubt = false
 	}
-	// Every round was answered with a 5xx and the last look-up found
-	// nothing: the order does not exist. Report the last failure as it was.
-	return nil, k.finish(lastErr)
+	// Every round ended without an order and the last look-up proved the
+	// order absent: nothing was booked. Report the last failure as it was.
+	return nil, k.finish(b.lastErr)
 }
 
-func (s *OrdersService) prepare(req *OrderRequest) error {
-	if req == nil {
-		return fmt.Errorf("%w: nil order request", ErrInvalidArgument)
+// refuse reports a refusal that is final: no send of the key booked.
+func (b *booking) refuse(ae *APIError) error {
+	if isHoldExpired(ae) {
+		return b.k.finish(fmt.Errorf("%w: %w", ErrHoldExpired, ae))
 	}
-	if strings.TrimSpace(req.OrderExternalReference) == "" {
-		return fmt.Errorf("%w: order_external_reference is required: it is the booking's identity across retries and restarts", ErrInvalidArgument)
+	if !b.inDoubt && ae.StatusCode != http.StatusConflict && ae.StatusCode != http.StatusTooManyRequests {
+		// Refused without effect: a corrected request may reuse the
+		// derived key.
+		b.forget = true
 	}
-	if len(req.OrderBookings) == 0 {
-		return fmt.Errorf("%w: order_bookings is empty", ErrInvalidArgument)
+	return b.k.finish(ae)
+}
+
+// found checks an order found (or returned) against the request.
+func (b *booking) found(o *Order) (*Order, error) {
+	if reason := mismatch(b.req, o); reason != "" {
+		return nil, b.k.finish(&ReferenceConflictError{ExternalReference: b.req.OrderExternalReference, Order: o, Reason: reason})
 	}
+	return o, b.k.finish(nil)
+}
+
+// unknown reports the booking as undecided.
+func (b *booking) unknown(sendErr, lookupErr error) error {
+	k := b.k
+	inf := k.info()
+	if k.opts.info != nil {
+		*k.opts.info = inf
+	}
+	at := b.doubtUntil
+	if now := time.Now(); at.Before(now) {
+		// The look-up failed, not the horizon: try again shortly.
+		at = now.Add(time.Second)
+	}
+	return &OutcomeUnknownError{Operation: k.operation, IdempotencyKey: k.key, ExternalReference: b.req.OrderExternalReference,
+		Sends: inf.Sends, Lookups: inf.Lookups, LastStatus: b.lastStatus, Elapsed: inf.Elapsed,
+		LastSend: b.lastSend, DecidableAt: at, SendErr: sendErr, LookupErr: lookupErr}
+}
+
+// lookup reads the order from Prio's source of truth, in a window that
+// covers the key's first known send.
+func (b *booking) lookup(ctx context.Context) (*Order, error) {
+	return b.s.find(ctx, b.req.OrderExternalReference, b.firstSend, asFollowUp)
+}
+
+// pause waits before re-send number round: the Retry-After of the last
+// answer or the backoff, whichever is longer. It gives up (non-nil) when
+// the wait would outlast ctx or is longer than the policy allows.
+func (b *booking) pause(ctx context.Context, round int) error {
+	p := b.s.c.doer.policy
+	wait := p.backoff(round - 1)
+	var ae *APIError
+	if errors.As(b.lastErr, &ae) && ae.RetryAfter > 0 {
+		if ae.RetryAfter > p.MaxRetryAfter {
+			return errors.New("retry-after too long")
+		}
+		wait = max(wait, ae.RetryAfter)
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Add(wait).Before(dl) {
+		return context.DeadlineExceeded
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// answeredByPrio reports whether an error answer came from Prio's
+// application itself: its JSON error model (error and error_reference),
+// on a status other than 504 and the 52x of CDNs, which by their nature say
+// that the application did not answer in time. A gateway's page, an empty
+// body or anything else leaves the request's fate open.
+func answeredByPrio(resp *http.Response) bool {
+	if resp.StatusCode == http.StatusGatewayTimeout || (resp.StatusCode >= 520 && resp.StatusCode <= 527) {
+		return false
+	}
+	if !isJSON(resp.Header.Get("Content-Type")) {
+		return false
+	}
+	bb, ok := resp.Body.(interface{ Bytes() []byte })
+	if !ok {
+		return false
+	}
+	var eb struct {
+		Error          string `json:"error"`
+		ErrorReference string `json:"error_reference"`
+	}
+	return json.Unmarshal(bb.Bytes(), &eb) == nil && eb.Error != "" && eb.ErrorReference != ""
+}
+
+// keyInUse recognises a refusal saying that another request with the same
+// idempotency key is still being processed.
+func keyInUse(ae *APIError) bool {
+	c := strings.ToUpper(ae.Code)
+	return strings.Contains(c, "IN_USE") || strings.Contains(c, "IN_PROGRESS") || strings.Contains(c, "PROCESSING")
+}
+
+// mismatch says how an order found under the request's external reference
+// differs from the request (products, product types and counts), or ""
+// when it matches. A confirmation of a reservation is not compared: the
+// request names no products.
+func mismatch(req *OrderRequest, o *Order) string {
+	want := map[[2]string]int{}
+	for _, bo := range req.OrderBookings {
+		if bo.BookingOptionType == ConfirmReservation {
+			return ""
+		}
+		if bo.ProductId == nil || bo.ProductTypeDetails == nil {
+			continue
+		}
+		for _, d := range *bo.ProductTypeDetails {
+			want[[2]string{*bo.ProductId, d.ProductTypeId}] += max(d.ProductTypeCount, 1)
+		}
+	}
+	got := map[[2]string]int{}
+	for _, cb := range o.OrderBookings {
+		for _, d := range cb.ProductTypeDetails {
+			got[[2]string{cb.ProductId, d.ProductTypeId}] += max(d.ProductTypeCount, 1)
+		}
+	}
+	if len(want) == 0 {
+		return ""
+	}
+	for key, n := range want {
+		if got[key] != n {
+			return fmt.Sprintf("product %s, type %s: %d asked, %d in the order", key[0], key[1], n, got[key])
+		}
+	}
+	for key, n := range got {
+		if _, ok := want[key]; !ok {
+			return fmt.Sprintf("product %s, type %s: not asked, %d in the order", key[0], key[1], n)
+		}
+	}
+	return ""
+}
+
+// prepare checks a request and returns a copy with the defaults filled in.
+func (s *OrdersService) prepare(in *OrderRequest) (*OrderRequest, error) {
+	if in == nil {
+		return nil, fmt.Errorf("%w: nil order request", ErrInvalidArgument)
+	}
+	if strings.TrimSpace(in.OrderExternalReference) == "" {
+		return nil, fmt.Errorf("%w: order_external_reference is required: it is the booking's identity across retries and restarts", ErrInvalidArgument)
+	}
+	if len(in.OrderBookings) == 0 {
+		return nil, fmt.Errorf("%w: order_bookings is empty", ErrInvalidArgument)
+	}
+	req := *in
+	req.OrderBookings = slices.Clone(in.OrderBookings)
 	if req.OrderDistributorId == "" {
 		req.OrderDistributorId = s.c.cfg.distributorID
 	}
@@ -224,14 +449,14 @@ func (s *OrdersService) prepare(req *OrderRequest) error {
 		if b.BookingOptionType == ConfirmReservation {
 			confirms++
 			if b.ReservationReference == nil || *b.ReservationReference == "" {
-				return fmt.Errorf("%w: booking %d confirms a reservation but has no reservation_reference", ErrInvalidArgument, i)
+				return nil, fmt.Errorf("%w: booking %d confirms a reservation but has no reservation_reference", ErrInvalidArgument, i)
 			}
 		}
 	}
 	if confirms > 1 || (confirms == 1 && len(req.OrderBookings) > 1) {
-		return fmt.Errorf("%w: an order confirms at most one reservation and mixes no other bookings with it", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: an order confirms at most one reservation and mixes no other bookings with it", ErrInvalidArgument)
 	}
-	return nil
+	return &req, nil
 }
 
 // isHoldExpired recognises Prio's refusal to confirm a reservation whose
@@ -244,24 +469,44 @@ func isHoldExpired(ae *APIError) bool {
 // order for the reference (it also matches ErrNotFound).
 var errOrderAbsent = fmt.Errorf("%w: no order with this external reference", ErrNotFound)
 
+// lookupWindowMargin is how far before the earliest known send a look-up
+// starts listing: Prio lists the last three months unless told, and a
+// booking's first send may predate what this process knows of it.
+const lookupWindowMargin = 31 * 24 * time.Hour
+
+// lookupPageSize is the page size of look-ups by external reference.
+const lookupPageSize = 100
+
 // FindByExternalReference returns the order booked under an external
-// reference. When Prio lists none, the error matches ErrNotFound. When Prio
-// lists several (a duplicate made outside this SDK), the earliest is
-// returned.
+// reference, read from Prio's source of truth (cache=false, every page), so
+// that an order booked a moment ago is found. When Prio lists none, the
+// error matches ErrNotFound. When Prio lists several (a duplicate made
+// outside this SDK), the earliest is returned. Prio lists orders of the last
+// three months.
 func (s *OrdersService) FindByExternalReference(ctx context.Context, externalReference string, opts ...CallOption) (*Order, error) {
+	return s.find(ctx, externalReference, time.Time{}, opts...)
+}
+
+// find is FindByExternalReference listing from firstSend minus a margin
+// (Prio's default window when firstSend is zero).
+func (s *OrdersService) find(ctx context.Context, externalReference string, firstSend time.Time, opts ...CallOption) (*Order, error) {
 	if externalReference == "" {
 		return nil, fmt.Errorf("%w: empty external reference", ErrInvalidArgument)
 	}
-	perPage := 50
-	params := &ListOrdersParams{OrderExternalReference: &externalReference, DistributorId: &s.c.cfg.distributorID, ItemsPerPage: &perPage}
-	page, err := s.ListPage(ctx, params, opts...)
-	if err != nil {
-		return nil, err
+	perPage, noCache := lookupPageSize, "false"
+	params := &ListOrdersParams{OrderExternalReference: &externalReference, DistributorId: &s.c.cfg.distributorID,
+		ItemsPerPage: &perPage, Cache: &noCache}
+	if !firstSend.IsZero() {
+		from := wire.NewDateTime(firstSend.Add(-lookupWindowMargin))
+		params.OrderCreatedFrom = &from
 	}
 	var match []Order
-	for _, o := range page.Orders {
+	for o, err := range s.List(ctx, params, opts...) {
+		if err != nil {
+			return nil, err
+		}
 		if o.OrderExternalReference == externalReference {
-			match = append(match, o)
+			match = append(match, *o)
 		}
 	}
 	if len(match) == 0 {
@@ -491,49 +736,85 @@ func (r ReconcileSchedule) wait(n int) time.Duration {
 }
 
 // Reconcile settles an order whose outcome is unknown or still processing:
-// it polls Prio on the client's ReconcileSchedule until the order is listed
-// in a final state and returns it. A webhook event for the order (see
-// WithWebhookNotify) ends a wait at once. When no order appears within
-// GiveUpAfter the error matches ErrNotFound: the booking did not happen and
-// may be made again with the same external reference. When ctx ends first,
-// the error is an *OutcomeUnknownError.
+// it polls Prio's source of truth on the client's ReconcileSchedule until
+// the order is listed in a final state and returns it. A webhook event for
+// the order (see WithWebhookNotify) ends a wait at once.
+//
+// When no order appears, Reconcile gives up with an error matching
+// ErrNotFound (the booking did not happen and may be made again with the
+// same external reference) once GiveUpAfter has passed since the last send
+// of the booking that may have reached Prio, and never before the
+// processing horizon has passed since then. The last send is what this
+// client knows of the reference's derived key, or what WithPreviousAttempt
+// says; with neither, the count starts when Reconcile does. When ctx ends
+// first, the error is an *OutcomeUnknownError.
 func (s *OrdersService) Reconcile(ctx context.Context, externalReference string, opts ...CallOption) (*Order, error) {
 	if externalReference == "" {
 		return nil, fmt.Errorf("%w: empty external reference", ErrInvalidArgument)
 	}
+	o := buildCallOptions(opts)
 	sched := s.c.cfg.reconcile
 	start := s.c.cfg.now()
+	known := s.c.keys.known(DeriveKey(s.c.cfg.distributorID, "createOrder", externalReference))
+	base := start
+	if last := latest(known.lastSend, o.prevSend); !last.IsZero() {
+		base = last
+	}
+	giveUpAt := time.Time{}
+	if sched.GiveUpAfter > 0 {
+		giveUpAt = base.Add(max(sched.GiveUpAfter, s.c.doer.policy.ProcessingHorizon))
+		giveUpAt = latest(giveUpAt, known.doubtUntil)
+	}
+	firstSend := known.firstSend
+	if firstSend.IsZero() {
+		firstSend = o.prevSend
+	}
 	wake, cancel := s.c.waiters.add(externalReference)
 	defer cancel()
 	var last error
 	for n := 0; ; n++ {
-		o, err := s.FindByExternalReference(ctx, externalReference, opts...)
+		order, err := s.find(ctx, externalReference, firstSend, opts...)
 		switch {
 		case err == nil:
-			if orderSettled(o) {
-				return o, nil
+			if orderSettled(order) {
+				return order, nil
 			}
-			if o.OrderReference != nil {
-				s.c.waiters.alias(externalReference, *o.OrderReference)
+			if order.OrderReference != nil {
+				s.c.waiters.alias(externalReference, *order.OrderReference)
 			}
 		case errors.Is(err, ErrNotFound):
-			if sched.GiveUpAfter > 0 && s.c.cfg.now().Sub(start) >= sched.GiveUpAfter {
-				return nil, fmt.Errorf("prio: reconcile %q: %w after %s", externalReference, errOrderAbsent, sched.GiveUpAfter)
+			if !giveUpAt.IsZero() && !s.c.cfg.now().Before(giveUpAt) {
+				return nil, fmt.Errorf("prio: reconcile %q: %w: none listed by %s", externalReference, errOrderAbsent, giveUpAt.Format(time.RFC3339))
 			}
 		default:
 			last = err
 		}
-		t := time.NewTimer(sched.wait(n))
+		wait := sched.wait(n)
+		if !giveUpAt.IsZero() {
+			if until := giveUpAt.Sub(s.c.cfg.now()); until > 0 && until < wait {
+				wait = until // poll once more right when the horizon passes
+			}
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, &OutcomeUnknownError{Operation: "reconcile", ExternalReference: externalReference,
-				Elapsed: s.c.cfg.now().Sub(start), Err: errors.Join(ctx.Err(), last)}
+				Lookups: n + 1, Elapsed: s.c.cfg.now().Sub(start), LastSend: known.lastSend,
+				DecidableAt: latest(giveUpAt, s.c.cfg.now()), SendErr: ctx.Err(), LookupErr: last}
 		case <-wake:
 			t.Stop()
 		case <-t.C:
 		}
 	}
+}
+
+// latest returns the later of two times.
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // orderSettled reports whether an order has left every processing state.

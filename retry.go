@@ -119,16 +119,11 @@ func (p RetryPolicy) validate() error {
 
 // retryableStatus lists the answers worth another send: the server timed
 // out waiting for the request (408), asked the client to slow down (429),
-// or failed in a way that may pass (500, 502, 503, 504). 501 and every
-// other 4XX will not change by asking again.
+// or failed in a way that may pass (500, 502, 503, 504, and the 520-527 of
+// CDNs in front of an origin). 501 and every other 4XX will not change by
+// asking again.
 func retryableStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
+	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || doubtfulStatus(code)
 }
 
 // doubtfulStatus lists the retryable answers after which the request may
@@ -139,7 +134,7 @@ func doubtfulStatus(code int) bool {
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
 	}
-	return false
+	return code >= 520 && code <= 527
 }
 
 // retryableError says whether a send that got no HTTP answer is worth
@@ -377,7 +372,9 @@ type callRun struct {
 	lastDoubt bool // the latest send may have been acted on
 	anyDoubt  bool // some send may have been acted on
 	wait      time.Duration
-	stop      string // why the loop stopped on a retryable outcome
+	place     *guardPlace // the current send's place in the 4XX guard
+	body      []byte      // the request body, for a re-send after a token refresh
+	stop      string      // why the loop stopped on a retryable outcome
 	budgetOut bool
 }
 
@@ -414,6 +411,7 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 		url:     req.URL,
 		retryOK: methodRetryable(req.Method, key != ""),
 		start:   time.Now(),
+		body:    body,
 	}
 	cs.update(func(i *CallInfo) {
 		if i.Operation == "" {
@@ -508,7 +506,7 @@ func (r *callRun) checkRetry(ctx context.Context, resp *http.Response, err error
 		return false, nil
 	}
 	if r.cs.stopOnDoubt && r.lastDoubt {
-		r.stop = "the send may have been processed; the caller checks before re-sending"
+		r.stop = "the send may have been processed; Create looks the order up before any re-send"
 		return false, nil
 	}
 	if sends := r.cs.snapshot().Sends - r.before; r.attempt >= r.p.MaxSends || sends >= r.p.MaxSends {

@@ -151,6 +151,7 @@ func TestDefaultRetryPolicy(t *testing.T) {
 		BudgetBurst:           10,
 		ClientErrorLimit:      50,
 		RequestsPerMinute:     1000,
+		ProcessingHorizon:     90 * time.Second,
 	}, p)
 	require.NoError(t, p.validate())
 
@@ -158,6 +159,7 @@ func TestDefaultRetryPolicy(t *testing.T) {
 		"no sends":         func(p *RetryPolicy) { p.MaxSends = 0 },
 		"negative timeout": func(p *RetryPolicy) { p.AttemptTimeout = -time.Second },
 		"negative delay":   func(p *RetryPolicy) { p.BaseDelay = -1 },
+		"negative horizon": func(p *RetryPolicy) { p.ProcessingHorizon = -time.Second },
 		"NaN ratio":        func(p *RetryPolicy) { p.BudgetRatio = math.NaN() },
 		"negative burst":   func(p *RetryPolicy) { p.BudgetBurst = -1 },
 		"negative limit":   func(p *RetryPolicy) { p.ClientErrorLimit = -1 },
