@@ -163,12 +163,15 @@ func TestCreateAfterRestartWaitsForThePreviousAttempt(t *testing.T) {
 	assert.Equal(t, 1, s.OrdersFor("restart"))
 }
 
-// shiftingClock is a sandbox clock that can jump ahead, to expire every
-// token the sandbox has issued.
-type shiftingClock struct{ offset atomic.Int64 }
+// shiftingClock is a sandbox clock that can jump ahead by by, to expire
+// every token the sandbox has issued.
+type shiftingClock struct {
+	by     time.Duration
+	offset atomic.Int64
+}
 
 func (c *shiftingClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *shiftingClock) jump()          { c.offset.Add(int64(2 * time.Hour)) }
+func (c *shiftingClock) jump()          { c.offset.Add(int64(c.by)) }
 
 // jumpTransport jumps the clock when a request matching when goes out, or
 // after its answer comes back.
@@ -200,7 +203,7 @@ func isCreate(r *http.Request) bool {
 // a failed row).
 func TestCreateRefreshesTokenOn401(t *testing.T) {
 	t.Parallel()
-	clock := &shiftingClock{}
+	clock := &shiftingClock{by: 2 * time.Hour}
 	s := priotest.NewServer(t, priotest.WithIdempotency(priotest.IdempotencyNone), priotest.WithClock(clock.now))
 	c := newClient(t, s, prio.WithHTTPClient(&http.Client{Transport: &jumpTransport{clock: clock, before: isCreate}}))
 	var info prio.CallInfo
@@ -227,9 +230,10 @@ func TestCreateRefreshesTokenOn401(t *testing.T) {
 // a refusal nor a second order comes of it.
 func TestCreateTokenExpiresAfterDoubtfulSend(t *testing.T) {
 	t.Parallel()
-	clock := &shiftingClock{}
+	// The jump (2 s) outlasts the token (1.5 s) but not the cache lag (3 s).
+	clock := &shiftingClock{by: 2 * time.Second}
 	s := priotest.NewServer(t, priotest.WithIdempotency(priotest.IdempotencyNone), priotest.WithClock(clock.now),
-		priotest.WithOrderCacheLag(3*time.Second), priotest.WithFaults(priotest.Sequence("createOrder", priotest.Fault5xxAfter)))
+		priotest.WithOrderCacheLag(3*time.Second), priotest.WithTokenTTL(1500*time.Millisecond), priotest.WithFaults(priotest.Sequence("createOrder", priotest.Fault5xxAfter)))
 	c := newClient(t, s, prio.WithHTTPClient(&http.Client{Transport: &jumpTransport{clock: clock, after: isCreate}}))
 	order, err := c.Orders.Create(t.Context(), orderFor("expired-after-500", priotest.ProductOpen))
 	require.NoError(t, err)
