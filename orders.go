@@ -182,6 +182,7 @@ func (b *booking) run(ctx context.Context) (*Order, error) {
 		case !b.decidable():
 			return nil, b.unknown(nil, nil)
 		}
+		b.inDoubt = false // proven absent: every earlier send is over
 	}
 	send := func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return b.s.c.raw.CreateOrderWithBody(ctx, "application/json", bytes.NewReader(b.body), eds...)
