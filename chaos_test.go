@@ -57,9 +57,13 @@ import (
 	"github.com/priosdk/prio-go/priotest"
 )
 
-// chaosCreateMix is the issue's hostile mix for Create Order: processed
-// then dropped 10 %, 5xx after processing 5 %, 5xx before processing 5 %,
-// resets mid-body 5 %, hangs past the attempt timeout 2 %, 429 2 %.
+// chaosCreateMix is the hostile mix for Create Order: processed then
+// dropped 10 %, 5xx after processing 5 %, 5xx before processing 5 %, resets
+// mid-body 5 %, hangs past the attempt timeout 2 %, 429 2 %, and a gateway
+// in front of a slow origin answering 502, 503, 504 or 524 with its own
+// page 2 % each (the origin books 600 ms after the request came in).
+// Every server of the suite also serves order lists from a cache that lags
+// 3 s behind writes (chaosCacheLag).
 //
 // Look-ups (List Orders) get faults too, at a rate that makes some of them
 // fail every send (MaxSends of them), so that Create does return
@@ -70,11 +74,24 @@ const chaosCreateMix = `{
   "seed": 20260512,
   "probabilities": {
     "createOrder": {"drop_after": 0.10, "5xx_after": 0.05, "5xx_before": 0.05,
-                    "reset_mid_body": 0.05, "hang": 0.02, "429": 0.02},
+                    "reset_mid_body": 0.05, "hang": 0.02, "429": 0.02,
+                    "gateway_502": 0.02, "gateway_503": 0.02, "gateway_504": 0.02, "gateway_524": 0.02},
     "getOrders":   {"5xx_before": 0.15, "reset_mid_body": 0.05, "hang": 0.02}
   },
-  "retry_after": "1s"
+  "retry_after": "1s",
+  "gateway_delay": "20ms",
+  "origin_delay": "600ms"
 }`
+
+// chaosTCPFaults adds to the toxiproxy run's network faults what a network
+// cannot make: a gateway answering for a slow origin.
+const chaosTCPFaults = `{"name": "gateways", "seed": 20260513,
+  "probabilities": {"createOrder": {"gateway_502": 0.02, "gateway_503": 0.02, "gateway_504": 0.02, "gateway_524": 0.02}},
+  "gateway_delay": "20ms", "origin_delay": "600ms"}`
+
+// chaosCacheLag is how far the sandbox's cached order reads lag behind
+// writes: Prio serves lists from a caching server unless asked not to.
+const chaosCacheLag = 3 * time.Second
 
 // chaosAttemptTimeout bounds each send: hangs cost this much.
 const chaosAttemptTimeout = 300 * time.Millisecond
@@ -94,6 +111,10 @@ func chaosPolicy() prio.RetryPolicy {
 	p.RateLimitedDelay = 50 * time.Millisecond
 	p.ClientErrorLimit = 0
 	p.RequestsPerMinute = 0
+	// The sandbox's slowest processing after a send got no answer is the
+	// gateway's origin (600 ms after the request arrived); 2 s is well
+	// past it.
+	p.ProcessingHorizon = 2 * time.Second
 	return p
 }
 
@@ -558,10 +579,10 @@ func chaosTally(name string, calls []chaosCall, server map[string][]string, serv
 // that sees no faults, as external reference -> order references.
 func chaosServerOrders(ctx context.Context, t *testing.T, c *prio.Client) (map[string][]string, int) {
 	t.Helper()
-	perPage := 200
+	perPage, noCache := 200, "false" // the server's own state, not its lagging cache
 	held := map[string][]string{}
 	n := 0
-	for o, err := range c.Orders.List(ctx, &prio.ListOrdersParams{ItemsPerPage: &perPage}) {
+	for o, err := range c.Orders.List(ctx, &prio.ListOrdersParams{ItemsPerPage: &perPage, Cache: &noCache}) {
 		require.NoError(t, err)
 		held[o.OrderExternalReference] = append(held[o.OrderExternalReference], chaosStr(o.OrderReference))
 		n++
@@ -603,12 +624,13 @@ func TestChaosExactlyOnce(t *testing.T) {
 			s := priotest.NewServer(t,
 				priotest.WithIdempotency(mode),
 				priotest.WithFaults(profile),
+				priotest.WithOrderCacheLag(chaosCacheLag),
 				priotest.WithCredentials(clientID, secret),
 				priotest.WithRequestLimit(0),
 				priotest.WithClientErrorLimit(0),
-				// Tokens live 62 s and the client replaces them 60 s early,
-				// so the run goes through many tokens, and the scan looks
-				// for each of them.
+				// Tokens live 62 s and the client replaces them 6.2 s early,
+				// so a long run goes through several tokens, and the scan
+				// looks for each of them.
 				priotest.WithTokenTTL(62*time.Second),
 				priotest.WithLogger(slog.New(slog.NewJSONHandler(serverLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 			)
@@ -634,7 +656,8 @@ func TestChaosExactlyOnce(t *testing.T) {
 				}
 			}
 			for _, k := range []priotest.FaultKind{priotest.FaultDropAfter, priotest.Fault5xxAfter, priotest.Fault5xxBefore,
-				priotest.FaultResetMidBody, priotest.FaultHang, priotest.Fault429} {
+				priotest.FaultResetMidBody, priotest.FaultHang, priotest.Fault429,
+				priotest.FaultGateway502, priotest.FaultGateway503, priotest.FaultGateway504, priotest.FaultGateway524} {
 				if n >= 1000 {
 					assert.Positive(t, faults[k], "fault %s never injected", k)
 				}
@@ -854,7 +877,8 @@ func TestChaosSlowProcessingPastAttemptTimeout(t *testing.T) {
 				profile.Delay = 3 * chaosAttemptTimeout
 				secret := chaosRandom("chaos-secret-")
 				s, base := chaosPipeServer(t, priotest.WithIdempotency(mode), priotest.WithFaults(profile),
-					priotest.WithCredentials("chaos-client", secret), priotest.WithRequestLimit(0), priotest.WithClientErrorLimit(0))
+					priotest.WithCredentials("chaos-client", secret), priotest.WithRequestLimit(0), priotest.WithClientErrorLimit(0),
+					priotest.WithOrderCacheLag(chaosCacheLag))
 				rig := newChaosRigOver(t, s.URL(), "chaos-client", secret, 4, base)
 				ref := "slow-" + string(mode)
 				errs := &chaosErrors{}
@@ -948,7 +972,8 @@ func TestChaosResetWhileInFlight(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					secret := chaosRandom("chaos-secret-")
 					s, base := chaosPipeServer(t, priotest.WithIdempotency(mode), priotest.WithFaults(c.faults),
-						priotest.WithCredentials("chaos-client", secret), priotest.WithRequestLimit(0), priotest.WithClientErrorLimit(0))
+						priotest.WithCredentials("chaos-client", secret), priotest.WithRequestLimit(0), priotest.WithClientErrorLimit(0),
+					priotest.WithOrderCacheLag(chaosCacheLag))
 					late := &chaosLateTransport{delay: c.late}
 					rig := newChaosRigOver(t, s.URL(), "chaos-client", secret, 4, base, func(next http.RoundTripper) http.RoundTripper {
 						late.next = next
@@ -988,7 +1013,8 @@ func TestChaosNaiveRetryIsCaught(t *testing.T) {
 	require.NoError(t, err)
 	secret := chaosRandom("chaos-secret-")
 	s := priotest.NewServer(t, priotest.WithIdempotency(priotest.IdempotencyNone), priotest.WithFaults(profile),
-		priotest.WithCredentials("chaos-client", secret), priotest.WithRequestLimit(0), priotest.WithClientErrorLimit(0))
+		priotest.WithCredentials("chaos-client", secret), priotest.WithRequestLimit(0), priotest.WithClientErrorLimit(0),
+					priotest.WithOrderCacheLag(chaosCacheLag))
 	rig := newChaosRig(t, s.URL(), "chaos-client", secret, 16)
 	kind := generated.Kind("order")
 	calls := chaosWorkload(t.Context(), n, 16, nil, func(ctx context.Context, i int) chaosCall {
@@ -1039,7 +1065,8 @@ func TestChaosToxiproxy(t *testing.T) {
 			secret := chaosRandom("chaos-secret-")
 			clientID := "chaos-client"
 			sb := chaosStartSandbox(t, sandboxBin, "-idempotency", string(mode), "-client-id", clientID, "-client-secret", secret,
-				"-request-limit", "0", "-client-error-limit", "0", "-token-ttl", "62s", "-v")
+				"-request-limit", "0", "-client-error-limit", "0", "-token-ttl", "62s", "-v",
+				"-cache-lag", chaosCacheLag.String(), "-faults", chaosTCPFaults)
 
 			proxy := toxi.createProxy(t, "prio-"+string(mode), sb.hostPort)
 			rig := newChaosRig(t, "http://"+proxy+"/v3.8/distributor", clientID, secret, workers)
