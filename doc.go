@@ -56,21 +56,54 @@
 // was written and then the answer timed out, the connection dropped, or a
 // 5xx came back) Create does not re-send blindly: it lists orders by
 // order_external_reference. Found: it returns that order. Proven absent: it
-// re-sends with the same key and body. Unknown (the look-up failed too): it
-// returns *OutcomeUnknownError, and Orders.Reconcile, which polls on Prio's
-// advised schedule and wakes on webhook events, settles it later. This is
-// safe even against a server that ignores idempotency keys.
+// re-sends with the same key and body. Not proven: it returns
+// *OutcomeUnknownError, whose DecidableAt says when the booking can be
+// settled; call Create again then (it looks before it sends), or let
+// Orders.Reconcile, which polls on Prio's advised schedule and wakes on
+// webhook events, settle it. This is safe even against a server that
+// ignores idempotency keys.
 //
-// "Proven absent" needs an answered send: Create re-sends only after Prio
-// answered 500, 502 or 503 and the look-up found nothing. When a send got
-// no answer (its time ran out, the connection was reset or dropped, a
-// gateway answered 504, or a re-send was told the key is still in use), the
-// request may still be on its way or running at Prio, so an empty look-up
-// proves nothing yet: Create returns *OutcomeUnknownError for Reconcile to
-// settle instead of risking a second booking. A Create repeated by the
-// caller for an external reference this client already sent looks the
-// order up before sending; after a restart, pass WithLookupFirst for the
-// same effect (package batch does this for rows it finds in flight).
+// What "proven absent" means is the rule every booking path of this module
+// obeys (Create, Reconcile, package batch, the caller's own retries):
+//
+//	An empty look-up proves an order absent only when (a) it read Prio's
+//	source of truth, and (b) no send that may have reached Prio can still
+//	be processed.
+//
+// (a) Look-ups send cache=false (Prio serves lists from a cache that may
+// lag behind bookings), read every page, and list from 31 days before the
+// booking's first known send (Prio lists three months unless told).
+//
+// (b) A send that got no answer from Prio's application itself may still be
+// processed until RetryPolicy.ProcessingHorizon (default 90 s: Prio's
+// advised 60 s booking timeout plus 30 s) has passed since it was written.
+// No answer from the application is: a timeout, a reset or dropped
+// connection, a truncated body, a 409 saying the key is in use, and every
+// 5xx that does not carry Prio's JSON error model (error and
+// error_reference), including every 504 and the 520-527 of CDNs: those are
+// pages of a gateway in front of Prio, whose origin may go on and book. A
+// 5xx with Prio's error model, or any 4XX, ends that send's processing.
+// Until the horizon has passed, an empty look-up proves nothing and
+// Create reports the booking as unknown instead of sending it again.
+//
+// The time of the last send that may still be processed travels with the
+// booking: this client remembers it for every key it sent (a repeat Create
+// in the same process looks first and waits out the horizon, and so does a
+// second goroutine booking the same reference while the first is sending);
+// package batch journals it; a caller in a new process passes it with
+// WithPreviousAttempt (WithLookupFirst when it is known to be older than
+// the horizon). Reconcile gives up on an order never listed only once
+// GiveUpAfter, and never less than the horizon, has passed since that
+// time. After a doubtful send, a refusal of a later send is not a final
+// answer until the rule proves the order absent; a 401 proves a send was
+// not processed, so the token is refreshed once and the same bytes are sent
+// again. An order found that does not match the request (other products,
+// product types or counts) is reported as *ReferenceConflictError, never as
+// the request's result.
+//
+// OutcomeOf reads any result of Create as booked, refused, unknown or retry
+// later, with the time from which calling again is useful; package batch
+// and the queue worker decide with it.
 //
 // # Retries
 //
@@ -82,7 +115,7 @@
 //	400 401 403 404 409 422, any other 4XX, 501     no        -
 //	408 Request Timeout                             yes       backoff (or Retry-After, see below)
 //	429 Too Many Requests                           yes       Retry-After; none given: 60 s
-//	500 502 503 504                                 yes (*)   backoff (or Retry-After)
+//	500 502 503 504, and the 520-527 of CDNs         yes (*)   backoff (or Retry-After)
 //	connection refused, temporary DNS failure       yes       backoff
 //	connection reset, EOF, unexpected EOF, a body   yes (*)   backoff
 //	  cut short, the send's own timeout
@@ -109,11 +142,15 @@
 // Who may be re-sent: GET, HEAD, PUT, DELETE and OPTIONS always; a POST
 // only when it carries an Idempotency-Key (every POST the SDK makes does).
 // (*) Create Order does not re-send after these outcomes, because the order
-// may exist: it looks the order up first (see above). Outcomes that prove
-// the request was not acted on (connection refused, nothing written, 408,
-// 429) are retried for it too.
+// may exist: it looks the order up first (see above), and between rounds it
+// waits as long as a Retry-After asked. Outcomes that prove the request was
+// not acted on (connection refused, nothing written, 408, 429) are retried
+// for it too.
 //
-// A 401 is answered once by fetching a new token and sending once more.
+// A 401 is answered once by fetching a new token and sending once more,
+// bookings included. A token is reused until a tenth of its lifetime (at
+// most a minute) before it expires; waiting for one ends with the caller's
+// context, whatever the token endpoint does.
 //
 // Client-wide limits, shared by all goroutines (RetryPolicy fields):
 //
@@ -121,9 +158,15 @@
 //	               it is empty calls stop retrying, so in a total outage
 //	               sends stay under 1.1 x calls + 10 (the *TransportError
 //	               then wraps ErrRetryBudgetExhausted)
-//	4XX guard      after 50 4XX answers within a sliding minute (Prio bans
-//	               a client for a minute after 60) nothing is sent until
-//	               the window allows: *LocalLimitError, ErrRateLimited
+//	4XX guard      at most 50 4XX answers within a sliding minute (Prio
+//	               bans a client for a minute after 60), the token
+//	               endpoint's and the 401s before a token refresh included.
+//	               Every send reserves its place before it leaves, so that
+//	               concurrent sends cannot overshoot: while sends on their
+//	               way hold the rest of the allowance, the next one waits
+//	               for an answer; once 50 answers fall within the minute,
+//	               nothing is sent until the window allows:
+//	               *LocalLimitError, ErrRateLimited
 //	request rate   at most 1,000 sends in any minute (Prio's cap): 100 at
 //	               once, then 15 a second; a call waits for its turn, or
 //	               fails at once with *LocalLimitError if the wait would
@@ -143,6 +186,12 @@
 //	ErrConflict        409             ErrRateLimited   429, or a local limit refused to send
 //	ErrServer          5xx             ErrOutcomeUnknown a booking that may exist
 //	ErrHoldExpired     confirming a reservation whose hold has lapsed
+//	ErrKeyReused       a key or an external reference reused for another request
+//
+// *OutcomeUnknownError matches ErrOutcomeUnknown and nothing else, whatever
+// its last answer was: its causes are its SendErr and LookupErr fields. So
+// a switch over the sentinels never mistakes a possible booking for a
+// server error.
 //
 // A non-2xx answer is an *APIError with Prio's error, error_reference (quote
 // it to Prio support), error_message (may be shown to guests),
