@@ -31,6 +31,8 @@ type state struct {
 	usage map[string]*slotUsage // by availability id
 
 	webhooks []*webhook
+
+	ext extState // contacts, payments and notifications (extstate.go)
 }
 
 type slotUsage struct{ booked, held int }
@@ -170,6 +172,7 @@ type reservation struct {
 	validUntil    time.Time
 	lines         []*resLine
 	orderRef      string
+	promos        []string // promocodes applied, in order (promocodes.go)
 }
 
 type resLine struct {
@@ -225,6 +228,7 @@ type order struct {
 	confirmAt      time.Time // when a pending order confirms
 	reservationRef string
 	bookings       []*booking
+	promos         []string // promocodes taken over from the reservation
 }
 
 type booking struct {
@@ -432,6 +436,9 @@ func (o *order) model(distributorName string) generated.ConfirmedOrderModel {
 	for _, b := range o.bookings {
 		m.OrderBookings = append(m.OrderBookings, b.model())
 	}
+	if len(o.promos) > 0 {
+		m.OrderPricing, m.OrderPromocodes = promoPricing(o.totalCents(), o.promos)
+	}
 	return m
 }
 
@@ -553,5 +560,9 @@ func (r *reservation) model(distributorName string) generated.ReservationModel {
 		m.ReservationDetails = append(m.ReservationDetails, d)
 	}
 	m.ReservationPricing = ptr(pricing(total))
+	if len(r.promos) > 0 {
+		p, applied := promoPricing(total, r.promos)
+		m.ReservationPricing, m.ReservationPromocodes = &p, applied
+	}
 	return m
 }
