@@ -1,6 +1,8 @@
 // Command prio-sandbox runs the priotest sandbox as a process: a stateful
 // fake of the Prio Distributor API v3.8 with server-side idempotency and
 // fault injection, for trying a client by hand or from another language.
+// It is the same as `prio sandbox` (cmd/prio), for scripts that want a
+// binary of its own.
 //
 // Usage:
 //
@@ -21,11 +23,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/priosdk/prio-go/internal/sandboxcmd"
 	"github.com/priosdk/prio-go/priotest"
 )
 
@@ -45,67 +45,5 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer, ready func(*priotest.Server)) error {
-	fs := flag.NewFlagSet("prio-sandbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		addr         = fs.String("addr", "127.0.0.1:8080", "address to listen on")
-		seed         = fs.Int64("seed", 1, "seed for voucher codes, ids and fault draws")
-		faults       = fs.String("faults", "none", "fault profile: none, flaky, hostile, or a JSON profile document")
-		idempotency  = fs.String("idempotency", "both", "server-side deduplication: header, reference, both or none")
-		clientID     = fs.String("client-id", priotest.DefaultClientID, "client id the token endpoint accepts")
-		clientSecret = fs.String("client-secret", priotest.DefaultClientSecret, "client secret the token endpoint accepts")
-		distributor  = fs.String("distributor-id", priotest.DefaultDistributorID, "distributor id of the credentials")
-		tokenTTL     = fs.Duration("token-ttl", priotest.DefaultTokenTTL, "lifetime of access tokens")
-		holdTime     = fs.Duration("hold-time", priotest.DefaultHoldTime, "how long reservations hold capacity")
-		slowDelay    = fs.Duration("slow-delay", priotest.DefaultSlowSupplierDelay, "how long orders of the slow product stay pending")
-		errLimit     = fs.Int("client-error-limit", priotest.DefaultClientErrorLimit, "4XX answers per client per minute before a one-minute ban (0: off)")
-		reqLimit     = fs.Int("request-limit", priotest.DefaultRequestLimit, "requests per client per minute before 429 (0: off)")
-		verbose      = fs.Bool("v", false, "log every request")
-	)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	profile, err := priotest.ParseProfile(*faults)
-	if err != nil {
-		return err
-	}
-	mode, err := priotest.ParseIdempotencyMode(*idempotency)
-	if err != nil {
-		return err
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	s, err := priotest.Start(*addr,
-		priotest.WithSeed(*seed),
-		priotest.WithFaults(profile),
-		priotest.WithIdempotency(mode),
-		priotest.WithCredentials(*clientID, *clientSecret),
-		priotest.WithDistributorID(*distributor),
-		priotest.WithTokenTTL(*tokenTTL),
-		priotest.WithHoldTime(*holdTime),
-		priotest.WithSlowSupplierDelay(*slowDelay),
-		priotest.WithClientErrorLimit(*errLimit),
-		priotest.WithRequestLimit(*reqLimit),
-		priotest.WithLogger(logger),
-	)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	logger.Info("prio-sandbox ready", "url", s.URL(), "admin", s.AdminURL()+"/_sandbox/stats",
-		"faults", profile.Name, "idempotency", string(mode))
-	if ready != nil {
-		ready(s)
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	<-ctx.Done()
-	logger.Info("prio-sandbox stopping")
-	return nil
+	return sandboxcmd.Serve(ctx, "prio-sandbox", args, stderr, ready)
 }
