@@ -19,11 +19,19 @@ import (
 // url attribute is the API's base URL. Scripts and tests wait for it.
 const ReadyMessage = "prio-sandbox ready"
 
+// UsageError is a mistake in the flags given to Serve.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the flag package's error (flag.ErrHelp for -h).
+func (e *UsageError) Unwrap() error { return e.Err }
+
 // Serve parses args with the sandbox's flag set (named name in usage and
 // errors), starts the sandbox, logs ReadyMessage to stderr, reports the
 // server through ready (when not nil) and serves until ctx ends or SIGINT
-// or SIGTERM arrives. -h and -help print the flags and return
-// flag.ErrHelp.
+// or SIGTERM arrives. Mistakes in args are *UsageError; -h and -help print
+// the flags and return an error matching flag.ErrHelp.
 func Serve(ctx context.Context, name string, args []string, stderr io.Writer, ready func(*priotest.Server)) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -48,18 +56,18 @@ func Serve(ctx context.Context, name string, args []string, stderr io.Writer, re
 		verbose      = fs.Bool("v", false, "log every request")
 	)
 	if err := fs.Parse(args); err != nil {
-		return err
+		return &UsageError{err}
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return &UsageError{fmt.Errorf("unexpected arguments: %v", fs.Args())}
 	}
 	profile, err := priotest.ParseProfile(*faults)
 	if err != nil {
-		return err
+		return &UsageError{err}
 	}
 	mode, err := priotest.ParseIdempotencyMode(*idempotency)
 	if err != nil {
-		return err
+		return &UsageError{err}
 	}
 	level := slog.LevelInfo
 	if *verbose {
