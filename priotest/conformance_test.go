@@ -121,7 +121,7 @@ func conformanceCalls(f fixtures) map[string]conformanceCall {
 			body: map[string]any{"data": map[string]any{"contact": map[string]any{
 				"contact_type": "BOOKER", "contact_email": "ada@example.com", "contact_name_first": "Ada"}}}},
 
-		"addPayment": {method: http.MethodPost, path: "/payments?order_reference=" + f.reservation, body: paymentBody("MANUAL", "conf-pay-3")},
+		"addPayment":  {method: http.MethodPost, path: "/payments?order_reference=" + f.reservation, body: paymentBody("MANUAL", "conf-pay-3")},
 		"getPayments": get("/payments?order_reference=" + f.order),
 		"cancelPayment": {method: http.MethodDelete, path: "/payments?payment_id=" + f.paidPayment + "&refund_amount=" + q("10.00") +
 			"&refund_reason=" + q("guest asked")},
