@@ -207,7 +207,8 @@
 // # Testing without Prio
 //
 // Package priotest is a stateful fake Prio with server-side idempotency and
-// fault injection; cmd/prio-sandbox runs it as a process. Package batch books
+// fault injection; cmd/prio-sandbox (or prio sandbox) runs it as a
+// process. cmd/prio is the operators' command line. Package batch books
 // thousands of rows with a durable journal and resumes exactly after a
 // crash.
 package prio

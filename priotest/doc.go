@@ -55,7 +55,27 @@
 //     A banned client is refused on every path, the token endpoint too.
 //   - Webhooks (POST/GET /webhooks, DELETE /webhooks/{id}, POST
 //     /notifications) are called on order create, update and cancel, with
-//     Basic webhook_auth and a few retries.
+//     Basic webhook_auth and a few retries; GET /notifications lists what
+//     was sent, with its delivery status.
+//   - Update Reservation adds lines and replaces lines (product, slot,
+//     counts); held capacity moves with them, all or nothing, and the hold
+//     is extended. Promocodes PromoPercent and PromoFixed reprice a
+//     reservation (price_promocodes, reservation_promocodes) and the order
+//     that confirms it; PromoExpired and unknown codes answer 422
+//     INVALID_PROMOCODE.
+//   - Contacts sent with an order join the Contacts module (a contact_uid
+//     is drawn when missing): List, Get (include_versions) and Update
+//     Contact, which can push the new version onto orders. The spec has no
+//     Create or Delete Contact.
+//   - Payments of an order or reservation (order_reference): MANUAL,
+//     ADYEN_RECURRING and MEWS_BILL are PAID at once, other flows PENDING
+//     with a payment link until Submit Additional Payment Details. Cancel
+//     Payment cancels a pending payment or refunds a paid one, fully or by
+//     refund_amount. A paid reservation can no longer be amended.
+//   - Categories, destinations, locations, routes, taxes, currency rates
+//     and stock answer from seeded data naming the catalogue's products;
+//     the stock of ProductOpen counts its bookings and holds. GET
+//     /system/docs answers the spec the sandbox validates against.
 //
 // Error codes the sandbox chooses where Prio's are unknown: 422
 // BOOKING_DECLINED (ProductDeclined), 409 NO_AVAILABILITY (not enough open
@@ -64,9 +84,11 @@
 // RESERVATION_CANCELLED when confirming a reservation that cannot be, 404
 // NOT_FOUND, 403 FORBIDDEN for another distributor, 429 TOO_MANY_ERRORS (the
 // ban) and RATE_LIMIT_EXCEEDED, 409 IDEMPOTENCY_KEY_IN_USE and
-// IDEMPOTENCY_KEY_REUSED, 501 NOT_IMPLEMENTED for the operations not
-// simulated (contacts, payments, promocodes, other product lists, Update
-// Reservation).
+// IDEMPOTENCY_KEY_REUSED, 409 RESERVATION_PAID (amending a paid
+// reservation), 422 PAYMENT_NOT_ALLOWED (EXTERNAL or INVOICE settlement,
+// or paid already), 422 INVALID_PAYMENT_AMOUNT, 409 PAYMENT_NOT_CHANGEABLE
+// (cancelling a finished payment) and 422 INVALID_CURRENCY. Every
+// operation of the spec is served.
 //
 // # Idempotency
 //

@@ -51,10 +51,6 @@ func markReplayed(ctx context.Context) {
 	}
 }
 
-func notImplemented(op string) error {
-	return errorf(http.StatusNotImplemented, "NOT_IMPLEMENTED", "The sandbox does not implement %s.", op)
-}
-
 func (h handlers) checkDistributor(id *string) *apiError {
 	if id != nil && *id != "" && *id != h.s.cfg.distributorID {
 		return errorf(http.StatusForbidden, "FORBIDDEN", "These credentials cannot act for distributor %s.", *id)
@@ -88,11 +84,6 @@ func (handlers) GetSystemPing(context.Context, generated.GetSystemPingRequestObj
 // GetSystemStatus answers 200.
 func (handlers) GetSystemStatus(context.Context, generated.GetSystemStatusRequestObject) (generated.GetSystemStatusResponseObject, error) {
 	return generated.GetSystemStatus200Response{}, nil
-}
-
-// GetSystemSpecification is not implemented.
-func (handlers) GetSystemSpecification(context.Context, generated.GetSystemSpecificationRequestObject) (generated.GetSystemSpecificationResponseObject, error) {
-	return nil, notImplemented("getSystemSpecification")
 }
 
 // --- products and availability ---
@@ -367,21 +358,6 @@ func (h handlers) CancelReservation(ctx context.Context, req generated.CancelRes
 	return generated.CancelReservation200JSONResponse(out), nil
 }
 
-// UpdateReservation is not implemented.
-func (handlers) UpdateReservation(context.Context, generated.UpdateReservationRequestObject) (generated.UpdateReservationResponseObject, error) {
-	return nil, notImplemented("updateReservation")
-}
-
-// AddPromocode is not implemented.
-func (handlers) AddPromocode(context.Context, generated.AddPromocodeRequestObject) (generated.AddPromocodeResponseObject, error) {
-	return nil, notImplemented("addPromocode")
-}
-
-// RemovePromocode is not implemented.
-func (handlers) RemovePromocode(context.Context, generated.RemovePromocodeRequestObject) (generated.RemovePromocodeResponseObject, error) {
-	return nil, notImplemented("removePromocode")
-}
-
 // --- orders ---
 
 // CreateOrder books directly or confirms a reservation. See the package
@@ -485,6 +461,7 @@ func (h handlers) CreateOrder(ctx context.Context, req generated.CreateOrderRequ
 		res.orderRef, res.modified, o.reservationRef = o.ref, now, res.ref
 		s.st.dropHolding(res)
 	}
+	s.st.orderCreated(now, o, res)
 	if o.status == generated.ORDERPENDING {
 		s.scheduleSettle(s.cfg.slowDelay)
 	}
@@ -856,88 +833,6 @@ func (h handlers) AddNotification(_ context.Context, req generated.AddNotificati
 	s.mu.Unlock()
 	s.dispatchTo(ev, func(*webhook) bool { return true })
 	return generated.AddNotification200Response{}, nil
-}
-
-// GetNotifications is not implemented.
-func (handlers) GetNotifications(context.Context, generated.GetNotificationsRequestObject) (generated.GetNotificationsResponseObject, error) {
-	return nil, notImplemented("getNotifications")
-}
-
-// --- not simulated ---
-
-// GetContacts is not implemented.
-func (handlers) GetContacts(context.Context, generated.GetContactsRequestObject) (generated.GetContactsResponseObject, error) {
-	return nil, notImplemented("getContacts")
-}
-
-// GetContact is not implemented.
-func (handlers) GetContact(context.Context, generated.GetContactRequestObject) (generated.GetContactResponseObject, error) {
-	return nil, notImplemented("getContact")
-}
-
-// UpdateContact is not implemented.
-func (handlers) UpdateContact(context.Context, generated.UpdateContactRequestObject) (generated.UpdateContactResponseObject, error) {
-	return nil, notImplemented("updateContact")
-}
-
-// CancelPayment is not implemented.
-func (handlers) CancelPayment(context.Context, generated.CancelPaymentRequestObject) (generated.CancelPaymentResponseObject, error) {
-	return nil, notImplemented("cancelPayment")
-}
-
-// GetPayments is not implemented.
-func (handlers) GetPayments(context.Context, generated.GetPaymentsRequestObject) (generated.GetPaymentsResponseObject, error) {
-	return nil, notImplemented("getPayments")
-}
-
-// AddPayment is not implemented.
-func (handlers) AddPayment(context.Context, generated.AddPaymentRequestObject) (generated.AddPaymentResponseObject, error) {
-	return nil, notImplemented("addPayment")
-}
-
-// GetPaymentConfig is not implemented.
-func (handlers) GetPaymentConfig(context.Context, generated.GetPaymentConfigRequestObject) (generated.GetPaymentConfigResponseObject, error) {
-	return nil, notImplemented("getPaymentConfig")
-}
-
-// AddPaymentDetails is not implemented.
-func (handlers) AddPaymentDetails(context.Context, generated.AddPaymentDetailsRequestObject) (generated.AddPaymentDetailsResponseObject, error) {
-	return nil, notImplemented("addPaymentDetails")
-}
-
-// GetProductCategories is not implemented.
-func (handlers) GetProductCategories(context.Context, generated.GetProductCategoriesRequestObject) (generated.GetProductCategoriesResponseObject, error) {
-	return nil, notImplemented("getProductCategories")
-}
-
-// GetCurrencyRates is not implemented.
-func (handlers) GetCurrencyRates(context.Context, generated.GetCurrencyRatesRequestObject) (generated.GetCurrencyRatesResponseObject, error) {
-	return nil, notImplemented("getCurrencyRates")
-}
-
-// GetProductDestinations is not implemented.
-func (handlers) GetProductDestinations(context.Context, generated.GetProductDestinationsRequestObject) (generated.GetProductDestinationsResponseObject, error) {
-	return nil, notImplemented("getProductDestinations")
-}
-
-// GetProductLocations is not implemented.
-func (handlers) GetProductLocations(context.Context, generated.GetProductLocationsRequestObject) (generated.GetProductLocationsResponseObject, error) {
-	return nil, notImplemented("getProductLocations")
-}
-
-// GetProductRoutes is not implemented.
-func (handlers) GetProductRoutes(context.Context, generated.GetProductRoutesRequestObject) (generated.GetProductRoutesResponseObject, error) {
-	return nil, notImplemented("getProductRoutes")
-}
-
-// GetProductStock is not implemented.
-func (handlers) GetProductStock(context.Context, generated.GetProductStockRequestObject) (generated.GetProductStockResponseObject, error) {
-	return nil, notImplemented("getProductStock")
-}
-
-// GetProductTaxes is not implemented.
-func (handlers) GetProductTaxes(context.Context, generated.GetProductTaxesRequestObject) (generated.GetProductTaxesResponseObject, error) {
-	return nil, notImplemented("getProductTaxes")
 }
 
 // --- helpers ---

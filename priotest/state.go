@@ -35,6 +35,8 @@ type state struct {
 	// cacheLag is how far behind the live orders cached reads are (see
 	// WithOrderCacheLag); with a lag, each order keeps its recent versions.
 	cacheLag time.Duration
+
+	ext extState // contacts, payments and notifications (extstate.go)
 }
 
 type slotUsage struct{ booked, held int }
@@ -175,6 +177,7 @@ type reservation struct {
 	validUntil    time.Time
 	lines         []*resLine
 	orderRef      string
+	promos        []string // promocodes applied, in order (promocodes.go)
 }
 
 type resLine struct {
@@ -230,6 +233,7 @@ type order struct {
 	confirmAt      time.Time // when a pending order confirms
 	reservationRef string
 	bookings       []*booking
+	promos         []string // promocodes taken over from the reservation
 	// versions are frozen copies of the order, each with the time it was
 	// committed, oldest first, for cached reads; kept only with a cache lag.
 	versions []orderVersion
@@ -496,6 +500,9 @@ func (o *order) model(distributorName string) generated.ConfirmedOrderModel {
 	for _, b := range o.bookings {
 		m.OrderBookings = append(m.OrderBookings, b.model())
 	}
+	if len(o.promos) > 0 {
+		m.OrderPricing, m.OrderPromocodes = promoPricing(o.totalCents(), o.promos)
+	}
 	return m
 }
 
@@ -617,5 +624,9 @@ func (r *reservation) model(distributorName string) generated.ReservationModel {
 		m.ReservationDetails = append(m.ReservationDetails, d)
 	}
 	m.ReservationPricing = ptr(pricing(total))
+	if len(r.promos) > 0 {
+		p, applied := promoPricing(total, r.promos)
+		m.ReservationPricing, m.ReservationPromocodes = &p, applied
+	}
 	return m
 }

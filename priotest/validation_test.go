@@ -100,7 +100,7 @@ func TestRouting(t *testing.T) {
 		{"base path prefix only", http.MethodGet, root + "/v3.8/distributorx/products", http.StatusNotFound, "NOT_FOUND"},
 		{"unknown operation", http.MethodGet, s.URL() + "/bananas", http.StatusNotFound, "NOT_FOUND"},
 		{"wrong method", http.MethodPatch, s.URL() + "/orders", http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"},
-		{"not implemented", http.MethodGet, s.URL() + "/contacts", http.StatusNotImplemented, "NOT_IMPLEMENTED"},
+		{"unknown contact", http.MethodGet, s.URL() + "/contacts/nobody", http.StatusNotFound, "NOT_FOUND"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -76,27 +76,22 @@ func (s *Server) dispatchTo(ev event, want func(*webhook) bool) {
 	s.mu.Lock()
 	var targets []*webhook
 	var ids []uuid.UUID
+	var recs []*notificationRecord
 	for _, wh := range s.st.webhooks {
 		if wh.url != "" && want(wh) {
+			id := s.st.uuid()
 			targets = append(targets, wh)
-			ids = append(ids, s.st.uuid())
+			ids = append(ids, id)
+			recs = append(recs, s.st.logNotification(notificationModel(id.String(), s.cfg.distributorID, ev)))
 		}
 	}
 	s.mu.Unlock()
 	for i, wh := range targets {
-		id := ids[i].String()
 		body := notificationBody{
 			APIVersion: apiVersion,
 			Data: notificationData{
-				Kind: generated.KindNotification,
-				Notification: generated.WebhookNotification{
-					NotificationId:        &id,
-					NotificationStatus:    generated.DELIVERYPENDING,
-					NotificationEvent:     ev.kind,
-					NotificationAccountId: ptr(s.cfg.distributorID),
-					NotificationItemId:    ev.ref,
-					NotificationCreated:   dtp(ev.at),
-				},
+				Kind:         generated.KindNotification,
+				Notification: notificationModel(ids[i].String(), s.cfg.distributorID, ev),
 			},
 		}
 		if wh.payload && ev.order.OrderReference != nil {
@@ -108,19 +103,30 @@ func (s *Server) dispatchTo(ev event, want func(*webhook) bool) {
 			s.cfg.logger.Debug("priotest: encoding a notification", "err", err)
 			continue
 		}
-		url, auth := wh.url, wh.auth
-		s.background(func(ctx context.Context) { s.deliver(ctx, url, auth, b) })
+		url, auth, rec := wh.url, wh.auth, recs[i]
+		s.background(func(ctx context.Context) { s.noteDelivery(rec, s.deliver(ctx, url, auth, b)) })
+	}
+}
+
+func notificationModel(id, account string, ev event) generated.WebhookNotification {
+	return generated.WebhookNotification{
+		NotificationId:        &id,
+		NotificationStatus:    generated.DELIVERYPENDING,
+		NotificationEvent:     ev.kind,
+		NotificationAccountId: ptr(account),
+		NotificationItemId:    ev.ref,
+		NotificationCreated:   dtp(ev.at),
 	}
 }
 
 // deliver POSTs one notification, retrying failures; every attempt carries
-// the same body, so the same notification_id.
-func (s *Server) deliver(ctx context.Context, url, auth string, body []byte) {
+// the same body, so the same notification_id. It reports whether a 2xx came.
+func (s *Server) deliver(ctx context.Context, url, auth string, body []byte) bool {
 	backoff := webhookFirstBackoff
 	for attempt := 1; attempt <= webhookAttempts; attempt++ {
 		if s.deliverOnce(ctx, url, auth, body) {
 			s.webhooksDelivered.Add(1)
-			return
+			return true
 		}
 		if attempt == webhookAttempts {
 			break
@@ -129,13 +135,14 @@ func (s *Server) deliver(ctx context.Context, url, auth string, body []byte) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return false
 		case <-t.C:
 		}
 		backoff *= 2
 	}
 	s.webhooksFailed.Add(1)
 	s.cfg.logger.Debug("priotest: webhook delivery failed", "url", url)
+	return false
 }
 
 func (s *Server) deliverOnce(ctx context.Context, url, auth string, body []byte) bool {
