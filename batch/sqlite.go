@@ -44,8 +44,8 @@ CREATE TABLE IF NOT EXISTS bookings (
 `
 
 // sqliteAddLastSend migrates a journal made before last_send was kept. Its
-// rows get ” (no time known), which the runner reads conservatively (see
-// Entry.LastSend).
+// rows get an empty last_send (no time known), which the runner reads
+// conservatively (see the package documentation).
 const sqliteAddLastSend = `ALTER TABLE bookings ADD COLUMN last_send TEXT NOT NULL DEFAULT ''`
 
 const sqliteUpsert = `
