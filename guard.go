@@ -119,29 +119,28 @@ func newClientErrorGuard(limit int, window time.Duration) *clientErrorGuard {
 	return &clientErrorGuard{limit: limit, window: window, times: make([]time.Time, 0, limit), freed: make(chan struct{})}
 }
 
-// guardPlace is one send's reserved place. Settling it twice is harmless.
-type guardPlace struct {
-	g    *clientErrorGuard
-	done bool
-}
+// guardPlace is one send's reserved place, held by value (no allocation
+// per send). Settling it twice, or settling the zero place, is harmless.
+type guardPlace struct{ g *clientErrorGuard }
 
 // settle gives the place back; clientError says the answer was a 4XX,
 // which then counts in the window.
 func (p *guardPlace) settle(clientError bool) {
-	if p == nil || p.done {
+	if p.g == nil {
 		return
 	}
-	p.done = true
-	p.g.release(clientError, time.Now())
+	g := p.g
+	p.g = nil
+	g.release(clientError, time.Now())
 }
 
 // reserve takes a place for a send, waiting while in-flight sends hold the
 // rest of the allowance. It refuses at once with a *LocalLimitError when
 // the window already holds limit answers, and returns ctx's error when ctx
-// ends first. A nil guard gives a nil place.
-func (g *clientErrorGuard) reserve(ctx context.Context) (*guardPlace, error) {
+// ends first. A nil guard gives the zero place.
+func (g *clientErrorGuard) reserve(ctx context.Context) (guardPlace, error) {
 	if g == nil {
-		return nil, nil
+		return guardPlace{}, nil
 	}
 	for {
 		now := time.Now()
@@ -150,12 +149,12 @@ func (g *clientErrorGuard) reserve(ctx context.Context) (*guardPlace, error) {
 		if len(g.times) >= g.limit {
 			w := g.times[0].Add(g.window).Sub(now)
 			g.mu.Unlock()
-			return nil, g.refusal(w)
+			return guardPlace{}, g.refusal(w)
 		}
 		if len(g.times)+g.inflight < g.limit {
 			g.inflight++
 			g.mu.Unlock()
-			return &guardPlace{g: g}, nil
+			return guardPlace{g: g}, nil
 		}
 		freed := g.freed
 		var t *time.Timer
@@ -176,7 +175,7 @@ func (g *clientErrorGuard) reserve(ctx context.Context) (*guardPlace, error) {
 			t.Stop()
 		}
 		if err != nil {
-			return nil, err
+			return guardPlace{}, err
 		}
 	}
 }
@@ -185,19 +184,19 @@ func (g *clientErrorGuard) reserve(ctx context.Context) (*guardPlace, error) {
 // only when the window already holds limit answers. It is for the token
 // request, which runs while the send that needs the token holds a place of
 // its own: waiting there could wait for itself.
-func (g *clientErrorGuard) reserveNow() (*guardPlace, error) {
+func (g *clientErrorGuard) reserveNow() (guardPlace, error) {
 	if g == nil {
-		return nil, nil
+		return guardPlace{}, nil
 	}
 	now := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.pruneLocked(now)
 	if len(g.times) >= g.limit {
-		return nil, g.refusal(g.times[0].Add(g.window).Sub(now))
+		return guardPlace{}, g.refusal(g.times[0].Add(g.window).Sub(now))
 	}
 	g.inflight++
-	return &guardPlace{g: g}, nil
+	return guardPlace{g: g}, nil
 }
 
 func (g *clientErrorGuard) refusal(wait time.Duration) *LocalLimitError {
@@ -288,14 +287,14 @@ type localLimits struct {
 // the rate limiter while those waits end before ctx does, and otherwise
 // refuses with a *LocalLimitError at once. The waits select on ctx;
 // nothing sleeps.
-func (l *localLimits) admit(ctx context.Context) (*guardPlace, error) {
+func (l *localLimits) admit(ctx context.Context) (guardPlace, error) {
 	place, err := l.guard.reserve(ctx)
 	if err != nil {
-		return nil, err
+		return guardPlace{}, err
 	}
 	if err := l.waitRate(ctx); err != nil {
 		place.settle(false)
-		return nil, err
+		return guardPlace{}, err
 	}
 	return place, nil
 }

@@ -1,6 +1,7 @@
 package prio
 
 import (
+	"context"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -44,4 +45,49 @@ func TestRequestLimiterShape(t *testing.T) {
 	assert.Equal(t, rate.Limit(15), l.Limit(), "900 more a minute after the burst")
 	l = newRequestLimiter(1)
 	assert.Equal(t, 1, l.Burst())
+}
+
+// TestClientErrorGuardReserves: sends on their way hold places, so a send
+// beyond the allowance waits for an answer; an answer that is a 4XX keeps
+// its place counted for the window, and once the window is full the guard
+// refuses at once.
+func TestClientErrorGuardReserves(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		g := newClientErrorGuard(2, time.Minute)
+		a, err := g.reserve(t.Context())
+		assert.NoError(t, err)
+		b, err := g.reserve(t.Context())
+		assert.NoError(t, err)
+
+		got := make(chan error, 1)
+		go func() {
+			p, err := g.reserve(t.Context())
+			p.settle(true)
+			got <- err
+		}()
+		synctest.Wait()
+		assert.Empty(t, got, "a third send waits while two are on their way")
+		a.settle(false)
+		assert.NoError(t, <-got, "an answer that was no 4XX frees its place")
+		a.settle(true) // settling twice changes nothing
+
+		b.settle(true)
+		_, err = g.reserve(t.Context())
+		var le *LocalLimitError
+		assert.ErrorAs(t, err, &le, "two 4XX in the window: refused without waiting")
+
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		g2 := newClientErrorGuard(1, time.Minute)
+		held, _ := g2.reserve(t.Context())
+		_, err = g2.reserve(ctx)
+		assert.ErrorIs(t, err, context.Canceled, "the wait ends with the caller's context")
+		held.settle(false)
+
+		var off *clientErrorGuard
+		p, err := off.reserve(t.Context())
+		assert.NoError(t, err)
+		p.settle(true)
+	})
 }

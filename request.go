@@ -52,8 +52,11 @@ func asFollowUp(o *callOptions) { o.followUp = true }
 // WithLookupFirst makes Create Order look the order up by its external
 // reference before the first send, and return it if it exists. Use it when
 // resuming work after a crash or restart, when an earlier process may have
-// booked the order. (Within one process Create does this by itself for a
-// reference it has already sent.)
+// booked the order and its last send is known to be older than the
+// processing horizon (RetryPolicy.ProcessingHorizon); when its time is
+// known, or may be recent, pass it with WithPreviousAttempt instead. (Within
+// one process Create does this by itself for a reference it has already
+// sent, with the times it knows.)
 func WithLookupFirst() CallOption {
 	return func(o *callOptions) { o.lookupFirst = true }
 }

@@ -372,9 +372,9 @@ type callRun struct {
 	lastDoubt bool // the latest send may have been acted on
 	anyDoubt  bool // some send may have been acted on
 	wait      time.Duration
-	place     *guardPlace // the current send's place in the 4XX guard
-	body      []byte      // the request body, for a re-send after a token refresh
-	stop      string      // why the loop stopped on a retryable outcome
+	place     guardPlace // the current send's place in the 4XX guard
+	body      []byte     // the request body, for a re-send after a token refresh
+	stop      string     // why the loop stopped on a retryable outcome
 	budgetOut bool
 }
 

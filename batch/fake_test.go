@@ -38,23 +38,34 @@ func (c *crasher) alive() bool {
 	return c.at == 0 || n < c.at
 }
 
+// fakeHorizon is how long after a send the fake Prio may still process it
+// (the fake Create's ProcessingHorizon); fakeSlowDelay is how long a "slow-"
+// create takes to land, within it.
+const (
+	fakeHorizon   = 10 * time.Second
+	fakeSlowDelay = 5 * time.Second
+)
+
 // fakeServer stands for Prio: it keeps orders by external reference and
 // misbehaves for references with certain prefixes:
 //
 //	lost-     the first create is processed but its answer is lost
+//	slow-     the first create's answer is lost and the order lands
+//	          fakeSlowDelay later
 //	busy-     the first create is refused with 503 before processing
 //	refused-  every create is refused with 400
 //	conflict- every create answers 409 and books nothing
 //	findfail- the first look-up fails with 500
 //	lostfind- every look-up fails with 500 and the first create's answer is lost
-//	limited-  the first create's answer is lost and the first look-up is
-//	          refused by the client's 4XX guard for 20 s
+//	limited-  the first create is refused by the client's 4XX guard for
+//	          20 s before it is sent
 type fakeServer struct {
 	mu       sync.Mutex
 	orders   map[string][]string // external reference -> order references
+	landing  map[string][]time.Time
 	creates  map[string]int
 	finds    map[string]int
-	created  map[string]time.Time // when the first order of a reference was made
+	created  map[string]time.Time // when the first create of a reference arrived
 	found    map[string]time.Time // when a reference was first looked up
 	inFlight int
 	peak     int
@@ -64,15 +75,46 @@ type fakeServer struct {
 }
 
 func newFakeServer() *fakeServer {
-	return &fakeServer{orders: map[string][]string{}, creates: map[string]int{}, finds: map[string]int{},
-		created: map[string]time.Time{}, found: map[string]time.Time{}}
+	return &fakeServer{orders: map[string][]string{}, landing: map[string][]time.Time{}, creates: map[string]int{},
+		finds: map[string]int{}, created: map[string]time.Time{}, found: map[string]time.Time{}}
 }
 
-func (s *fakeServer) create(ref string) (string, error) {
+// land makes the orders whose processing has finished by now. The caller
+// holds s.mu.
+func (s *fakeServer) land() {
+	now := time.Now()
+	for ref, ts := range s.landing {
+		kept := ts[:0]
+		for _, at := range ts {
+			if now.Before(at) {
+				kept = append(kept, at)
+				continue
+			}
+			s.seq++
+			s.orders[ref] = append(s.orders[ref], fmt.Sprintf("ORD%06d", s.seq))
+		}
+		if len(kept) == 0 {
+			delete(s.landing, ref)
+		} else {
+			s.landing[ref] = kept
+		}
+	}
+}
+
+// errLost is a send whose answer never arrived.
+var errLost = errors.New("read: connection reset")
+
+// create handles one create request. lost reports an answer that never
+// reached the client (err is then errLost).
+func (s *fakeServer) create(ref string) (orderRef string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.land()
 	s.creates[ref]++
 	n := s.creates[ref]
+	if _, ok := s.created[ref]; !ok {
+		s.created[ref] = time.Now()
+	}
 	switch {
 	case strings.HasPrefix(ref, "refused-"):
 		return "", &prio.APIError{StatusCode: http.StatusBadRequest, Code: "INVALID_REQUEST", Operation: "createOrder"}
@@ -80,28 +122,27 @@ func (s *fakeServer) create(ref string) (string, error) {
 		return "", &prio.APIError{StatusCode: http.StatusConflict, Operation: "createOrder"}
 	case strings.HasPrefix(ref, "busy-") && n == 1:
 		return "", &prio.APIError{StatusCode: http.StatusServiceUnavailable, Operation: "createOrder"}
+	case strings.HasPrefix(ref, "slow-") && n == 1:
+		s.landing[ref] = append(s.landing[ref], time.Now().Add(fakeSlowDelay))
+		return "", errLost
 	}
 	s.seq++
-	orderRef := fmt.Sprintf("ORD%06d", s.seq)
+	orderRef = fmt.Sprintf("ORD%06d", s.seq)
 	s.orders[ref] = append(s.orders[ref], orderRef)
-	if _, ok := s.created[ref]; !ok {
-		s.created[ref] = time.Now()
-	}
-	if (strings.HasPrefix(ref, "lost-") || strings.HasPrefix(ref, "lostfind-") || strings.HasPrefix(ref, "limited-")) && n == 1 {
-		return "", &prio.OutcomeUnknownError{Operation: "createOrder", ExternalReference: ref, Sends: 1, Err: errors.New("read: connection reset")}
+	if (strings.HasPrefix(ref, "lost-") || strings.HasPrefix(ref, "lostfind-")) && n == 1 {
+		return "", errLost
 	}
 	return orderRef, nil
 }
 
+// find looks an order up by external reference in the source of truth.
 func (s *fakeServer) find(ref string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.land()
 	s.finds[ref]++
 	if _, ok := s.found[ref]; !ok {
 		s.found[ref] = time.Now()
-	}
-	if strings.HasPrefix(ref, "limited-") && s.finds[ref] == 1 {
-		return "", &prio.LocalLimitError{Reason: "50 4XX answers within a minute", RetryAfter: 20 * time.Second}
 	}
 	if strings.HasPrefix(ref, "lostfind-") || (strings.HasPrefix(ref, "findfail-") && s.finds[ref] == 1) {
 		return "", &prio.APIError{StatusCode: http.StatusInternalServerError, Operation: "listOrders"}
@@ -112,13 +153,20 @@ func (s *fakeServer) find(ref string) (string, error) {
 	return "", &prio.APIError{StatusCode: http.StatusNotFound, Operation: "listOrders"}
 }
 
-// booked returns the orders per reference.
+// booked returns the orders per reference, counting those still landing:
+// they exist whatever the client learns.
 func (s *fakeServer) booked() map[string][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.land()
 	out := map[string][]string{}
 	for k, v := range s.orders {
 		out[k] = append([]string(nil), v...)
+	}
+	for k, v := range s.landing {
+		for range v {
+			out[k] = append(out[k], "landing")
+		}
 	}
 	return out
 }
@@ -143,18 +191,57 @@ func (s *fakeServer) totalFinds() int {
 	return n
 }
 
-// fakeBooker is the client side: it reaches fakeServer unless the
-// simulated process has crashed.
+// fakeBooker is the client side, a small Orders.Create: it reaches
+// fakeServer unless the simulated process has crashed, and keeps Create's
+// contract. Given lastSend it looks the order up first and, finding
+// nothing, sends only once lastSend + fakeHorizon has passed; after a send
+// in doubt it looks up once, and an empty look-up within the horizon of an
+// unanswered send proves nothing. Every unknown outcome carries LastSend
+// and DecidableAt as Create's do.
 type fakeBooker struct {
 	srv   *fakeServer
 	crash *crasher
+	// limited counts the local refusals of "limited-" rows.
+	limited sync.Map
 }
 
-func (b *fakeBooker) Book(ctx context.Context, req *prio.OrderRequest) (Receipt, error) {
+func (b *fakeBooker) Book(ctx context.Context, req *prio.OrderRequest, lastSend time.Time) (Receipt, error) {
 	ref := req.OrderExternalReference
-	if !b.crash.alive() {
-		return Receipt{}, errCrashed
+	var rec Receipt
+	unknown := func(last, until time.Time, sendErr, lookupErr error) error {
+		at := until
+		if now := time.Now(); at.Before(now) {
+			at = now.Add(time.Second)
+		}
+		rec.LastSend = last
+		return &prio.OutcomeUnknownError{Operation: "createOrder", ExternalReference: ref, Sends: rec.Sends,
+			Lookups: rec.Lookups, LastSend: last, DecidableAt: at, SendErr: sendErr, LookupErr: lookupErr}
 	}
+	if !lastSend.IsZero() {
+		if !b.crash.alive() {
+			return rec, errCrashed
+		}
+		rec.Lookups++
+		orderRef, err := b.srv.find(ref)
+		switch {
+		case err == nil:
+			rec.OrderReference = orderRef
+			return rec, nil
+		case !errors.Is(err, prio.ErrNotFound):
+			return rec, unknown(lastSend, lastSend.Add(fakeHorizon), nil, err)
+		case time.Now().Before(lastSend.Add(fakeHorizon)):
+			return rec, unknown(lastSend, lastSend.Add(fakeHorizon), nil, nil)
+		}
+	}
+	if strings.HasPrefix(ref, "limited-") {
+		if _, seen := b.limited.LoadOrStore(ref, true); !seen {
+			return rec, &prio.LocalLimitError{Reason: "50 4XX answers within a minute", RetryAfter: 20 * time.Second}
+		}
+	}
+	if !b.crash.alive() {
+		return rec, errCrashed
+	}
+	rec.Sends++
 	b.srv.mu.Lock()
 	b.srv.inFlight++
 	b.srv.peak = max(b.srv.peak, b.srv.inFlight)
@@ -167,21 +254,46 @@ func (b *fakeBooker) Book(ctx context.Context, req *prio.OrderRequest) (Receipt,
 	}()
 	if block != nil {
 		if err := block(ctx, ref); err != nil {
-			return Receipt{Sends: 1}, &prio.OutcomeUnknownError{Operation: "createOrder", ExternalReference: ref, Sends: 1, Err: err}
+			// Cut while on the wire: it may yet be processed.
+			return rec, unknown(time.Now(), time.Now().Add(fakeHorizon), err, nil)
 		}
 	}
 	orderRef, err := b.srv.create(ref)
 	if !b.crash.alive() {
-		return Receipt{Sends: 1}, errCrashed
+		return rec, errCrashed
 	}
-	return Receipt{OrderReference: orderRef, Sends: 1}, err
-}
-
-func (b *fakeBooker) Find(ctx context.Context, ref string) (string, error) {
+	ended := time.Now()
+	var ae *prio.APIError
+	switch {
+	case err == nil:
+		rec.OrderReference = orderRef
+		return rec, nil
+	case errors.As(err, &ae) && ae.StatusCode < 500 && ae.StatusCode != http.StatusConflict:
+		return rec, err
+	}
+	// In doubt (a lost answer, a 5XX, a 409): look.
+	answered := !errors.Is(err, errLost)
 	if !b.crash.alive() {
-		return "", errCrashed
+		return rec, errCrashed
 	}
-	return b.srv.find(ref)
+	rec.Lookups++
+	orderRef, lerr := b.srv.find(ref)
+	until := later(lastSend.Add(fakeHorizon), ended)
+	if !answered {
+		until = later(until, ended.Add(fakeHorizon))
+	}
+	switch {
+	case lerr == nil:
+		rec.OrderReference = orderRef
+		return rec, nil
+	case !errors.Is(lerr, prio.ErrNotFound):
+		return rec, unknown(later(lastSend, ended), until, err, lerr)
+	case time.Now().Before(until):
+		return rec, unknown(later(lastSend, ended), until, err, nil)
+	}
+	// Proven absent: the refusal stands (OutcomeOf reads a 5XX as "retry
+	// later", a 409 as refused).
+	return rec, err
 }
 
 // crashJournal loses every write from the crash on.

@@ -38,6 +38,13 @@ type Entry struct {
 	Error             string // why the row failed or is unknown
 	Attempts          int    // times the row entered Sending, over all runs
 	Sends             int    // create requests sent for the row, over all runs
+	// LastSend is the latest moment a create request for the row may have
+	// been sent: while a Book call runs, its deadline; after it, the last
+	// send it reported in doubt. Zero when nothing was ever sent. An
+	// empty look-up proves the order absent only once Prio can no longer
+	// be processing that send (prio.RetryPolicy.ProcessingHorizon after
+	// it).
+	LastSend time.Time
 	// RunID names the run that last took the row from the input. A row
 	// that comes up twice in one run is a duplicate in the input.
 	RunID string

@@ -18,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	prio "github.com/priosdk/prio-go"
 )
 
 // journals runs a test against every Journal implementation.
@@ -49,7 +51,9 @@ func TestJournalContract(t *testing.T) {
 		assert.False(t, ok)
 
 		before := time.Now().Add(-time.Second)
-		e := Entry{ExternalReference: "ref-1", State: Sending, Attempts: 1, RunID: "run-a"}
+		// LastSend keeps every nanosecond: it is a bound.
+		last := time.Date(2026, 7, 1, 10, 0, 0, 123456789, time.UTC)
+		e := Entry{ExternalReference: "ref-1", State: Sending, Attempts: 1, RunID: "run-a", LastSend: last}
 		require.NoError(t, j.Put(ctx, e, Entry{ExternalReference: "ref-2", State: Pending}))
 		got, ok, err := j.Get(ctx, "ref-1")
 		require.NoError(t, err)
@@ -155,6 +159,78 @@ func TestSQLiteJournalFileIsPlainSQLite(t *testing.T) {
 	assert.Error(t, err)
 	require.NoError(t, j.Close())
 	require.NoError(t, j.Close(), "Close twice")
+}
+
+// oldSchema is the bookings table as journals were made before last_send.
+const oldSchema = `
+CREATE TABLE bookings (
+	external_reference TEXT PRIMARY KEY NOT NULL,
+	state              TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'booked', 'failed', 'unknown')),
+	order_reference    TEXT NOT NULL DEFAULT '',
+	error              TEXT NOT NULL DEFAULT '',
+	attempts           INTEGER NOT NULL DEFAULT 0,
+	sends              INTEGER NOT NULL DEFAULT 0,
+	run_id             TEXT NOT NULL DEFAULT '',
+	updated_at         TEXT NOT NULL
+) WITHOUT ROWID;
+`
+
+// TestSQLiteJournalMigratesOldSchema opens a journal file made by the
+// schema without last_send: it gains the column, keeps its rows, and a
+// row it left sending is looked up before it is sent again.
+func TestSQLiteJournalMigratesOldSchema(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "old.journal")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(oldSchema)
+	require.NoError(t, err)
+	hourAgo := time.Now().Add(-time.Hour).UTC().Format(updatedLayout)
+	_, err = db.Exec(`INSERT INTO bookings (external_reference, state, order_reference, attempts, sends, run_id, updated_at)
+		VALUES ('ok-old-booked', 'booked', 'ORD-OLD', 1, 1, 'old', ?), ('ok-old-sending', 'sending', '', 1, 0, 'old', ?)`, hourAgo, hourAgo)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	j, err := OpenSQLite(path)
+	require.NoError(t, err)
+	e, ok, err := j.Get(t.Context(), "ok-old-sending")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, Sending, e.State)
+	assert.True(t, e.LastSend.IsZero(), "an old row has no LastSend")
+	assert.Equal(t, hourAgo, e.Updated.Format(updatedLayout))
+	last := time.Date(2026, 7, 1, 10, 0, 0, 1, time.UTC)
+	require.NoError(t, j.Put(t.Context(), Entry{ExternalReference: "ok-new", State: Sending, LastSend: last}))
+	require.NoError(t, j.Close())
+
+	// Opening it again finds the column there already.
+	j, err = OpenSQLite(path)
+	require.NoError(t, err)
+	defer j.Close()
+	e, _, err = j.Get(t.Context(), "ok-new")
+	require.NoError(t, err)
+	assert.Equal(t, last, e.LastSend)
+	e, _, err = j.Get(t.Context(), "ok-old-booked")
+	require.NoError(t, err)
+	assert.Equal(t, "ORD-OLD", e.OrderReference)
+
+	// The old sending row counts as sent until Updated + BookTimeout,
+	// an hour ago plus a minute: Book is told so, looks up, and sends.
+	srv := newFakeServer()
+	var told time.Time
+	b := bookerFunc(func(ctx context.Context, req *prio.OrderRequest, lastSend time.Time) (Receipt, error) {
+		if req.OrderExternalReference == "ok-old-sending" {
+			told = lastSend
+		}
+		return (&fakeBooker{srv: srv}).Book(ctx, req, lastSend)
+	})
+	sum, err := (&Runner{Booker: b, Journal: j, BookTimeout: time.Minute}).Run(t.Context(), rowsOf("ok-old-booked", "ok-old-sending"))
+	require.NoError(t, err)
+	assert.Equal(t, 2, sum.Booked)
+	assert.Equal(t, 1, sum.Earlier)
+	assert.Equal(t, hourAgo, told.Add(-time.Minute).UTC().Format(updatedLayout))
+	assert.Equal(t, 1, srv.finds["ok-old-sending"], "looked up before it was sent")
+	assert.Len(t, srv.booked()["ok-old-sending"], 1)
 }
 
 func TestSQLiteJournalIsExclusive(t *testing.T) {

@@ -7,34 +7,39 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"net/http"
 	"sync"
 	"time"
 
 	prio "github.com/priosdk/prio-go"
 )
 
-// Booker books orders and finds them again. ClientBooker adapts a
-// *prio.Client; tests use fakes. All workers share one Booker, so it must
-// be safe for concurrent use.
+// Booker books orders. ClientBooker adapts a *prio.Client; tests use
+// fakes. All workers share one Booker, so it must be safe for concurrent
+// use.
 type Booker interface {
-	// Book creates the order. The Receipt tells how many create requests
-	// were sent, also when err is not nil. Only a 4XX answer (an
-	// *prio.APIError) or a refusal before sending (prio.ErrInvalidArgument,
-	// prio.ErrKeyReused) makes the row fail; any other error, such as one
-	// matching prio.ErrOutcomeUnknown, leaves the runner in doubt: it looks
-	// the order up before sending again.
-	Book(ctx context.Context, req *prio.OrderRequest) (Receipt, error)
-	// Find returns the order reference of the order booked under the
-	// external reference, or an error matching prio.ErrNotFound when
-	// there is proven to be none.
-	Find(ctx context.Context, externalReference string) (orderReference string, err error)
+	// Book books the order, or finds it booked already, under the contract
+	// of prio.OrdersService.Create: the runner reads its error with
+	// prio.OutcomeOf and nothing else. lastSend is the latest moment an
+	// earlier attempt for the row may have sent it (zero: none is known).
+	// When it is set, Book must look the order up before sending, return
+	// it if found, and send only once the look-up has proved it absent at
+	// a time when no earlier send can still be processed; until then it
+	// reports an unknown outcome (an *prio.OutcomeUnknownError whose
+	// DecidableAt says when to call again) without sending. The Receipt
+	// tells what Book did, also when err is not nil.
+	Book(ctx context.Context, req *prio.OrderRequest, lastSend time.Time) (Receipt, error)
 }
 
 // Receipt is what Book reports besides its error.
 type Receipt struct {
-	OrderReference string
-	Sends          int // create requests that left the process
+	OrderReference string // set when the order is booked
+	Sends          int    // create requests that left the process
+	Lookups        int    // look-ups by external reference
+	// LastSend is the latest moment a send of the order may have been
+	// written, as the unknown outcome reports it
+	// (prio.OutcomeUnknownError.LastSend); zero otherwise, and when no
+	// send is known.
+	LastSend time.Time
 }
 
 // Row is one booking from the input.
@@ -83,7 +88,8 @@ type Result struct {
 	Line              int
 	ExternalReference string
 	// State is Booked, Failed or Unknown; Pending when the run was
-	// interrupted before the row was sent.
+	// interrupted before the row was sent, or after a send proven to have
+	// booked nothing.
 	State          State
 	OrderReference string
 	Err            error // nil when booked
@@ -104,7 +110,7 @@ type Summary struct {
 	Booked    int
 	Failed    int
 	Unknown   int
-	Pending   int // not sent because the run was interrupted
+	Pending   int // not booked, and not in doubt, because the run was interrupted
 	Earlier   int // settled (booked or failed) by an earlier run
 	Recovered int // found by look-up after an earlier run left them in doubt
 	Sends     int // create requests sent
@@ -145,41 +151,39 @@ const (
 	DefaultConcurrency     = 8
 	DefaultDrainTimeout    = 30 * time.Second
 	DefaultResolveAttempts = 4
-	DefaultResolveDelay    = 2 * time.Second
-	maxResolveDelay        = time.Minute
+	DefaultBookTimeout     = 5 * time.Minute
 	maxErrorText           = 1000
 )
 
 // Runner books rows with a fixed number of workers, recording each row's
-// state in Journal before and after every create request. A Runner may be
-// used for several runs one after the other, not for two at once on the
-// same journal.
+// state in Journal before and after every Book call. A Runner may be used
+// for several runs one after the other, not for two at once on the same
+// journal.
 type Runner struct {
 	Booker  Booker  // required
 	Journal Journal // required
 
 	// Concurrency is the number of rows in flight at once (default 8).
 	// The workers share the Booker, hence its rate limit and retry budget.
+	// A row whose outcome is unknown keeps its worker while it waits.
 	Concurrency int
 	// DrainTimeout is how long rows already sent may take to finish once
 	// the run's context is cancelled (default 30 s). Rows still in flight
-	// then are recorded as unknown and looked up by the next run.
+	// then are recorded as unknown and settled by the next run.
 	DrainTimeout time.Duration
-	// ResolveAttempts bounds the rounds spent on a row in doubt within one
-	// run, each round a look-up and, if that proves the order absent, one
-	// more create (default 4). A row still in doubt after them is
-	// recorded as unknown.
+	// BookTimeout bounds each Book call (default 5 min). Before the call
+	// the journal records its deadline as the row's LastSend, so that
+	// after a crash in the middle of the call the next run knows when the
+	// last send can have been written. A longer timeout makes a row left
+	// sending by a dead process wait longer before it can be settled.
+	BookTimeout time.Duration
+	// ResolveAttempts bounds how many more times Book is called within
+	// one run for a row whose outcome is unknown or that must be tried
+	// later (default 4); each call waits for the time prio.OutcomeOf gave.
+	// A row still unsettled after them is recorded as unknown.
 	ResolveAttempts int
-	// ResolveDelay is how long a row in doubt is left alone before it is
-	// looked up, doubling each round up to a minute (default 2 s), or as
-	// long as a rate limit asks if that is longer. It gives a request that
-	// is still being processed by Prio time to land, so that the look-up
-	// sees it: it should exceed the time the server may go on processing a
-	// request whose client is gone. Rows an earlier run left in doubt are
-	// looked up once this much time has passed since the start of the run.
-	ResolveDelay time.Duration
 	// RetryFailed makes rows that failed in an earlier run be tried again
-	// (after a look-up) instead of reported as failed.
+	// (Book looks them up first) instead of reported as failed.
 	RetryFailed bool
 	// OnResult, if set, is called with every row's result, from one
 	// goroutine at a time, in the order rows finish.
@@ -189,16 +193,16 @@ type Runner struct {
 type runConfig struct {
 	concurrency     int
 	drainTimeout    time.Duration
+	bookTimeout     time.Duration
 	resolveAttempts int
-	resolveDelay    time.Duration
 }
 
 func (r *Runner) config() runConfig {
 	c := runConfig{
 		concurrency:     r.Concurrency,
 		drainTimeout:    r.DrainTimeout,
+		bookTimeout:     r.BookTimeout,
 		resolveAttempts: r.ResolveAttempts,
-		resolveDelay:    r.ResolveDelay,
 	}
 	if c.concurrency <= 0 {
 		c.concurrency = DefaultConcurrency
@@ -206,11 +210,11 @@ func (r *Runner) config() runConfig {
 	if c.drainTimeout <= 0 {
 		c.drainTimeout = DefaultDrainTimeout
 	}
+	if c.bookTimeout <= 0 {
+		c.bookTimeout = DefaultBookTimeout
+	}
 	if c.resolveAttempts <= 0 {
 		c.resolveAttempts = DefaultResolveAttempts
-	}
-	if c.resolveDelay <= 0 {
-		c.resolveDelay = DefaultResolveDelay
 	}
 	return c
 }
@@ -321,7 +325,7 @@ func (r *Runner) Run(ctx context.Context, rows iter.Seq2[Row, error]) (Summary, 
 }
 
 // fail ends the run because of err: no new rows, and requests in flight
-// are abandoned (their rows stay "sending" and are looked up next time).
+// are abandoned (their rows stay "sending" and are settled next time).
 func (ru *run) fail(err error) {
 	ru.mu.Lock()
 	first := ru.fatalErr == nil
@@ -348,11 +352,8 @@ func (ru *run) chunkSize() int {
 
 // dispatch reads rows a chunk at a time, looks each up in the journal,
 // stamps the chunk with this run's id in one journal write, and hands the
-// rows to the workers. Rows an earlier run left in doubt are held back
-// until the resolve delay has passed since the start of the run (see
-// Runner.ResolveDelay), while the rows behind them go ahead; at most two
-// chunks are held so. Memory holds at most a few chunks and the rows in
-// flight, whatever the size of the input.
+// rows to the workers in input order. Memory holds at most a few chunks and
+// the rows in flight, whatever the size of the input.
 func (ru *run) dispatch(rows iter.Seq2[Row, error], tasks chan<- task, results chan<- Result) error {
 	next, stopRows := iter.Pull2(rows)
 	defer stopRows()
@@ -360,59 +361,21 @@ func (ru *run) dispatch(rows iter.Seq2[Row, error], tasks chan<- task, results c
 	chunk := make([]task, 0, size)
 	stamps := make([]Entry, 0, size)
 	inChunk := make(map[string]struct{}, size)
-	gate := ru.start.Add(ru.cfg.resolveDelay)
-	held := make([]task, 0, 2*size)
 
-	send := func(t task) bool {
-		select {
-		case tasks <- t:
-			return true
-		case <-ru.ctx.Done():
-			return false
-		}
-	}
 	// abandon reports rows read but never handed to a worker.
 	abandon := func(ts []task) {
 		for _, t := range ts {
 			results <- ru.interrupted(Result{Line: t.row.Line, ExternalReference: t.ref}, t.entry)
 		}
 	}
-	// release hands over the held rows once the gate is open, waiting
-	// for it when wait is set.
-	release := func(wait bool) bool {
-		if len(held) == 0 {
-			return true
-		}
-		if time.Now().Before(gate) {
-			if !wait {
-				return true
-			}
-			if !ru.wait(time.Until(gate)) {
-				abandon(held)
-				held = held[:0]
-				return false
-			}
-		}
-		for i, t := range held {
-			if !send(t) {
-				abandon(held[i:])
-				held = held[:0]
-				return false
-			}
-		}
-		held = held[:0]
-		return true
-	}
-
-	var readErr error
 	for {
 		if ru.ctx.Err() != nil {
-			abandon(held)
 			return nil
 		}
 		chunk, stamps = chunk[:0], stamps[:0]
 		clear(inChunk)
 		eof := false
+		var readErr error
 		for len(chunk) < size {
 			row, err, ok := next()
 			if !ok {
@@ -433,7 +396,6 @@ func (ru *run) dispatch(rows iter.Seq2[Row, error], tasks chan<- task, results c
 			t, res, ok, err := ru.prepare(row, inChunk)
 			if err != nil {
 				ru.fail(err)
-				abandon(held)
 				return nil
 			}
 			if !ok {
@@ -446,28 +408,15 @@ func (ru *run) dispatch(rows iter.Seq2[Row, error], tasks chan<- task, results c
 		}
 		if err := ru.r.Journal.Put(ru.journal, stamps...); err != nil {
 			ru.fail(fmt.Errorf("batch: journal: %w", err))
-			abandon(held)
 			return nil
 		}
 		for i, t := range chunk {
-			if (t.entry.State == Sending || t.entry.State == Unknown) && time.Now().Before(gate) {
-				if len(held) < cap(held) {
-					held = append(held, t)
-					continue
-				}
-				if !release(true) {
-					abandon(chunk[i:])
-					return nil
-				}
-			}
-			if !send(t) {
+			select {
+			case tasks <- t:
+			case <-ru.ctx.Done():
 				abandon(chunk[i:])
-				abandon(held)
 				return nil
 			}
-		}
-		if !release(eof) {
-			return nil
 		}
 		if eof {
 			return readErr
@@ -504,53 +453,35 @@ func (ru *run) prepare(row Row, inChunk map[string]struct{}) (t task, res Result
 	if !found {
 		e = Entry{ExternalReference: ref, State: Pending}
 	}
+	e.LastSend = ru.lastSendOf(e)
 	e.RunID = ru.id
 	return task{row: row, ref: ref, entry: e}, Result{}, true, nil
 }
 
-// verdict is what an answer to a create request proves.
-type verdict int
-
-const (
-	verdictBooked  verdict = iota
-	verdictRefused         // no order was made; the row fails
-	verdictFatal           // no order was made, and no other row will fare better
-	verdictDoubt           // an order may or may not exist
-)
-
-// judge classifies Book's error. Only a 4XX answer, or the client's
-// refusal of the request before sending it, proves that no order was made;
-// everything else (an outcome-unknown error, a 5XX, a dropped connection,
-// a timeout, a local rate limit) is treated as doubt and settled by a
-// look-up, which costs one GET and cannot book twice.
-func judge(err error) verdict {
-	if err == nil {
-		return verdictBooked
+// lastSendOf is the latest moment an earlier attempt may have sent the
+// row. A journal written before LastSend was recorded leaves it zero: a row
+// it left sending counts as sent until its Book call's deadline would have
+// passed (Updated plus BookTimeout), and a row it left unknown or failed as
+// sent until the entry was written, since that happened after the call
+// returned.
+func (ru *run) lastSendOf(e Entry) time.Time {
+	if !e.LastSend.IsZero() || e.State == Pending || e.State == Booked {
+		return e.LastSend
 	}
-	if errors.Is(err, prio.ErrOutcomeUnknown) {
-		return verdictDoubt
+	updated := e.Updated
+	if updated.IsZero() {
+		// A journal that keeps no time: the entry is older than this run.
+		updated = ru.start
 	}
-	if errors.Is(err, prio.ErrInvalidArgument) || errors.Is(err, prio.ErrKeyReused) {
-		// Refused by the client before anything was sent.
-		return verdictRefused
+	if e.State == Sending {
+		return updated.Add(ru.cfg.bookTimeout)
 	}
-	var apiErr *prio.APIError
-	if !errors.As(err, &apiErr) {
-		return verdictDoubt
-	}
-	switch code := apiErr.StatusCode; {
-	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return verdictFatal
-	case code == http.StatusRequestTimeout || code == http.StatusConflict || code == http.StatusTooManyRequests:
-		// 409 may mean the external reference is already booked.
-		return verdictDoubt
-	case code >= 400 && code < 500:
-		return verdictRefused
-	}
-	return verdictDoubt
+	return updated
 }
 
-// process settles one row.
+// process settles one row: Book, read the result with prio.OutcomeOf,
+// journal it, and for an unknown outcome or a refusal of the moment wait
+// for the time OutcomeOf gave and call Book again.
 func (ru *run) process(t task) Result {
 	e := t.entry
 	res := Result{Line: t.row.Line, ExternalReference: t.ref}
@@ -563,91 +494,95 @@ func (ru *run) process(t task) Result {
 		res.Err = fmt.Errorf("%w: %s", ErrEarlierFailure, e.Error)
 		return res
 	}
-	inDoubt := e.State != Pending
-	if e.State == Sending || e.State == Unknown {
-		// An earlier run may have died with a request still being
-		// processed. It died before this run started, so waiting until
-		// the resolve delay has passed since the start gives that request
-		// at least as long to land as a doubt within a run gets.
-		if !ru.wait(time.Until(ru.start.Add(ru.cfg.resolveDelay))) {
-			return ru.interrupted(res, e)
-		}
+	resumed := e.State == Sending || e.State == Unknown
+	if ru.ctx.Err() != nil {
+		return ru.interrupted(res, e)
 	}
-	var lastErr error
-	for round := 0; round < ru.cfg.resolveAttempts; round++ {
-		if inDoubt {
-			if round > 0 && !ru.wait(max(ru.delay(round), retryAfter(lastErr))) {
-				return ru.giveUp(res, e, lastErr, true)
-			}
-			orderRef, err := ru.r.Booker.Find(ru.sendCtx, t.ref)
-			res.Lookups++
-			switch {
-			case err == nil:
-				e.State, e.OrderReference, e.Error = Booked, orderRef, ""
-				if !ru.put(e) {
-					return ru.giveUp(res, e, ru.fatal(), false)
-				}
-				res.State, res.OrderReference = Booked, orderRef
-				res.Recovered = res.Sends == 0
-				return res
-			case errors.Is(err, prio.ErrNotFound):
-				// Proven absent: sending again cannot book twice.
-			default:
-				lastErr = err
-				if ru.sendCtx.Err() != nil {
-					return ru.giveUp(res, e, lastErr, true)
-				}
-				continue
-			}
-		}
-		if ru.ctx.Err() != nil {
-			return ru.interrupted(res, e)
-		}
-		e.State, e.Attempts = Sending, e.Attempts+1
+	for call := 0; ; call++ {
+		// Every send of this call is written before its deadline, so the
+		// deadline, journaled first, bounds LastSend if the process dies
+		// during the call. Book is told what was known before it.
+		known := e.LastSend
+		deadline := time.Now().Add(ru.cfg.bookTimeout)
+		e.State, e.Attempts, e.LastSend = Sending, e.Attempts+1, later(known, deadline)
 		if !ru.put(e) {
-			return ru.giveUp(res, e, ru.fatal(), false)
+			return ru.stopped(res, e, ru.fatal(), false)
 		}
-		rec, err := ru.r.Booker.Book(ru.sendCtx, t.row.Request)
+		ctx, cancel := context.WithDeadline(ru.sendCtx, deadline)
+		rec, err := ru.r.Booker.Book(ctx, t.row.Request, known)
+		cancel()
+		ended := time.Now()
 		res.Sends += rec.Sends
+		res.Lookups += rec.Lookups
 		e.Sends += rec.Sends
-		switch v := judge(err); v {
-		case verdictBooked:
+
+		outcome, at := prio.OutcomeOf(err)
+		e.LastSend = later(known, rec.LastSend)
+		if rec.LastSend.IsZero() && rec.Sends > 0 && outcome != prio.OutcomeRetryLater {
+			// The call sent and names no time: its sends ended by now.
+			e.LastSend = later(e.LastSend, ended)
+		}
+		switch outcome {
+		case prio.OutcomeBooked:
 			e.State, e.OrderReference, e.Error = Booked, rec.OrderReference, ""
 			if !ru.put(e) {
-				return ru.giveUp(res, e, ru.fatal(), false)
+				return ru.stopped(res, e, ru.fatal(), false)
 			}
 			res.State, res.OrderReference = Booked, rec.OrderReference
+			res.Recovered = resumed && res.Sends == 0
 			return res
-		case verdictRefused, verdictFatal:
+		case prio.OutcomeRefused:
 			e.State, e.Error = Failed, errorText(err)
 			if !ru.put(e) {
-				return ru.giveUp(res, e, ru.fatal(), false)
+				return ru.stopped(res, e, ru.fatal(), false)
 			}
-			if v == verdictFatal {
+			if errors.Is(err, prio.ErrUnauthorized) || errors.Is(err, prio.ErrForbidden) {
+				// No other row will fare better with these credentials.
 				ru.fail(fmt.Errorf("batch: %s: %w", t.ref, err))
 			}
 			res.State, res.Err = Failed, err
 			return res
+		case prio.OutcomeUnknown:
+			e.State = Unknown
+		default: // prio.OutcomeRetryLater: nothing was booked
+			e.State = Pending
 		}
-		lastErr, inDoubt = err, true
+		e.Error = errorText(err)
 		if ru.sendCtx.Err() != nil {
-			return ru.giveUp(res, e, lastErr, true)
+			// The drain timeout passed or the run failed: what is left
+			// is for the next run.
+			return ru.stopped(res, e, fmt.Errorf("%w: %w", context.Cause(ru.sendCtx), err), true)
+		}
+		if call >= ru.cfg.resolveAttempts {
+			return ru.stopped(res, e, err, true)
+		}
+		if !ru.put(e) {
+			return ru.stopped(res, e, ru.fatal(), false)
+		}
+		if !ru.waitUntil(at) {
+			return ru.stopped(res, e, fmt.Errorf("%w: %w", ErrInterrupted, err), false)
 		}
 	}
-	return ru.giveUp(res, e, lastErr, true)
 }
 
-// giveUp records the row as unknown (when record is set and the journal
-// still works) and reports it so.
-func (ru *run) giveUp(res Result, e Entry, err error, record bool) Result {
+// stopped reports a row the run leaves unsettled. With record set it is
+// first journaled: as unknown, or as pending when it was proven unbooked
+// and the run was interrupted (e.State says which).
+func (ru *run) stopped(res Result, e Entry, err error, record bool) Result {
 	if err == nil {
 		err = ErrInterrupted
 	}
 	if record {
-		e.State, e.Error = Unknown, errorText(err)
+		if e.State != Pending || !errors.Is(err, ErrInterrupted) {
+			e.State = Unknown
+		}
+		e.Error = errorText(err)
 		ru.put(e)
 	}
-	res.State, res.Err = Unknown, err
+	res.State, res.Err = e.State, err
+	if e.State != Pending {
+		res.State = Unknown
+	}
 	return res
 }
 
@@ -678,8 +613,9 @@ func (ru *run) put(e Entry) bool {
 	return true
 }
 
-// wait sleeps for d unless the run is interrupted first.
-func (ru *run) wait(d time.Duration) bool {
+// waitUntil sleeps until at unless the run is interrupted first.
+func (ru *run) waitUntil(at time.Time) bool {
+	d := time.Until(at)
 	if d <= 0 {
 		return ru.ctx.Err() == nil
 	}
@@ -693,29 +629,12 @@ func (ru *run) wait(d time.Duration) bool {
 	}
 }
 
-// delay is the wait before look-up round n (n ≥ 1).
-func (ru *run) delay(n int) time.Duration {
-	d := ru.cfg.resolveDelay
-	for i := 1; i < n && d < maxResolveDelay; i++ {
-		d *= 2
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	return min(d, maxResolveDelay)
-}
-
-// retryAfter is how long a rate limit that refused the last request asked
-// to wait (Prio's Retry-After, or the client's own 4XX guard or limiter),
-// capped at a minute; 0 for other errors.
-func retryAfter(err error) time.Duration {
-	var d time.Duration
-	var local *prio.LocalLimitError
-	var apiErr *prio.APIError
-	switch {
-	case errors.As(err, &local):
-		d = local.RetryAfter
-	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests:
-		d = apiErr.RetryAfter
-	}
-	return min(d, maxResolveDelay)
+	return a
 }
 
 func errorText(err error) string {

@@ -94,6 +94,10 @@ func TestRunningAFinishedInputAgainSendsNothing(t *testing.T) {
 	})
 }
 
+// TestRowsInDoubtAreSettledByLookup books one row of each kind of trouble
+// and checks what the runner made of Book's results: OutcomeOf alone
+// decides, the waits come from DecidableAt or the time a refusal of the
+// moment names, and a row in doubt is never sent twice.
 func TestRowsInDoubtAreSettledByLookup(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -106,17 +110,21 @@ func TestRowsInDoubtAreSettledByLookup(t *testing.T) {
 		errMatch error
 	}{
 		{ref: "ok-1", state: Booked, sends: 1},
-		// The answer was lost after the order was made: a look-up finds it.
-		{ref: "lost-1", state: Booked, sends: 1, lookups: 1, orders: 1, elapsed: 2 * time.Second},
-		// 503 before processing: the look-up proves absence, so it is sent again.
-		{ref: "busy-1", state: Booked, sends: 2, lookups: 1, orders: 1, elapsed: 2 * time.Second},
+		// The answer was lost after the order was made: Book finds it.
+		{ref: "lost-1", state: Booked, sends: 1, lookups: 1},
+		// The answer was lost and the order lands 5 s later: unknown until
+		// the horizon has passed, then found, never sent again.
+		{ref: "slow-1", state: Booked, sends: 1, lookups: 2, elapsed: fakeHorizon},
+		// 503 before processing, proven absent: retry later (5 s), then sent again.
+		{ref: "busy-1", state: Booked, sends: 2, lookups: 1, elapsed: 5 * time.Second},
 		{ref: "refused-1", state: Failed, sends: 1, errMatch: prio.ErrInvalidRequest},
-		// Never settles: four rounds (2 s + 4 s + 8 s of waiting), then unknown.
-		{ref: "conflict-1", state: Unknown, sends: 4, lookups: 3, elapsed: 14 * time.Second, errMatch: prio.ErrConflict},
-		// A rate limit asks for 20 s: the next look-up waits that long, not 4 s.
-		{ref: "limited-1", state: Booked, sends: 1, lookups: 2, orders: 1, elapsed: 22 * time.Second},
-		// The order exists but look-ups keep failing: unknown, never re-sent.
-		{ref: "lostfind-1", state: Unknown, sends: 1, lookups: 3, orders: 1, elapsed: 14 * time.Second, errMatch: prio.ErrServer},
+		// 409 and nothing found: a refusal.
+		{ref: "conflict-1", state: Failed, sends: 1, lookups: 1, errMatch: prio.ErrConflict},
+		// The client's 4XX guard asks for 20 s: the row waits that long.
+		{ref: "limited-1", state: Booked, sends: 1, elapsed: 20 * time.Second},
+		// The order exists but look-ups keep failing: unknown after the
+		// horizon and four more calls, never re-sent.
+		{ref: "lostfind-1", state: Unknown, sends: 1, lookups: 5, orders: 1, elapsed: fakeHorizon, errMatch: prio.ErrOutcomeUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
@@ -155,6 +163,59 @@ func TestRowsInDoubtAreSettledByLookup(t *testing.T) {
 	}
 }
 
+// TestSendingBoundIsJournaledBeforeBook checks what the journal holds
+// while Book runs and what Book is told: the entry says sending with the
+// call's deadline as LastSend, and Book gets the LastSend known before
+// the call, not that bound.
+func TestSendingBoundIsJournaledBeforeBook(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		j := NewMemoryJournal()
+		earlier := time.Now().Add(-time.Hour)
+		require.NoError(t, j.Put(context.Background(), Entry{ExternalReference: "ok-1", State: Unknown, LastSend: earlier, RunID: "old"}))
+		var seen []Entry
+		var passed []time.Time
+		b := bookerFunc(func(ctx context.Context, req *prio.OrderRequest, lastSend time.Time) (Receipt, error) {
+			e, _, _ := j.Get(ctx, req.OrderExternalReference)
+			seen = append(seen, e)
+			passed = append(passed, lastSend)
+			dl, ok := ctx.Deadline()
+			assert.True(t, ok, "Book has a deadline")
+			assert.Equal(t, e.LastSend, dl, "the journaled bound is the call's deadline")
+			if len(seen) == 1 {
+				time.Sleep(time.Second)
+				return Receipt{Sends: 1, Lookups: 1, LastSend: time.Now()},
+					&prio.OutcomeUnknownError{LastSend: time.Now(), DecidableAt: time.Now().Add(3 * time.Second)}
+			}
+			return Receipt{OrderReference: "ORD1", Lookups: 1}, nil
+		})
+		start := time.Now()
+		var got collect
+		r := &Runner{Booker: b, Journal: j, BookTimeout: time.Minute, OnResult: got.add}
+		_, err := r.Run(t.Context(), rowsOf("ok-1"))
+		require.NoError(t, err)
+		require.Len(t, seen, 2)
+		assert.Equal(t, Sending, seen[0].State)
+		assert.Equal(t, start.Add(time.Minute), seen[0].LastSend)
+		assert.Equal(t, earlier, passed[0], "Book gets the LastSend known before the call")
+		// After the unknown outcome: LastSend is what Book reported, and
+		// the second call waits for DecidableAt.
+		assert.Equal(t, start.Add(time.Second), passed[1])
+		assert.Equal(t, start.Add(4*time.Second).Add(time.Minute), seen[1].LastSend)
+		res := got.byRef()["ok-1"]
+		assert.Equal(t, Booked, res.State)
+		assert.False(t, res.Recovered, "the first call sent")
+		assert.Equal(t, 2, res.Lookups)
+		assert.Equal(t, 1, res.Sends)
+	})
+}
+
+type bookerFunc func(ctx context.Context, req *prio.OrderRequest, lastSend time.Time) (Receipt, error)
+
+func (f bookerFunc) Book(ctx context.Context, req *prio.OrderRequest, lastSend time.Time) (Receipt, error) {
+	return f(ctx, req, lastSend)
+}
+
 // TestResumeAfterCrashAtEveryStep kills the simulated process at every
 // step of a run in turn (each journal write, each request before it is
 // sent and after it was processed, each look-up), then runs again with the
@@ -162,8 +223,8 @@ func TestRowsInDoubtAreSettledByLookup(t *testing.T) {
 // once and that a third run sends nothing.
 func TestResumeAfterCrashAtEveryStep(t *testing.T) {
 	t.Parallel()
-	refs := []string{"ok-1", "lost-1", "ok-2", "busy-1", "refused-1", "findfail-1", "ok-3"}
-	good := []string{"ok-1", "lost-1", "ok-2", "busy-1", "findfail-1", "ok-3"}
+	refs := []string{"ok-1", "lost-1", "slow-1", "ok-2", "busy-1", "refused-1", "findfail-1", "ok-3"}
+	good := []string{"ok-1", "lost-1", "slow-1", "ok-2", "busy-1", "findfail-1", "ok-3"}
 
 	// A clean run tells how many steps there are.
 	var steps int64
@@ -219,7 +280,7 @@ func TestResumeAfterRandomCrashes(t *testing.T) {
 	t.Parallel()
 	var refs []string
 	for i := range 40 {
-		prefix := []string{"ok-", "ok-", "lost-", "busy-", "findfail-"}[i%5]
+		prefix := []string{"ok-", "ok-", "lost-", "busy-", "findfail-", "slow-"}[i%6]
 		refs = append(refs, fmt.Sprintf("%s%02d", prefix, i))
 	}
 	for seed := range uint64(25) {
@@ -244,38 +305,48 @@ func TestResumeAfterRandomCrashes(t *testing.T) {
 	}
 }
 
-// TestRowsInDoubtWaitWithoutHoldingUpOthers checks that rows an earlier
-// run left in doubt are looked up only once the resolve delay has passed
-// since the start, while the rows behind them are booked meanwhile; and
-// that an interruption during that wait reports them as unknown.
-func TestRowsInDoubtWaitWithoutHoldingUpOthers(t *testing.T) {
+// TestRowsLeftSendingWaitForTheHorizon resumes rows a dead process left
+// sending a moment ago, whose orders are still being processed: they are
+// looked up first, and not sent again until their journaled LastSend plus
+// the horizon has passed, while the rows behind them go ahead on the other
+// workers; an interruption during that wait leaves them in doubt.
+func TestRowsLeftSendingWaitForTheHorizon(t *testing.T) {
 	t.Parallel()
 	doubt := []string{"ok-d1", "ok-d2", "ok-d3"}
 	refs := append(append([]string{}, doubt...), refsN("ok-p", 30)...)
-	seed := func(j *MemoryJournal) {
+	// ok-d1 landed, ok-d2 is still being processed, ok-d3 never arrived.
+	seed := func(srv *fakeServer, j *MemoryJournal) time.Time {
+		last := time.Now().Add(-time.Second)
+		srv.mu.Lock()
+		srv.seq++
+		srv.orders["ok-d1"] = []string{"ORD-early"}
+		srv.landing["ok-d2"] = []time.Time{time.Now().Add(3 * time.Second)}
+		srv.mu.Unlock()
 		for i, ref := range doubt {
 			st := []State{Sending, Unknown, Sending}[i]
-			require.NoError(t, j.Put(context.Background(), Entry{ExternalReference: ref, State: st, Attempts: 1, RunID: "earlier"}))
+			require.NoError(t, j.Put(context.Background(), Entry{ExternalReference: ref, State: st, Attempts: 1, Sends: 1, LastSend: last, RunID: "earlier"}))
 		}
+		return last
 	}
 	t.Run("complete", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			srv := newFakeServer()
 			j := NewMemoryJournal()
-			seed(j)
+			last := seed(srv, j)
 			start := time.Now()
-			r := &Runner{Booker: &fakeBooker{srv: srv}, Journal: j, Concurrency: 2, ResolveDelay: 3 * time.Second}
+			var got collect
+			r := &Runner{Booker: &fakeBooker{srv: srv}, Journal: j, Concurrency: 4, OnResult: got.add}
 			sum, err := r.Run(t.Context(), rowsOf(refs...))
 			require.NoError(t, err)
 			assert.Equal(t, len(refs), sum.Booked)
-			assert.Equal(t, 3, sum.Lookups)
+			assert.Equal(t, 30+1, sum.Sends, "only ok-d3, which never arrived, is sent again")
+			assert.Equal(t, 2, sum.Recovered)
 			for _, ref := range refs[3:] {
 				assert.Equal(t, start, srv.created[ref], "%s waited for the rows in doubt", ref)
 			}
-			for _, ref := range doubt {
-				assert.Equal(t, start.Add(3*time.Second), srv.found[ref], "%s looked up too early or too late", ref)
-			}
+			assert.Equal(t, last.Add(fakeHorizon), srv.created["ok-d3"], "ok-d3 sent before the horizon passed")
+			assert.Equal(t, fakeHorizon-time.Second, sum.Elapsed)
 			assertExactlyOnce(t, srv, j, refs)
 		})
 	})
@@ -284,22 +355,46 @@ func TestRowsInDoubtWaitWithoutHoldingUpOthers(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			srv := newFakeServer()
 			j := NewMemoryJournal()
-			seed(j)
+			last := seed(srv, j)
 			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 			defer cancel()
 			var got collect
-			r := &Runner{Booker: &fakeBooker{srv: srv}, Journal: j, Concurrency: 2, ResolveDelay: 3 * time.Second, OnResult: got.add}
+			r := &Runner{Booker: &fakeBooker{srv: srv}, Journal: j, Concurrency: 4, OnResult: got.add}
 			sum, err := r.Run(ctx, rowsOf(refs...))
 			require.ErrorIs(t, err, ErrInterrupted)
-			assert.Equal(t, 30, sum.Booked)
-			assert.Equal(t, 3, sum.Unknown)
-			assert.Zero(t, sum.Lookups)
-			for _, ref := range doubt {
+			assert.Equal(t, 31, sum.Booked)
+			assert.Equal(t, 2, sum.Unknown)
+			for _, ref := range doubt[1:] {
 				assert.Equal(t, Unknown, got.byRef()[ref].State)
 				assert.ErrorIs(t, got.byRef()[ref].Err, ErrInterrupted)
-				assert.NotEqual(t, Booked, j.Entries()[ref].State)
+				e := j.Entries()[ref]
+				assert.Equal(t, Unknown, e.State)
+				assert.Equal(t, last, e.LastSend, "%s: the bound of the dead process's send is kept", ref)
 			}
+			assert.Zero(t, srv.creates["ok-d2"]+srv.creates["ok-d3"])
 		})
+	})
+}
+
+// TestOldJournalRowsLeftSending resumes rows of a journal written before
+// LastSend was kept: a row left sending counts as sent until Updated plus
+// BookTimeout, one left unknown until Updated.
+func TestOldJournalRowsLeftSending(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		j := NewMemoryJournal()
+		written := time.Now()
+		require.NoError(t, j.Put(context.Background(),
+			Entry{ExternalReference: "ok-s", State: Sending, Attempts: 1, RunID: "old"},
+			Entry{ExternalReference: "ok-u", State: Unknown, Attempts: 1, RunID: "old"}))
+		time.Sleep(time.Second)
+		r := &Runner{Booker: &fakeBooker{srv: srv}, Journal: j, BookTimeout: 30 * time.Second}
+		_, err := r.Run(t.Context(), rowsOf("ok-s", "ok-u"))
+		require.NoError(t, err)
+		assert.Equal(t, written.Add(30*time.Second+fakeHorizon), srv.created["ok-s"])
+		assert.Equal(t, written.Add(fakeHorizon), srv.created["ok-u"])
+		assertExactlyOnce(t, srv, j, []string{"ok-s", "ok-u"})
 	})
 }
 
@@ -421,7 +516,8 @@ func TestDrainTimeoutRecordsRowsInFlightAsUnknown(t *testing.T) {
 		sum, err = (&Runner{Booker: &fakeBooker{srv: srv}, Journal: j}).Run(t.Context(), rowsOf(refs...))
 		require.NoError(t, err)
 		assert.Equal(t, 10, sum.Booked)
-		assert.Equal(t, 2, sum.Lookups, "the two rows in doubt are looked up first")
+		assert.Equal(t, 4, sum.Lookups, "the two rows in doubt are looked up, and again after the horizon")
+		assert.Equal(t, 10, sum.Sends)
 		assertExactlyOnce(t, srv, j, refs)
 	})
 }
@@ -440,26 +536,62 @@ func TestJournalFailureStopsTheRun(t *testing.T) {
 	})
 }
 
-type authFailBooker struct{ creates atomic.Int64 }
-
-func (b *authFailBooker) Book(context.Context, *prio.OrderRequest) (Receipt, error) {
-	b.creates.Add(1)
-	return Receipt{Sends: 1}, &prio.APIError{StatusCode: 401, Operation: "createOrder"}
-}
-
-func (b *authFailBooker) Find(context.Context, string) (string, error) {
-	return "", errors.New("unused")
-}
-
-func TestUnauthorizedStopsTheRun(t *testing.T) {
+func TestRefusedCredentialsStopTheRun(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		b := &authFailBooker{}
-		j := NewMemoryJournal()
-		_, err := (&Runner{Booker: b, Journal: j, Concurrency: 2}).Run(t.Context(), rowsOf(refsN("ok-", 100)...))
-		require.ErrorIs(t, err, prio.ErrUnauthorized)
-		assert.LessOrEqual(t, b.creates.Load(), int64(2), "at most the rows already in flight")
-	})
+	for _, code := range []int{401, 403} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				var creates atomic.Int64
+				b := bookerFunc(func(context.Context, *prio.OrderRequest, time.Time) (Receipt, error) {
+					creates.Add(1)
+					return Receipt{Sends: 1}, &prio.APIError{StatusCode: code, Operation: "createOrder"}
+				})
+				_, err := (&Runner{Booker: b, Journal: NewMemoryJournal(), Concurrency: 2}).Run(t.Context(), rowsOf(refsN("ok-", 100)...))
+				require.ErrorIs(t, err, map[int]error{401: prio.ErrUnauthorized, 403: prio.ErrForbidden}[code])
+				assert.LessOrEqual(t, creates.Load(), int64(2), "at most the rows already in flight")
+			})
+		})
+	}
+}
+
+// TestOutcomeOfDecides checks that the runner reads Book's errors as
+// prio.OutcomeOf does, including those no HTTP status describes.
+func TestOutcomeOfDecides(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		err   error
+		state State
+		calls int
+	}{
+		{"reference conflict", &prio.ReferenceConflictError{ExternalReference: "ok-1", Reason: "other product"}, Failed, 1},
+		{"invalid argument", fmt.Errorf("%w: order_bookings is empty", prio.ErrInvalidArgument), Failed, 1},
+		{"422", &prio.APIError{StatusCode: 422}, Failed, 1},
+		{"unknown", &prio.OutcomeUnknownError{DecidableAt: time.Now().Add(time.Second)}, Unknown, 1 + DefaultResolveAttempts},
+		{"500 proven absent", &prio.APIError{StatusCode: 500}, Unknown, 1 + DefaultResolveAttempts},
+		{"unrecognised", errors.New("something else"), Unknown, 1 + DefaultResolveAttempts},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				calls := 0
+				b := bookerFunc(func(context.Context, *prio.OrderRequest, time.Time) (Receipt, error) {
+					calls++
+					return Receipt{}, tt.err
+				})
+				var got collect
+				j := NewMemoryJournal()
+				_, err := (&Runner{Booker: b, Journal: j, OnResult: got.add}).Run(t.Context(), rowsOf("ok-1"))
+				require.NoError(t, err)
+				assert.Equal(t, tt.state, got.byRef()["ok-1"].State)
+				assert.ErrorIs(t, got.byRef()["ok-1"].Err, tt.err)
+				assert.Equal(t, tt.state, j.Entries()["ok-1"].State)
+				assert.Equal(t, tt.calls, calls)
+			})
+		})
+	}
 }
 
 func TestDuplicateReferencesInTheInput(t *testing.T) {
@@ -555,6 +687,7 @@ func TestRetryFailedLooksUpAndSendsAgain(t *testing.T) {
 		_, err := r.Run(t.Context(), rowsOf("refused-1", "ok-1"))
 		require.NoError(t, err)
 		r.RetryFailed = true
+		time.Sleep(fakeHorizon) // a later run: the refused send is long over
 		sum, err := r.Run(t.Context(), rowsOf("refused-1", "ok-1"))
 		require.NoError(t, err)
 		assert.Equal(t, 1, sum.Lookups)
@@ -605,37 +738,6 @@ func TestRunnerNeedsBookerAndJournal(t *testing.T) {
 	_, err := (&Runner{Journal: NewMemoryJournal()}).Run(t.Context(), rowsOf("ok-1"))
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "Booker"))
-}
-
-func TestJudge(t *testing.T) {
-	t.Parallel()
-	api := func(code int) error { return &prio.APIError{StatusCode: code} }
-	tests := []struct {
-		name string
-		err  error
-		want verdict
-	}{
-		{"nil", nil, verdictBooked},
-		{"400", api(400), verdictRefused},
-		{"404", api(404), verdictRefused},
-		{"422 wrapped", fmt.Errorf("wrapped: %w", api(422)), verdictRefused},
-		{"401", api(401), verdictFatal},
-		{"403", api(403), verdictFatal},
-		{"408", api(408), verdictDoubt},
-		{"409", api(409), verdictDoubt},
-		{"429", api(429), verdictDoubt},
-		{"500", api(500), verdictDoubt},
-		{"503", api(503), verdictDoubt},
-		{"outcome unknown over a 400", &prio.OutcomeUnknownError{Err: api(400)}, verdictDoubt},
-		{"invalid argument", fmt.Errorf("%w: order_bookings is empty", prio.ErrInvalidArgument), verdictRefused},
-		{"key reused", fmt.Errorf("%w: other body", prio.ErrKeyReused), verdictRefused},
-		{"local limit", &prio.LocalLimitError{Reason: "guard"}, verdictDoubt},
-		{"cancelled", context.Canceled, verdictDoubt},
-		{"network", errors.New("read: connection reset by peer"), verdictDoubt},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, judge(tt.err), tt.name)
-	}
 }
 
 // BenchmarkRunner measures the runner's own cost per row: an instant fake

@@ -38,13 +38,19 @@ CREATE TABLE IF NOT EXISTS bookings (
 	attempts           INTEGER NOT NULL DEFAULT 0,
 	sends              INTEGER NOT NULL DEFAULT 0,
 	run_id             TEXT NOT NULL DEFAULT '',
-	updated_at         TEXT NOT NULL
+	updated_at         TEXT NOT NULL,
+	last_send          TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 `
 
+// sqliteAddLastSend migrates a journal made before last_send was kept. Its
+// rows get an empty last_send (no time known), which the runner reads
+// conservatively (see the package documentation).
+const sqliteAddLastSend = `ALTER TABLE bookings ADD COLUMN last_send TEXT NOT NULL DEFAULT ''`
+
 const sqliteUpsert = `
-INSERT INTO bookings (external_reference, state, order_reference, error, attempts, sends, run_id, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO bookings (external_reference, state, order_reference, error, attempts, sends, run_id, updated_at, last_send)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (external_reference) DO UPDATE SET
 	state = excluded.state,
 	order_reference = excluded.order_reference,
@@ -52,11 +58,16 @@ ON CONFLICT (external_reference) DO UPDATE SET
 	attempts = excluded.attempts,
 	sends = excluded.sends,
 	run_id = excluded.run_id,
-	updated_at = excluded.updated_at`
+	updated_at = excluded.updated_at,
+	last_send = excluded.last_send`
 
 // updatedLayout is fixed-width UTC so that updated_at sorts as text in
 // sqlite3 and reads plainly.
 const updatedLayout = "2006-01-02T15:04:05.000Z"
+
+// lastSendLayout keeps every nanosecond: last_send is a bound, and
+// rounding it down would move it before the send it bounds.
+const lastSendLayout = "2006-01-02T15:04:05.000000000Z"
 
 // maxGroup bounds how many Put calls share one transaction.
 const maxGroup = 256
@@ -116,6 +127,11 @@ func OpenSQLite(path string) (*SQLiteJournal, error) {
 		_ = unlock()
 		return nil, fmt.Errorf("batch: create journal table in %s: %w", path, err)
 	}
+	if err := migrate(ctx, db); err != nil {
+		_ = db.Close()
+		_ = unlock()
+		return nil, fmt.Errorf("batch: migrate journal %s: %w", path, err)
+	}
 	var mode string
 	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
 		_ = db.Close()
@@ -136,6 +152,32 @@ func OpenSQLite(path string) (*SQLiteJournal, error) {
 	return j, nil
 }
 
+// migrate adds the columns a journal made by an earlier version lacks.
+func migrate(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info('bookings')`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	has := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		has[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if !has["last_send"] {
+		if _, err := db.ExecContext(ctx, sqliteAddLastSend); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Path returns the file the journal lives in.
 func (j *SQLiteJournal) Path() string { return j.path }
 
@@ -150,11 +192,12 @@ func (j *SQLiteJournal) Get(ctx context.Context, ref string) (Entry, bool, error
 		e       Entry
 		state   string
 		updated string
+		last    string
 	)
 	err := j.db.QueryRowContext(ctx,
-		`SELECT external_reference, state, order_reference, error, attempts, sends, run_id, updated_at
+		`SELECT external_reference, state, order_reference, error, attempts, sends, run_id, updated_at, last_send
 		 FROM bookings WHERE external_reference = ?`, ref).
-		Scan(&e.ExternalReference, &state, &e.OrderReference, &e.Error, &e.Attempts, &e.Sends, &e.RunID, &updated)
+		Scan(&e.ExternalReference, &state, &e.OrderReference, &e.Error, &e.Attempts, &e.Sends, &e.RunID, &updated, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Entry{}, false, nil
 	}
@@ -163,6 +206,12 @@ func (j *SQLiteJournal) Get(ctx context.Context, ref string) (Entry, bool, error
 	}
 	e.State = State(state)
 	e.Updated, _ = time.Parse(updatedLayout, updated)
+	if last != "" {
+		if e.LastSend, err = time.Parse(lastSendLayout, last); err != nil {
+			// A bound that cannot be read must not be taken for none.
+			return Entry{}, false, fmt.Errorf("batch: journal get %q: last_send: %w", ref, err)
+		}
+	}
 	return e, true, nil
 }
 
@@ -235,8 +284,12 @@ func (j *SQLiteJournal) commit(group []*writeReq) error {
 	now := time.Now().UTC().Format(updatedLayout)
 	for _, r := range group {
 		for _, e := range r.entries {
+			last := ""
+			if !e.LastSend.IsZero() {
+				last = e.LastSend.UTC().Format(lastSendLayout)
+			}
 			if _, err := stmt.ExecContext(ctx, e.ExternalReference, string(e.State), e.OrderReference,
-				e.Error, e.Attempts, e.Sends, e.RunID, now); err != nil {
+				e.Error, e.Attempts, e.Sends, e.RunID, now, last); err != nil {
 				_ = stmt.Close()
 				_ = tx.Rollback()
 				return fmt.Errorf("batch: journal write %q: %w", e.ExternalReference, err)

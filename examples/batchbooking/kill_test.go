@@ -82,25 +82,31 @@ func runToCompletion(t *testing.T, bin string, sb *sandboxProcess, args ...strin
 }
 
 // TestKillAndResume kills the command with SIGKILL at random moments while
-// it books against a sandbox that deduplicates nothing and injects faults,
-// then runs it to completion, and checks that every row was booked exactly
-// once.
+// it books against a sandbox that deduplicates nothing, injects faults
+// (gateway timeouts in front of a slower origin among them) and serves
+// order reads from a cache 3 s behind, then runs it to completion, and
+// checks that every row was booked exactly once.
 func TestKillAndResume(t *testing.T) {
 	t.Parallel()
 	example, sandboxBin := binaries(t)
-	sb := startSandbox(t, sandboxBin, "-idempotency", "none", "-faults", "flaky", "-request-limit", "0")
+	sb := startSandbox(t, sandboxBin, "-idempotency", "none", "-faults", "flaky", "-cache-lag", "3s", "-request-limit", "0")
 	const rows = 2000
 	in := filepath.Join(t.TempDir(), "orders.csv")
 	writeInput(t, in, "KILL", rows)
-	args := []string{"-in", in, "-attempt-timeout", "2s", "-rate-limited-delay", "1s", "-rate", "0", "-progress-every", "50ms"}
+	// The flaky profile processes a call at most 300 ms after it arrived,
+	// so a 3 s horizon is ample; a killed run's rows in flight wait for
+	// their 10 s Book deadline plus the horizon.
+	args := []string{"-in", in, "-attempt-timeout", "2s", "-rate-limited-delay", "1s", "-rate", "0", "-progress-every", "50ms",
+		"-horizon", "3s", "-book-timeout", "10s"}
 
 	base := killSeed(t)
 	killed := 0
 	for i := range uint64(10) {
 		seed := base + i
 		rng := rand.New(rand.NewPCG(seed, 0x6b696c6c))
-		// Up to past the resolve delay (2s), so that some runs die while
-		// looking up the rows the run before left in doubt.
+		// Runs die at any moment of their first 2.6 s: while booking, and
+		// while the rows the run before left in doubt wait for their
+		// horizon.
 		delay := 200*time.Millisecond + time.Duration(rng.Int64N(int64(2400*time.Millisecond)))
 		var stdout, stderr bytes.Buffer
 		cmd := exampleCmd(t.Context(), example, sb, args...)

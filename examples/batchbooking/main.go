@@ -40,8 +40,14 @@
 //
 // Every row's state is kept in a SQLite journal (-journal, default the
 // input path plus ".journal"). Started again with the same input and
-// journal after any crash, the command books only what is not booked yet,
-// looking rows in doubt up first; a finished input books nothing more.
+// journal after any crash, the command books only what is not booked yet;
+// a finished input books nothing more. A row that may have been sent is
+// looked up first and sent again only when the look-up proves it absent
+// once no earlier send can still be processed: -horizon (the client's
+// processing horizon, 90 s against Prio) after the last send. A row a
+// killed run left sending counts as sent until that run's Book call would
+// have timed out (-book-timeout, 5 minutes by default), so it waits up to
+// -book-timeout plus -horizon.
 // Open the journal with sqlite3 to see every row:
 //
 //	sqlite3 orders.csv.journal 'SELECT state, count(*) FROM bookings GROUP BY state'
@@ -53,7 +59,8 @@
 //
 // Without -base-url and without PRIO_CLIENT_ID, the command starts the
 // embedded sandbox (package priotest) and books there; -faults names its
-// fault profile (none, flaky, hostile). With PRIO_CLIENT_ID,
+// fault profile (none, flaky, hostile) and -cache-lag puts its order cache
+// behind the live orders. With PRIO_CLIENT_ID,
 // PRIO_CLIENT_SECRET, PRIO_DISTRIBUTOR_ID and PRIO_ENV or PRIO_BASE_URL it
 // books with the real API. -base-url points it at any server, such as a
 // separate prio-sandbox, with the credentials from the same variables.
@@ -101,9 +108,16 @@ const (
 // is bounded at 5 s (its "hang" fault never answers; Prio itself gets the
 // client's 60 s), and a 429 without Retry-After is waited out for 2 s
 // (Prio bans a client for a minute; the sandbox's fault bans no one).
+//
+// The processing horizon is 3 s there: the sandbox goes on processing a
+// call at most 1 s after it arrived (the hostile profile's Delay; its
+// OriginDelay is 800 ms, the flaky profile's 200 ms and 300 ms), and a
+// "hang" is never processed, so three times the slowest case leaves a wide
+// margin on a loaded machine. Prio itself gets the client's 90 s.
 const (
 	sandboxAttemptTimeout   = 5 * time.Second
 	sandboxRateLimitedDelay = 2 * time.Second
+	sandboxHorizon          = 3 * time.Second
 )
 
 func main() {
@@ -128,6 +142,9 @@ type config struct {
 	faults           string
 	attemptTimeout   time.Duration
 	rateLimitedDelay time.Duration
+	horizon          time.Duration
+	bookTimeout      time.Duration
+	cacheLag         time.Duration
 	rate             int
 	retryFailed      bool
 	progressEvery    time.Duration
@@ -145,6 +162,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.faults, "faults", "none", "fault profile of the embedded sandbox: none, flaky or hostile")
 	fs.DurationVar(&c.attemptTimeout, "attempt-timeout", 0, "timeout of one create request (default: the client's 60s; 5s with the embedded sandbox)")
 	fs.DurationVar(&c.rateLimitedDelay, "rate-limited-delay", 0, "wait after a 429 without Retry-After (default: the client's 60s, as Prio bans for a minute; 2s with the embedded sandbox)")
+	fs.DurationVar(&c.horizon, "horizon", 0, "how long after a send Prio may still process it; no row is sent again before (default: the client's 90s; 3s with the embedded sandbox)")
+	fs.DurationVar(&c.bookTimeout, "book-timeout", batch.DefaultBookTimeout, "bound on one row's booking call, sends and look-ups together")
+	fs.DurationVar(&c.cacheLag, "cache-lag", 0, "how far the embedded sandbox's order cache lags behind its orders")
 	fs.IntVar(&c.rate, "rate", prio.DefaultRetryPolicy().RequestsPerMinute, "requests per minute the client allows itself (0: no limit; also the embedded sandbox's limit)")
 	fs.BoolVar(&c.retryFailed, "retry-failed", false, "try again rows that failed in an earlier run")
 	fs.DurationVar(&c.progressEvery, "progress-every", 5*time.Second, "interval of the plain progress lines when standard error is not a terminal")
@@ -160,8 +180,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-concurrency must be at least 1")
 	case c.rate < 0:
 		return c, errors.New("-rate must not be negative")
-	case c.attemptTimeout < 0 || c.rateLimitedDelay < 0 || c.progressEvery <= 0:
-		return c, errors.New("-attempt-timeout and -rate-limited-delay must not be negative, -progress-every must be positive")
+	case c.attemptTimeout < 0 || c.rateLimitedDelay < 0 || c.horizon < 0 || c.cacheLag < 0:
+		return c, errors.New("-attempt-timeout, -rate-limited-delay, -horizon and -cache-lag must not be negative")
+	case c.bookTimeout <= 0 || c.progressEvery <= 0:
+		return c, errors.New("-book-timeout and -progress-every must be positive")
 	}
 	return c, nil
 }
@@ -193,14 +215,14 @@ func connect(c config) (*target, error) {
 		if !envOK {
 			return nil, errors.New("-base-url needs PRIO_CLIENT_ID and PRIO_CLIENT_SECRET (and PRIO_DISTRIBUTOR_ID)")
 		}
-		if c.faults != "none" {
-			return nil, errors.New("-faults applies to the embedded sandbox only; set a separate server's faults on that server")
+		if c.faults != "none" || c.cacheLag != 0 {
+			return nil, errors.New("-faults and -cache-lag apply to the embedded sandbox only; set a separate server's on that server")
 		}
 		opts = append(envOpts, prio.WithBaseURL(c.baseURL))
 		t.where = c.baseURL
 	case envOK:
-		if c.faults != "none" {
-			return nil, errors.New("-faults applies to the embedded sandbox only")
+		if c.faults != "none" || c.cacheLag != 0 {
+			return nil, errors.New("-faults and -cache-lag apply to the embedded sandbox only")
 		}
 		opts = envOpts
 		t.where = "the Prio API (PRIO_* variables)"
@@ -209,7 +231,8 @@ func connect(c config) (*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.sandbox, err = priotest.Start("127.0.0.1:0", priotest.WithFaults(profile), priotest.WithRequestLimit(c.rate))
+		t.sandbox, err = priotest.Start("127.0.0.1:0", priotest.WithFaults(profile), priotest.WithRequestLimit(c.rate),
+			priotest.WithOrderCacheLag(c.cacheLag))
 		if err != nil {
 			return nil, err
 		}
@@ -218,13 +241,19 @@ func connect(c config) (*target, error) {
 			prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
 			prio.WithDistributorID(priotest.DefaultDistributorID),
 		}
-		t.where = fmt.Sprintf("the embedded sandbox at %s (faults %s)", t.sandbox.URL(), profile.Name)
+		t.where = fmt.Sprintf("the embedded sandbox at %s (faults %s, cache lag %s)", t.sandbox.URL(), profile.Name, c.cacheLag)
 		if c.attemptTimeout == 0 {
 			c.attemptTimeout = sandboxAttemptTimeout
 		}
 		if c.rateLimitedDelay == 0 {
 			c.rateLimitedDelay = sandboxRateLimitedDelay
 		}
+		if c.horizon == 0 {
+			c.horizon = sandboxHorizon
+		}
+	}
+	if c.horizon > 0 {
+		policy.ProcessingHorizon = c.horizon
 	}
 	if c.rateLimitedDelay > 0 {
 		policy.RateLimitedDelay = c.rateLimitedDelay
@@ -321,6 +350,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 		Booker:      batch.ClientBooker(t.client),
 		Journal:     j,
 		Concurrency: c.concurrency,
+		BookTimeout: c.bookTimeout,
 		RetryFailed: c.retryFailed,
 		OnResult: func(res batch.Result) {
 			if err := results.write(res); err != nil && writeErr == nil {

@@ -65,13 +65,14 @@ func readResults(t *testing.T, path string) map[string][3]string {
 }
 
 // TestSampleOnFlakySandbox is the documented command: the sample against
-// the embedded sandbox with the flaky profile.
+// the embedded sandbox with the flaky profile, here with its order cache
+// 3 s behind as well.
 func TestSampleOnFlakySandbox(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "results.csv")
 	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), []string{"-in", "sample.csv", "-faults", "flaky", "-out", out}, &stdout, &stderr, false)
+	code := run(t.Context(), []string{"-in", "sample.csv", "-faults", "flaky", "-cache-lag", "3s", "-out", out}, &stdout, &stderr, false)
 	require.Equal(t, exitOK, code, "stderr:\n%s\nstdout:\n%s", stderr.String(), stdout.String())
 
 	s := summaryOf(t, stdout.String())
@@ -158,6 +159,8 @@ func TestUsageErrors(t *testing.T) {
 		{"zero concurrency", []string{"-in", "sample.csv", "-concurrency", "0"}, "-concurrency"},
 		{"unknown profile", []string{"-in", "sample.csv", "-faults", "stormy", "-out", filepath.Join(dir, "r.csv")}, "stormy"},
 		{"stray argument", []string{"-in", "sample.csv", "extra"}, "unexpected arguments"},
+		{"zero book timeout", []string{"-in", "sample.csv", "-book-timeout", "0s"}, "-book-timeout"},
+		{"negative horizon", []string{"-in", "sample.csv", "-horizon", "-1s"}, "-horizon"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,6 +189,11 @@ func TestBaseURLNeedsCredentials(t *testing.T) {
 	t.Setenv("PRIO_DISTRIBUTOR_ID", "501")
 	stderr.Reset()
 	code = run(t.Context(), []string{"-in", "sample.csv", "-base-url", "http://127.0.0.1:1/v3.8/distributor", "-faults", "flaky"}, &stdout, &stderr, false)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr.String(), "embedded sandbox only")
+
+	stderr.Reset()
+	code = run(t.Context(), []string{"-in", "sample.csv", "-base-url", "http://127.0.0.1:1/v3.8/distributor", "-cache-lag", "3s"}, &stdout, &stderr, false)
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr.String(), "embedded sandbox only")
 }
