@@ -17,7 +17,7 @@ import (
 )
 
 // readFixture returns the bytes of a file in testdata.
-func readFixture(t *testing.T, name string) []byte {
+func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(t, err)
