@@ -97,7 +97,7 @@ func checkOrder(t *testing.T, v any) {
 	assert.Equal(t, 4*time.Hour, offsetOf(*first.BookingTravelDate))
 	assert.Equal(t, 1*time.Hour, offsetOf(*o.OrderBookings[1].BookingTravelDate))
 	require.NotNil(t, first.BookingVoucherReleased)
-	assert.True(t, bool(*first.BookingVoucherReleased))
+	assert.True(t, first.BookingVoucherReleased.Bool())
 	require.NotNil(t, first.ProductCancellationPolicies)
 	assert.Equal(t, wire.Decimal("100"), *(*first.ProductCancellationPolicies)[0].CancellationFeePercentage)
 	require.NotNil(t, o.OrderContacts)
@@ -126,7 +126,7 @@ func checkProduct(t *testing.T, v any) {
 	for _, d := range details {
 		assert.NotEmpty(t, d.ProductTypePricing.ProductTypeSalesPrice)
 	}
-	assert.True(t, bool(p.ProductAvailability))
+	assert.True(t, p.ProductAvailability.Bool())
 }
 
 func checkAvailability(t *testing.T, v any) {
@@ -224,11 +224,11 @@ func TestFixturesLegacyForms(t *testing.T) {
 	require.NotNil(t, o.OrderCreated)
 	assert.True(t, o.OrderCreated.Equal(time.Date(2025, 8, 5, 13, 11, 12, 716_000_000, time.UTC)))
 	b := o.OrderBookings[0]
-	assert.True(t, bool(*b.BookingVoucherReleased))
-	assert.False(t, bool(*b.ProductCancellationAllowed))
-	assert.True(t, bool(*o.OrderOptions.PriceOnVoucher))
-	assert.True(t, bool(*o.OrderOptions.EmailOptions.EmailTypes.SendTickets))
-	assert.False(t, bool(*o.OrderOptions.EmailOptions.EmailTypes.SendReceipt))
+	assert.True(t, b.BookingVoucherReleased.Bool())
+	assert.False(t, b.ProductCancellationAllowed.Bool())
+	assert.True(t, o.OrderOptions.PriceOnVoucher.Bool())
+	assert.True(t, o.OrderOptions.EmailOptions.EmailTypes.SendTickets.Bool())
+	assert.False(t, o.OrderOptions.EmailOptions.EmailTypes.SendReceipt.Bool())
 	assert.Equal(t, wire.Decimal("50.5"), *(*b.ProductCancellationPolicies)[0].CancellationFeePercentage)
 
 	out, err := json.Marshal(got)

@@ -425,7 +425,7 @@ func (o *order) model(distributorName string) generated.ConfirmedOrderModel {
 		OrderCancellationDateTime: dtp(o.cancelled),
 		OrderCreatedName:          ptr("Sandbox API"),
 		OrderCreatedEmail:         ptr("api@sandbox.example"),
-		OrderRedacted:             ptr(wire.Bool(false)),
+		OrderRedacted:             ptr(wire.NewBool(false)),
 		OrderViewType:             "DISTRIBUTOR",
 		OrderBookings:             make([]generated.ConfirmedBooking, 0, len(o.bookings)),
 	}
@@ -447,7 +447,7 @@ func (b *booking) model() generated.ConfirmedBooking {
 		BookingModified:            dtp(b.modified),
 		BookingConfirmed:           dtp(b.confirmed),
 		BookingCancelled:           dtp(b.cancelled),
-		BookingVoucherReleased:     ptr(wire.Bool(b.status == generated.BOOKINGCONFIRMED)),
+		BookingVoucherReleased:     ptr(wire.NewBool(b.status == generated.BOOKINGCONFIRMED)),
 		BookingPricing:             pricing(b.cents()),
 		ProductId:                  p.id,
 		ProductTitle:               ptr(p.title),
@@ -457,7 +457,7 @@ func (b *booking) model() generated.ConfirmedBooking {
 		ProductMarketAdminId:       ptr("500"),
 		ProductMarketAdminName:     ptr("Sandbox Market"),
 		ProductCurrencyCode:        ptr("EUR"),
-		ProductCancellationAllowed: ptr(wire.Bool(true)),
+		ProductCancellationAllowed: ptr(wire.NewBool(true)),
 		ProductCodeSettings:        codeSettings(),
 		ProductTypeDetails:         make([]generated.ConfirmedBookingDetail, 0, len(b.pax)),
 	}
@@ -522,7 +522,7 @@ func (r *reservation) model(distributorName string) generated.ReservationModel {
 			ProductMarketAdminId:         ptr("500"),
 			ProductMarketAdminName:       ptr("Sandbox Market"),
 			ProductCurrencyCode:          ptr("EUR"),
-			ProductCancellationAllowed:   ptr(wire.Bool(true)),
+			ProductCancellationAllowed:   ptr(wire.NewBool(true)),
 		}
 		if s := l.line.slot; s != nil {
 			d.ProductAvailabilityId = ptr(s.id)
