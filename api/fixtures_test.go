@@ -3,8 +3,10 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -26,13 +28,15 @@ func readFixture(t testing.TB, name string) []byte {
 
 // roundTrip decodes raw into v, encodes v again and checks that nothing was
 // lost or changed, comparing both documents as generic JSON trees. It also
-// decodes with DisallowUnknownFields, so every field of the fixture must be
-// one the generated model knows.
+// decodes with DisallowUnknownFields and checks that no model kept an
+// unknown field, so every field of the fixture must be one the generated
+// model knows.
 func roundTrip(t *testing.T, raw []byte, v any) {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	require.NoError(t, dec.Decode(v), "decoding into %T", v)
+	require.Empty(t, unknownFields(reflect.ValueOf(v), "$"), "fields the models do not know")
 
 	out, err := json.Marshal(v)
 	require.NoError(t, err)
@@ -41,6 +45,47 @@ func roundTrip(t *testing.T, raw []byte, v any) {
 	require.NoError(t, json.Unmarshal(raw, &want))
 	require.NoError(t, json.Unmarshal(out, &got))
 	require.Equal(t, want, got, "re-encoded %T differs from the fixture", v)
+}
+
+// unknownFields lists, by path, the fields kept in the AdditionalProperties
+// of every model reachable from v.
+func unknownFields(v reflect.Value, path string) []string {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return unknownFields(v.Elem(), path)
+	case reflect.Slice, reflect.Array:
+		var out []string
+		for i := range v.Len() {
+			out = append(out, unknownFields(v.Index(i), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+		return out
+	case reflect.Map:
+		var out []string
+		for _, k := range v.MapKeys() {
+			out = append(out, unknownFields(v.MapIndex(k), fmt.Sprintf("%s[%v]", path, k))...)
+		}
+		return out
+	case reflect.Struct:
+		var out []string
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			if f.Name == "AdditionalProperties" {
+				for _, k := range v.Field(i).MapKeys() {
+					out = append(out, path+"."+k.String())
+				}
+				continue
+			}
+			out = append(out, unknownFields(v.Field(i), path+"."+f.Name)...)
+		}
+		return out
+	}
+	return nil
 }
 
 func TestFixturesRoundTrip(t *testing.T) {
@@ -77,7 +122,7 @@ func checkOrder(t *testing.T, v any) {
 	assert.Equal(t, "501", o.OrderDistributorId)
 	assert.Equal(t, generated.ORDERCONFIRMED, o.OrderStatus)
 	require.NotNil(t, o.OrderPricing.PriceTotal)
-	assert.Equal(t, "201.00", *o.OrderPricing.PriceTotal, "amounts keep their decimal text")
+	assert.Equal(t, wire.Decimal("201.00"), *o.OrderPricing.PriceTotal, "amounts keep their decimal text")
 
 	require.Len(t, o.OrderBookings, 3)
 	products := map[string]bool{}

@@ -149,7 +149,7 @@ func (p *product) slotByID(id string) (slot, bool) {
 	return slot{}, false
 }
 
-func money(cents int) string { return fmt.Sprintf("%d.%02d", cents/100, cents%100) }
+func money(cents int) wire.Decimal { return wire.Decimal(fmt.Sprintf("%d.%02d", cents/100, cents%100)) }
 
 func ptr[T any](v T) *T { return &v }
 
