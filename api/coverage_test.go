@@ -408,7 +408,7 @@ func TestCoverageAgainstInventory(t *testing.T) {
 	}
 }
 
-func loadSpec(t *testing.T) *openapi3.T {
+func loadSpec(t testing.TB) *openapi3.T {
 	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData(api.Spec)
 	require.NoError(t, err)
@@ -435,7 +435,7 @@ func readJSON(t *testing.T, path string, v any) {
 	require.NoError(t, dec.Decode(v), "decoding %s", path)
 }
 
-func loadExceptions(t *testing.T) exceptionList {
+func loadExceptions(t testing.TB) exceptionList {
 	t.Helper()
 	b, err := os.ReadFile(exceptionsFile)
 	require.NoError(t, err)

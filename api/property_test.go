@@ -122,7 +122,7 @@ type builder struct {
 	unknownEnums bool
 }
 
-func newBuilder(t *testing.T) *builder {
+func newBuilder(t testing.TB) *builder {
 	doc := loadSpec(t)
 	ex := loadExceptions(t)
 	b := &builder{doc: doc, flags: map[string]bool{}, guessed: map[string]bool{}}
