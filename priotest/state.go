@@ -225,6 +225,7 @@ type order struct {
 	confirmAt      time.Time // when a pending order confirms
 	reservationRef string
 	bookings       []*booking
+	extra          orderExtra // fields the spec does not know (extra.go)
 }
 
 type booking struct {
@@ -432,6 +433,7 @@ func (o *order) model(distributorName string) generated.ConfirmedOrderModel {
 	for _, b := range o.bookings {
 		m.OrderBookings = append(m.OrderBookings, b.model())
 	}
+	o.extra.attach(&m)
 	return m
 }
 
