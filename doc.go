@@ -204,6 +204,24 @@
 // WithInfo reports, for any call, the key, the number of sends, the elapsed
 // time, the last status and Prio's error_reference.
 //
+// # Decoding
+//
+// Decoding is strict where the spec knows a type from Prio's own inventory:
+// a string where an integer belongs, or a malformed date-time, fails the
+// response, because it means the answer is not what it claims to be. It is
+// tolerant where the spec had to guess, since a guess must never cost a
+// booking: the flags v3.5 typed as strings (Bool accepts true, "true", "1",
+// "yes", "" and their opposites, and keeps any other value as received) and
+// the schemas Prio names without defining (Raw keeps any JSON value). Such a
+// value is sent back exactly as it came, and Bool.Value and Raw.Text,
+// Raw.Object or Raw.Decode give its meaning where there is one. Amounts,
+// prices, fees, taxes and percentages are Decimal, text that accepts a JSON
+// number without going through floating point and is always sent as a
+// string. Enums are open. The order, reservation and contact models and
+// everything inside them keep the fields this version does not know in
+// AdditionalProperties and send them back, so Get, change, Update (see
+// UpdateOf) deletes nothing Prio added since.
+//
 // # Testing without Prio
 //
 // Package priotest is a stateful fake Prio with server-side idempotency and

@@ -664,7 +664,7 @@ func (s *OrdersService) Voucher(ctx context.Context, orderReference string, o *V
 		p.BookingReference = &o.BookingReference
 	}
 	if o.ForceRelease {
-		p.ForceRelease = wire.Bool(true).Ptr()
+		p.ForceRelease = wire.NewBool(true).Ptr()
 	}
 	k, err := s.c.newCall("getVoucher", opts)
 	if err != nil {

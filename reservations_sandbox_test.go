@@ -110,7 +110,7 @@ func TestReservationUpdateAndPromocodesOnTheSandbox(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res.ReservationDetails, 2, "one line replaced, one added")
 	assert.Len(t, res.ReservationDetails[0].ProductTypeDetails, 3)
-	assert.Equal(t, "115.00", *res.ReservationPricing.PriceTotal, "3 x 30.00 + 25.00")
+	assert.Equal(t, prio.Decimal("115.00"), *res.ReservationPricing.PriceTotal, "3 x 30.00 + 25.00")
 	assert.Equal(t, priotest.SlotCapacity-3, openSpotsOf(t, c, slot), "the hold moved from 2 to 3 spots")
 	upd := wire.last(t, http.MethodPut, "/v3.8/distributor/reservations/"+ref)
 	sent := upd.body["data"].(map[string]any)["reservation"].(map[string]any)
@@ -127,7 +127,7 @@ func TestReservationUpdateAndPromocodesOnTheSandbox(t *testing.T) {
 
 	res, err = c.Reservations.AddPromocode(ctx, ref, priotest.PromoPercent)
 	require.NoError(t, err)
-	assert.Equal(t, "103.50", *res.ReservationPricing.PriceTotal, "10% off 115.00")
+	assert.Equal(t, prio.Decimal("103.50"), *res.ReservationPricing.PriceTotal, "10% off 115.00")
 	require.NotNil(t, res.ReservationPromocodes)
 	assert.Equal(t, priotest.PromoPercent, (*res.ReservationPromocodes)[0].PromoCode)
 	add := wire.last(t, http.MethodPost, "/v3.8/distributor/reservations/"+ref+"/promocode")
@@ -142,7 +142,7 @@ func TestReservationUpdateAndPromocodesOnTheSandbox(t *testing.T) {
 
 	res, err = c.Reservations.RemovePromocode(ctx, ref, priotest.PromoPercent)
 	require.NoError(t, err)
-	assert.Equal(t, "115.00", *res.ReservationPricing.PriceTotal)
+	assert.Equal(t, prio.Decimal("115.00"), *res.ReservationPricing.PriceTotal)
 	wire.last(t, http.MethodDelete, "/v3.8/distributor/reservations/"+ref+"/promocode/"+priotest.PromoPercent)
 	_, err = c.Reservations.RemovePromocode(ctx, ref, priotest.PromoPercent)
 	assert.ErrorIs(t, err, prio.ErrNotFound)
@@ -150,7 +150,7 @@ func TestReservationUpdateAndPromocodesOnTheSandbox(t *testing.T) {
 	openLine := *res.ReservationDetails[1].BookingReservationReference
 	res, err = c.Reservations.Cancel(ctx, ref, []string{openLine}, "")
 	require.NoError(t, err)
-	assert.Equal(t, "90.00", *res.ReservationPricing.PriceTotal)
+	assert.Equal(t, prio.Decimal("90.00"), *res.ReservationPricing.PriceTotal)
 	cancel := wire.last(t, http.MethodDelete, "/v3.8/distributor/reservations/"+ref)
 	assert.Equal(t, "booking_reservation_reference="+openLine, cancel.query)
 
@@ -158,6 +158,6 @@ func TestReservationUpdateAndPromocodesOnTheSandbox(t *testing.T) {
 	require.NoError(t, err)
 	order, err := c.Reservations.Confirm(ctx, res, prio.OrderRequest{OrderExternalReference: "cart-1-order", OrderLanguage: "en"})
 	require.NoError(t, err)
-	assert.Equal(t, "85.00", *order.OrderPricing.PriceTotal, "the order keeps the 5.00 off")
+	assert.Equal(t, prio.Decimal("85.00"), *order.OrderPricing.PriceTotal, "the order keeps the 5.00 off")
 	assert.Equal(t, priotest.SlotCapacity-3, openSpotsOf(t, c, slot), "the held spots are now booked")
 }

@@ -16,8 +16,12 @@ type (
 	DateTime = wire.DateTime
 	// Decimal is a money amount or percentage kept as decimal text.
 	Decimal = wire.Decimal
-	// Bool is a flag that decodes from true and "true".
+	// Bool is a flag that decodes from true and "true", and keeps any other
+	// value as received.
 	Bool = wire.Bool
+	// Raw is a value of a schema Prio names without defining, kept as
+	// received.
+	Raw = wire.Raw
 )
 
 // ProductTypeDetail is one line of a booking: a product type (ADULT,

@@ -151,8 +151,11 @@ type inventoryField struct {
 
 // exceptionList is the shape of api/exceptions.yaml.
 type exceptionList struct {
-	BooleanRule booleanRule `yaml:"boolean_rule"`
-	Exceptions  []exception `yaml:"exceptions"`
+	BooleanRule   booleanRule       `yaml:"boolean_rule"`
+	MoneyRule     moneyRule         `yaml:"money_rule"`
+	GuessedTypes  guessedTypes      `yaml:"guessed_types"`
+	UnknownFields unknownFieldsRule `yaml:"unknown_fields"`
+	Exceptions    []exception       `yaml:"exceptions"`
 }
 
 // booleanRule covers the one systematic difference: flags the v3.5 generator
@@ -358,6 +361,15 @@ func TestCoverageExceptionsWellFormed(t *testing.T) {
 	for _, f := range ex.BooleanRule.Fields {
 		require.Len(t, strings.Split(f, "."), 2, "boolean_rule field %q is not Schema.field", f)
 	}
+	require.NotEmpty(t, strings.TrimSpace(ex.MoneyRule.Reason), "money_rule needs a reason")
+	require.NotEmpty(t, ex.MoneyRule.Words, "money_rule names no words")
+	for _, f := range ex.MoneyRule.Fields {
+		require.Len(t, strings.Split(f, "."), 2, "money_rule field %q is not Schema.field", f)
+	}
+	require.NotEmpty(t, strings.TrimSpace(ex.GuessedTypes.Reason), "guessed_types needs a reason")
+	require.NotEmpty(t, ex.GuessedTypes.Schemas, "guessed_types lists no schemas")
+	require.NotEmpty(t, strings.TrimSpace(ex.UnknownFields.Reason), "unknown_fields needs a reason")
+	require.NotEmpty(t, ex.UnknownFields.Roots, "unknown_fields names no roots")
 }
 
 // TestCoverageAgainstInventory is the coverage check proper. It runs after
@@ -396,7 +408,7 @@ func TestCoverageAgainstInventory(t *testing.T) {
 	}
 }
 
-func loadSpec(t *testing.T) *openapi3.T {
+func loadSpec(t testing.TB) *openapi3.T {
 	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData(api.Spec)
 	require.NoError(t, err)
@@ -423,7 +435,7 @@ func readJSON(t *testing.T, path string, v any) {
 	require.NoError(t, dec.Decode(v), "decoding %s", path)
 }
 
-func loadExceptions(t *testing.T) exceptionList {
+func loadExceptions(t testing.TB) exceptionList {
 	t.Helper()
 	b, err := os.ReadFile(exceptionsFile)
 	require.NoError(t, err)

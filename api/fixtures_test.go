@@ -3,8 +3,10 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,7 @@ import (
 )
 
 // readFixture returns the bytes of a file in testdata.
-func readFixture(t *testing.T, name string) []byte {
+func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(t, err)
@@ -26,13 +28,15 @@ func readFixture(t *testing.T, name string) []byte {
 
 // roundTrip decodes raw into v, encodes v again and checks that nothing was
 // lost or changed, comparing both documents as generic JSON trees. It also
-// decodes with DisallowUnknownFields, so every field of the fixture must be
-// one the generated model knows.
+// decodes with DisallowUnknownFields and checks that no model kept an
+// unknown field, so every field of the fixture must be one the generated
+// model knows.
 func roundTrip(t *testing.T, raw []byte, v any) {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	require.NoError(t, dec.Decode(v), "decoding into %T", v)
+	require.Empty(t, unknownFields(reflect.ValueOf(v), "$"), "fields the models do not know")
 
 	out, err := json.Marshal(v)
 	require.NoError(t, err)
@@ -41,6 +45,47 @@ func roundTrip(t *testing.T, raw []byte, v any) {
 	require.NoError(t, json.Unmarshal(raw, &want))
 	require.NoError(t, json.Unmarshal(out, &got))
 	require.Equal(t, want, got, "re-encoded %T differs from the fixture", v)
+}
+
+// unknownFields lists, by path, the fields kept in the AdditionalProperties
+// of every model reachable from v.
+func unknownFields(v reflect.Value, path string) []string {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return unknownFields(v.Elem(), path)
+	case reflect.Slice, reflect.Array:
+		var out []string
+		for i := range v.Len() {
+			out = append(out, unknownFields(v.Index(i), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+		return out
+	case reflect.Map:
+		var out []string
+		for _, k := range v.MapKeys() {
+			out = append(out, unknownFields(v.MapIndex(k), fmt.Sprintf("%s[%v]", path, k))...)
+		}
+		return out
+	case reflect.Struct:
+		var out []string
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			if f.Name == "AdditionalProperties" {
+				for _, k := range v.Field(i).MapKeys() {
+					out = append(out, path+"."+k.String())
+				}
+				continue
+			}
+			out = append(out, unknownFields(v.Field(i), path+"."+f.Name)...)
+		}
+		return out
+	}
+	return nil
 }
 
 func TestFixturesRoundTrip(t *testing.T) {
@@ -77,7 +122,7 @@ func checkOrder(t *testing.T, v any) {
 	assert.Equal(t, "501", o.OrderDistributorId)
 	assert.Equal(t, generated.ORDERCONFIRMED, o.OrderStatus)
 	require.NotNil(t, o.OrderPricing.PriceTotal)
-	assert.Equal(t, "201.00", *o.OrderPricing.PriceTotal, "amounts keep their decimal text")
+	assert.Equal(t, wire.Decimal("201.00"), *o.OrderPricing.PriceTotal, "amounts keep their decimal text")
 
 	require.Len(t, o.OrderBookings, 3)
 	products := map[string]bool{}
@@ -97,7 +142,7 @@ func checkOrder(t *testing.T, v any) {
 	assert.Equal(t, 4*time.Hour, offsetOf(*first.BookingTravelDate))
 	assert.Equal(t, 1*time.Hour, offsetOf(*o.OrderBookings[1].BookingTravelDate))
 	require.NotNil(t, first.BookingVoucherReleased)
-	assert.True(t, bool(*first.BookingVoucherReleased))
+	assert.True(t, first.BookingVoucherReleased.Bool())
 	require.NotNil(t, first.ProductCancellationPolicies)
 	assert.Equal(t, wire.Decimal("100"), *(*first.ProductCancellationPolicies)[0].CancellationFeePercentage)
 	require.NotNil(t, o.OrderContacts)
@@ -126,7 +171,7 @@ func checkProduct(t *testing.T, v any) {
 	for _, d := range details {
 		assert.NotEmpty(t, d.ProductTypePricing.ProductTypeSalesPrice)
 	}
-	assert.True(t, bool(p.ProductAvailability))
+	assert.True(t, p.ProductAvailability.Bool())
 }
 
 func checkAvailability(t *testing.T, v any) {
@@ -224,11 +269,11 @@ func TestFixturesLegacyForms(t *testing.T) {
 	require.NotNil(t, o.OrderCreated)
 	assert.True(t, o.OrderCreated.Equal(time.Date(2025, 8, 5, 13, 11, 12, 716_000_000, time.UTC)))
 	b := o.OrderBookings[0]
-	assert.True(t, bool(*b.BookingVoucherReleased))
-	assert.False(t, bool(*b.ProductCancellationAllowed))
-	assert.True(t, bool(*o.OrderOptions.PriceOnVoucher))
-	assert.True(t, bool(*o.OrderOptions.EmailOptions.EmailTypes.SendTickets))
-	assert.False(t, bool(*o.OrderOptions.EmailOptions.EmailTypes.SendReceipt))
+	assert.True(t, b.BookingVoucherReleased.Bool())
+	assert.False(t, b.ProductCancellationAllowed.Bool())
+	assert.True(t, o.OrderOptions.PriceOnVoucher.Bool())
+	assert.True(t, o.OrderOptions.EmailOptions.EmailTypes.SendTickets.Bool())
+	assert.False(t, o.OrderOptions.EmailOptions.EmailTypes.SendReceipt.Bool())
 	assert.Equal(t, wire.Decimal("50.5"), *(*b.ProductCancellationPolicies)[0].CancellationFeePercentage)
 
 	out, err := json.Marshal(got)

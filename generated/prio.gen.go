@@ -2416,42 +2416,43 @@ type AddressModel struct {
 	Country  *string `json:"country,omitempty"`
 
 	// CountryCode ISO 3166-1 alpha-2 country code.
-	CountryCode *string `json:"country_code,omitempty"`
-	Id          *string `json:"id,omitempty,omitzero"`
-	Latitude    *string `json:"latitude,omitempty"`
-	Longitude   *string `json:"longitude,omitempty"`
-	Name        *string `json:"name,omitempty"`
-	Notes       *string `json:"notes,omitempty"`
-	PlaceId     *string `json:"place_id,omitempty"`
-	PostalCode  *string `json:"postal_code,omitempty"`
-	Region      *string `json:"region,omitempty"`
-	Street      *string `json:"street,omitempty"`
+	CountryCode          *string                    `json:"country_code,omitempty"`
+	Id                   *string                    `json:"id,omitempty,omitzero"`
+	Latitude             *string                    `json:"latitude,omitempty"`
+	Longitude            *string                    `json:"longitude,omitempty"`
+	Name                 *string                    `json:"name,omitempty"`
+	Notes                *string                    `json:"notes,omitempty"`
+	PlaceId              *string                    `json:"place_id,omitempty"`
+	PostalCode           *string                    `json:"postal_code,omitempty"`
+	Region               *string                    `json:"region,omitempty"`
+	Street               *string                    `json:"street,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // AdyenDropInPaymentRequest Payment request for the Adyen Drop-in web component.
 type AdyenDropInPaymentRequest struct {
 	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
-	PaymentAmount *string `json:"payment_amount,omitempty"`
+	PaymentAmount *wire.Decimal `json:"payment_amount,omitempty"`
 
 	// PaymentContact A person linked to an order, reservation, payment or location.
 	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
 
 	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+	PaymentCurrencyAmount *wire.Decimal `json:"payment_currency_amount,omitempty"`
 
 	// PaymentCurrencyCode ISO 4217 currency of the payment.
 	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
 
 	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+	PaymentCurrencyRate *wire.Decimal `json:"payment_currency_rate,omitempty"`
 
 	// PaymentExternalReference Your reference of the payment.
 	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
 
 	// PaymentMerchantReference Merchant reference of the payment at the provider.
-	PaymentMerchantReference string                 `json:"payment_merchant_reference"`
-	PaymentMethod            map[string]interface{} `json:"payment_method"`
-	PaymentNotes             *[]Note                `json:"payment_notes,omitempty"`
+	PaymentMerchantReference string                     `json:"payment_merchant_reference"`
+	PaymentMethod            map[string]json.RawMessage `json:"payment_method"`
+	PaymentNotes             *[]Note                    `json:"payment_notes,omitempty"`
 
 	// PaymentObjectType Provider flow of the payment request, e.g. ADYEN_DROP_IN, ADYEN_LINK, ADYEN_TERMINAL, ADYEN_RECURRING, NGENIUS_HPP, MEWS_BILL or MANUAL.
 	PaymentObjectType string `json:"payment_object_type"`
@@ -2468,7 +2469,7 @@ type AdyenDropInPaymentRequest struct {
 
 // AdyenDropInPaymentRequestAllOf Fields the Adyen Drop-in request adds to the common payment request.
 type AdyenDropInPaymentRequestAllOf struct {
-	PaymentMethod *map[string]interface{} `json:"payment_method,omitempty"`
+	PaymentMethod *map[string]json.RawMessage `json:"payment_method,omitempty"`
 
 	// PaymentRecurring Store the payment method for later charges.
 	PaymentRecurring *wire.Bool `json:"payment_recurring,omitempty"`
@@ -2483,7 +2484,7 @@ type AdyenDropInPaymentRequestAllOf struct {
 // AdyenDropInPaymentResponse Answer to an Adyen Drop-in payment: result code and, when the guest must act (e.g. 3-D Secure), the action to perform.
 type AdyenDropInPaymentResponse struct {
 	// PaymentAction Action the guest must complete (e.g. a 3-D Secure redirect), passed to the provider's client library as is.
-	PaymentAction *map[string]interface{} `json:"payment_action,omitempty"`
+	PaymentAction *map[string]json.RawMessage `json:"payment_action,omitempty"`
 
 	// PaymentDetails A payment or refund with its status, amounts and provider details.
 	PaymentDetails PaymentDetails `json:"payment_details"`
@@ -2501,19 +2502,19 @@ type AdyenDropInPaymentResponse struct {
 // AdyenPaymentLinkRequest Payment request for an Adyen hosted payment link.
 type AdyenPaymentLinkRequest struct {
 	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
-	PaymentAmount *string `json:"payment_amount,omitempty"`
+	PaymentAmount *wire.Decimal `json:"payment_amount,omitempty"`
 
 	// PaymentContact A person linked to an order, reservation, payment or location.
 	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
 
 	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+	PaymentCurrencyAmount *wire.Decimal `json:"payment_currency_amount,omitempty"`
 
 	// PaymentCurrencyCode ISO 4217 currency of the payment.
 	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
 
 	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+	PaymentCurrencyRate *wire.Decimal `json:"payment_currency_rate,omitempty"`
 
 	// PaymentExternalReference Your reference of the payment.
 	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
@@ -2538,19 +2539,19 @@ type AdyenPaymentLinkResponse struct {
 // AdyenRecurringPaymentRequest Payment request charging a stored Adyen payment method.
 type AdyenRecurringPaymentRequest struct {
 	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
-	PaymentAmount *string `json:"payment_amount,omitempty"`
+	PaymentAmount *wire.Decimal `json:"payment_amount,omitempty"`
 
 	// PaymentContact A person linked to an order, reservation, payment or location.
 	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
 
 	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+	PaymentCurrencyAmount *wire.Decimal `json:"payment_currency_amount,omitempty"`
 
 	// PaymentCurrencyCode ISO 4217 currency of the payment.
 	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
 
 	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+	PaymentCurrencyRate *wire.Decimal `json:"payment_currency_rate,omitempty"`
 
 	// PaymentExternalReference Your reference of the payment.
 	PaymentExternalReference string `json:"payment_external_reference"`
@@ -2584,19 +2585,19 @@ type AdyenSetPaymentDetailsRequest struct {
 // AdyenTerminalAPIPaymentRequest Payment request sent to a physical Adyen terminal.
 type AdyenTerminalAPIPaymentRequest struct {
 	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
-	PaymentAmount *string `json:"payment_amount,omitempty"`
+	PaymentAmount *wire.Decimal `json:"payment_amount,omitempty"`
 
 	// PaymentContact A person linked to an order, reservation, payment or location.
 	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
 
 	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+	PaymentCurrencyAmount *wire.Decimal `json:"payment_currency_amount,omitempty"`
 
 	// PaymentCurrencyCode ISO 4217 currency of the payment.
 	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
 
 	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+	PaymentCurrencyRate *wire.Decimal `json:"payment_currency_rate,omitempty"`
 
 	// PaymentExternalReference Your reference of the payment.
 	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
@@ -2626,9 +2627,10 @@ type AdyenTerminalAPIPaymentResponse struct {
 
 // AppliedPromocode A promocode applied to a reservation or order.
 type AppliedPromocode struct {
-	PromoCode        string  `json:"promo_code"`
-	PromoDescription *string `json:"promo_description,omitempty"`
-	PromoTitle       string  `json:"promo_title"`
+	PromoCode            string                     `json:"promo_code"`
+	PromoDescription     *string                    `json:"promo_description,omitempty"`
+	PromoTitle           string                     `json:"promo_title"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // AuthorizationType Whether a card authorisation is a pre-authorisation or final.
@@ -2697,12 +2699,12 @@ type AvailabilityModel struct {
 // AvailabilityPrice A price variation that applies to a slot (only with daily or dynamic pricing).
 type AvailabilityPrice struct {
 	// AvailabilityPricingVariationAmount Amount of the variation. Decimal string such as "12.50", never a JSON number.
-	AvailabilityPricingVariationAmount             string  `json:"availability_pricing_variation_amount"`
-	AvailabilityPricingVariationCommissionIncluded *string `json:"availability_pricing_variation_commission_included,omitempty"`
-	AvailabilityPricingVariationDescription        *string `json:"availability_pricing_variation_description,omitempty"`
+	AvailabilityPricingVariationAmount             wire.Decimal `json:"availability_pricing_variation_amount"`
+	AvailabilityPricingVariationCommissionIncluded *string      `json:"availability_pricing_variation_commission_included,omitempty"`
+	AvailabilityPricingVariationDescription        *string      `json:"availability_pricing_variation_description,omitempty"`
 
 	// AvailabilityPricingVariationPercentage Variation as a percentage. Decimal string such as "12.50", never a JSON number.
-	AvailabilityPricingVariationPercentage *string `json:"availability_pricing_variation_percentage,omitempty"`
+	AvailabilityPricingVariationPercentage *wire.Decimal `json:"availability_pricing_variation_percentage,omitempty"`
 
 	// AvailabilityPricingVariationPriceType Which price a variation changes: purchase or sales, gross or net.
 	AvailabilityPricingVariationPriceType *PriceVariationPriceType `json:"availability_pricing_variation_price_type,omitempty"`
@@ -2743,12 +2745,13 @@ type BookingExtraOptionDetails struct {
 	ValueName  *string `json:"value_name,omitempty"`
 
 	// ValuePrice Price of the option value. Decimal string such as "12.50", never a JSON number.
-	ValuePrice *string `json:"value_price,omitempty"`
+	ValuePrice *wire.Decimal `json:"value_price,omitempty"`
 
 	// ValuePriceTaxAmount Tax on the option value's price. Decimal string such as "12.50", never a JSON number.
-	ValuePriceTaxAmount *string `json:"value_price_tax_amount,omitempty"`
-	ValuePriceTaxId     *string `json:"value_price_tax_id,omitempty"`
-	ValueProductTypeId  *string `json:"value_product_type_id,omitempty"`
+	ValuePriceTaxAmount  *wire.Decimal              `json:"value_price_tax_amount,omitempty"`
+	ValuePriceTaxId      *string                    `json:"value_price_tax_id,omitempty"`
+	ValueProductTypeId   *string                    `json:"value_product_type_id,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // BookingExtraOptionDetailsAllOf Field a chosen option value adds to the option value.
@@ -2758,9 +2761,10 @@ type BookingExtraOptionDetailsAllOf struct {
 
 // BookingExtraOptions The answer to one product option or booking question.
 type BookingExtraOptions struct {
-	OptionId        string                       `json:"option_id"`
-	OptionValueText *string                      `json:"option_value_text,omitempty"`
-	OptionValues    *[]BookingExtraOptionDetails `json:"option_values,omitempty"`
+	OptionId             string                       `json:"option_id"`
+	OptionValueText      *string                      `json:"option_value_text,omitempty"`
+	OptionValues         *[]BookingExtraOptionDetails `json:"option_values,omitempty"`
+	AdditionalProperties map[string]json.RawMessage   `json:"-"`
 }
 
 // BookingItem One product type (ticket type) in a booking with its count.
@@ -2844,7 +2848,8 @@ type BookingItemConfirmed struct {
 	ProductTypeStatus *StatusTypes `json:"product_type_status,omitempty"`
 
 	// ProductTypeTransactionId Prio's id of this person or item; used for partial cancellation.
-	ProductTypeTransactionId *string `json:"product_type_transaction_id,omitempty,omitzero"`
+	ProductTypeTransactionId *string                    `json:"product_type_transaction_id,omitempty,omitzero"`
+	AdditionalProperties     map[string]json.RawMessage `json:"-"`
 }
 
 // BookingItemConfirmedAllOf Fields a confirmed booking item adds to a booking item.
@@ -2976,7 +2981,8 @@ type BookingOption struct {
 	ProductTypeDetails *[]RegularBookingItem `json:"product_type_details,omitempty"`
 
 	// ReservationReference Reservation to confirm, for a CONFIRM_RESERVATION line only. Check its reservation_valid_until first: Prio confirms even if some lines expired meanwhile.
-	ReservationReference *string `json:"reservation_reference,omitempty"`
+	ReservationReference *string                    `json:"reservation_reference,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // BookingOptionType How an order line is booked: DIRECT_BOOKING (no prior reservation), CONFIRM_RESERVATION or UPDATE_BOOKING (amendments).
@@ -2990,7 +2996,7 @@ type CancellationPolicy struct {
 	CancellationDescription *string `json:"cancellation_description,omitempty"`
 
 	// CancellationFeeAmount Fixed fee. Decimal string such as "12.50", never a JSON number.
-	CancellationFeeAmount *string `json:"cancellation_fee_amount,omitempty"`
+	CancellationFeeAmount *wire.Decimal `json:"cancellation_fee_amount,omitempty"`
 
 	// CancellationFeePercentage Fee as a percentage of the price. The v3.5 inventory types it as a double; it is kept as decimal text here so no rounding happens. Decimal string such as "12.50", never a JSON number.
 	CancellationFeePercentage *wire.Decimal `json:"cancellation_fee_percentage,omitempty"`
@@ -2999,7 +3005,8 @@ type CancellationPolicy struct {
 	CancellationFeeThreshold *int `json:"cancellation_fee_threshold,omitempty"`
 
 	// CancellationType Date a cancellation threshold counts from.
-	CancellationType CancellationType `json:"cancellation_type"`
+	CancellationType     CancellationType           `json:"cancellation_type"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // CancellationType Date a cancellation threshold counts from.
@@ -3069,19 +3076,19 @@ type CommonPaymentGateway struct {
 // CommonPaymentRequest Fields shared by every kind of payment request.
 type CommonPaymentRequest struct {
 	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
-	PaymentAmount *string `json:"payment_amount,omitempty"`
+	PaymentAmount *wire.Decimal `json:"payment_amount,omitempty"`
 
 	// PaymentContact A person linked to an order, reservation, payment or location.
 	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
 
 	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+	PaymentCurrencyAmount *wire.Decimal `json:"payment_currency_amount,omitempty"`
 
 	// PaymentCurrencyCode ISO 4217 currency of the payment.
 	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
 
 	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+	PaymentCurrencyRate *wire.Decimal `json:"payment_currency_rate,omitempty"`
 
 	// PaymentExternalReference Your reference of the payment.
 	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
@@ -3223,7 +3230,8 @@ type ConfirmedBooking struct {
 	ProductTitle *string `json:"product_title,omitempty,omitzero"`
 
 	// ProductTypeDetails Product types (ticket types) booked.
-	ProductTypeDetails []ConfirmedBookingDetail `json:"product_type_details"`
+	ProductTypeDetails   []ConfirmedBookingDetail   `json:"product_type_details"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // ConfirmedBookingAllOf Fields a confirmed booking adds to a booking.
@@ -3301,7 +3309,8 @@ type ConfirmedBookingDetail struct {
 	ProductTypeStatus *StatusTypes `json:"product_type_status,omitempty"`
 
 	// ProductTypeTransactionId Prio's id of this person or item; used for partial cancellation.
-	ProductTypeTransactionId *string `json:"product_type_transaction_id,omitempty,omitzero"`
+	ProductTypeTransactionId *string                    `json:"product_type_transaction_id,omitempty,omitzero"`
+	AdditionalProperties     map[string]json.RawMessage `json:"-"`
 }
 
 // ConfirmedBookingDetailAllOf Field a confirmed booking detail adds to a confirmed booking item.
@@ -3360,7 +3369,8 @@ type ConfirmedCombiBooking struct {
 	ProductTitle *string `json:"product_title,omitempty,omitzero"`
 
 	// ProductTypeDetails Product types (ticket types) booked.
-	ProductTypeDetails *[]BookingItemConfirmed `json:"product_type_details,omitempty,omitzero"`
+	ProductTypeDetails   *[]BookingItemConfirmed    `json:"product_type_details,omitempty,omitzero"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // ConfirmedCombiBookingAllOf Fields a confirmed combi booking adds to a combi detail.
@@ -3410,7 +3420,7 @@ type ConfirmedOrderModel struct {
 	// OrderCreatedName Name of the user who created the order.
 	OrderCreatedName *string `json:"order_created_name,omitempty,omitzero"`
 
-	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
+	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is an open object, decoded as wire.Raw: any JSON value is kept as received.
 	OrderCredit *CreditLimit `json:"order_credit,omitempty"`
 
 	// OrderCustomFields Custom name and value pairs of the order.
@@ -3480,7 +3490,8 @@ type ConfirmedOrderModel struct {
 	OrderVersion *int `json:"order_version,omitempty,omitzero"`
 
 	// OrderViewType Kind of account an order or product is seen from. Open enum: Prio may add values.
-	OrderViewType AccountType `json:"order_view_type"`
+	OrderViewType        AccountType                `json:"order_view_type"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // ConfirmedOrderModelAllOf Bookings of a confirmed order.
@@ -3561,9 +3572,10 @@ type ContactDetails struct {
 	ContactType *ContactType `json:"contact_type,omitempty"`
 
 	// ContactUid Prio's id of the contact.
-	ContactUid     *string `json:"contact_uid,omitempty"`
-	ContactVersion *int    `json:"contact_version,omitempty"`
-	ContactWebsite *string `json:"contact_website,omitempty"`
+	ContactUid           *string                    `json:"contact_uid,omitempty"`
+	ContactVersion       *int                       `json:"contact_version,omitempty"`
+	ContactWebsite       *string                    `json:"contact_website,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // ContactDetailsContactGender defines model for ContactDetails.ContactGender.
@@ -3661,7 +3673,7 @@ type CreateOrderModel struct {
 	// OrderCreatedName Name of the user who created the order.
 	OrderCreatedName *string `json:"order_created_name,omitempty,omitzero"`
 
-	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
+	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is an open object, decoded as wire.Raw: any JSON value is kept as received.
 	OrderCredit *CreditLimit `json:"order_credit,omitempty"`
 
 	// OrderCustomFields Custom name and value pairs of the order.
@@ -3731,7 +3743,8 @@ type CreateOrderModel struct {
 	OrderVersion *int `json:"order_version,omitempty,omitzero"`
 
 	// OrderViewType Kind of account an order or product is seen from. Open enum: Prio may add values.
-	OrderViewType *AccountType `json:"order_view_type,omitempty"`
+	OrderViewType        *AccountType               `json:"order_view_type,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // CreateOrderModelAllOf Bookings of an order to create.
@@ -3848,8 +3861,8 @@ type CreateWebhookResponseData struct {
 	Webhook Webhook `json:"webhook"`
 }
 
-// CreditLimit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
-type CreditLimit map[string]interface{}
+// CreditLimit Credit limit state of the account. Prio has not published its fields, so it is an open object, decoded as wire.Raw: any JSON value is kept as received.
+type CreditLimit = wire.Raw
 
 // Currency How amounts in a currency are written.
 type Currency struct {
@@ -3864,7 +3877,7 @@ type Currency struct {
 	CurrencySpaceBetweenAmountAndSymbol *wire.Bool `json:"currency_space_between_amount_and_symbol,omitempty"`
 	CurrencySymbol                      string     `json:"currency_symbol"`
 
-	// CurrencySymbolPosition Where the currency symbol goes relative to the amount. Prio has not published the values, so it is an open string.
+	// CurrencySymbolPosition Where the currency symbol goes relative to the amount. Prio has not published the values, so it is an open string, decoded as wire.Raw: any JSON value is kept as received.
 	CurrencySymbolPosition    CurrencySymbolPosition `json:"currency_symbol_position"`
 	CurrencyThousandDelimiter *string                `json:"currency_thousand_delimiter,omitempty"`
 }
@@ -3878,19 +3891,20 @@ type CurrencyConversion struct {
 	CurrencyDate openapi_types.Date `json:"currency_date"`
 
 	// CurrencyRates Rate per ISO 4217 currency code, as decimal strings.
-	CurrencyRates map[string]string `json:"currency_rates"`
+	CurrencyRates map[string]wire.Decimal `json:"currency_rates"`
 }
 
-// CurrencySymbolPosition Where the currency symbol goes relative to the amount. Prio has not published the values, so it is an open string.
-type CurrencySymbolPosition = string
+// CurrencySymbolPosition Where the currency symbol goes relative to the amount. Prio has not published the values, so it is an open string, decoded as wire.Raw: any JSON value is kept as received.
+type CurrencySymbolPosition = wire.Raw
 
 // CustomField A name and value pair attached to an object.
 type CustomField struct {
 	CustomFieldName *string `json:"custom_field_name,omitempty"`
 
 	// CustomFieldType Whether a custom field was set by Prio's system or by a user.
-	CustomFieldType  *CustomFieldType `json:"custom_field_type,omitempty"`
-	CustomFieldValue *string          `json:"custom_field_value,omitempty"`
+	CustomFieldType      *CustomFieldType           `json:"custom_field_type,omitempty"`
+	CustomFieldValue     *string                    `json:"custom_field_value,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // CustomFieldType Whether a custom field was set by Prio's system or by a user.
@@ -3901,9 +3915,9 @@ type DayOfTheWeek string
 
 // DestinationModel A destination (city or region) products are grouped under. Prio has not published its full shape.
 type DestinationModel struct {
-	DestinationId        *string                `json:"destination_id,omitempty"`
-	DestinationName      *string                `json:"destination_name,omitempty"`
-	AdditionalProperties map[string]interface{} `json:"-"`
+	DestinationId        *string                    `json:"destination_id,omitempty"`
+	DestinationName      *string                    `json:"destination_name,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // DirectBookingOption Order line that books a product without a prior reservation. Promocodes and direct payment settlement are not supported on it.
@@ -4210,7 +4224,8 @@ type DistributorProductTaxesResponseDataAllOf struct {
 // EmailOptionsModel Which e-mails Prio sends for an order.
 type EmailOptionsModel struct {
 	// EmailTypes Switches for the e-mails Prio sends to the order's contacts.
-	EmailTypes EmailTypes `json:"email_types"`
+	EmailTypes           EmailTypes                 `json:"email_types"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // EmailRecipient Name and address of an e-mail recipient.
@@ -4234,7 +4249,8 @@ type EmailTypes struct {
 	SendReceipt *wire.Bool `json:"send_receipt,omitempty"`
 
 	// SendTickets Send the tickets to the order's contacts.
-	SendTickets *wire.Bool `json:"send_tickets,omitempty"`
+	SendTickets          *wire.Bool                 `json:"send_tickets,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // ErrorModel Body of every error answer. error is a stable code (e.g. INVALID_REQUEST) to branch on; error_reference identifies the occurrence for Prio support.
@@ -4265,12 +4281,12 @@ type ExtraOptionValue struct {
 	ValueName *string `json:"value_name,omitempty"`
 
 	// ValuePrice Price of the option value. Decimal string such as "12.50", never a JSON number.
-	ValuePrice *string `json:"value_price,omitempty"`
+	ValuePrice *wire.Decimal `json:"value_price,omitempty"`
 
 	// ValuePriceTaxAmount Tax on the option value's price. Decimal string such as "12.50", never a JSON number.
-	ValuePriceTaxAmount *string `json:"value_price_tax_amount,omitempty"`
-	ValuePriceTaxId     *string `json:"value_price_tax_id,omitempty"`
-	ValueProductTypeId  *string `json:"value_product_type_id,omitempty"`
+	ValuePriceTaxAmount *wire.Decimal `json:"value_price_tax_amount,omitempty"`
+	ValuePriceTaxId     *string       `json:"value_price_tax_id,omitempty"`
+	ValueProductTypeId  *string       `json:"value_product_type_id,omitempty"`
 }
 
 // ExtraOptionValueDetails A value of a product option with its quantity limits.
@@ -4280,10 +4296,10 @@ type ExtraOptionValueDetails struct {
 	ValueName *string `json:"value_name,omitempty"`
 
 	// ValuePrice Price of the option value. Decimal string such as "12.50", never a JSON number.
-	ValuePrice *string `json:"value_price,omitempty"`
+	ValuePrice *wire.Decimal `json:"value_price,omitempty"`
 
 	// ValuePriceTaxAmount Tax on the option value's price. Decimal string such as "12.50", never a JSON number.
-	ValuePriceTaxAmount *string                                   `json:"value_price_tax_amount,omitempty"`
+	ValuePriceTaxAmount *wire.Decimal                             `json:"value_price_tax_amount,omitempty"`
 	ValuePriceTaxId     *string                                   `json:"value_price_tax_id,omitempty"`
 	ValueProductTypeId  *string                                   `json:"value_product_type_id,omitempty"`
 	ValueQuantityMax    *int                                      `json:"value_quantity_max,omitempty"`
@@ -4353,20 +4369,21 @@ type ExtraOptionsOptionType string
 // Fee A fee included in or added to a price.
 type Fee struct {
 	// FeeAmount Fee amount. Decimal string such as "12.50", never a JSON number.
-	FeeAmount   *string `json:"fee_amount,omitempty,omitzero"`
-	FeeIncluded *string `json:"fee_included,omitempty,omitzero"`
-	FeeLabel    *string `json:"fee_label,omitempty"`
+	FeeAmount   *wire.Decimal `json:"fee_amount,omitempty,omitzero"`
+	FeeIncluded *string       `json:"fee_included,omitempty,omitzero"`
+	FeeLabel    *string       `json:"fee_label,omitempty"`
 
 	// FeePercentage Fee as a percentage. Decimal string such as "12.50", never a JSON number.
-	FeePercentage *string `json:"fee_percentage,omitempty"`
-	FeeRefundable *string `json:"fee_refundable,omitempty,omitzero"`
+	FeePercentage *wire.Decimal `json:"fee_percentage,omitempty"`
+	FeeRefundable *string       `json:"fee_refundable,omitempty,omitzero"`
 
 	// FeeTaxAmount Tax on the fee. Decimal string such as "12.50", never a JSON number.
-	FeeTaxAmount *string `json:"fee_tax_amount,omitempty,omitzero"`
-	FeeTaxId     *string `json:"fee_tax_id,omitempty,omitzero"`
+	FeeTaxAmount *wire.Decimal `json:"fee_tax_amount,omitempty,omitzero"`
+	FeeTaxId     *string       `json:"fee_tax_id,omitempty,omitzero"`
 
 	// FeeType Who a fee or margin goes to.
-	FeeType FeeType `json:"fee_type"`
+	FeeType              FeeType                    `json:"fee_type"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // FeeType Who a fee or margin goes to.
@@ -4381,7 +4398,8 @@ type Flag struct {
 	FlagValueId *string       `json:"flag_value_id,omitempty"`
 
 	// FlagVisible Show the flag to guests.
-	FlagVisible *wire.Bool `json:"flag_visible,omitempty"`
+	FlagVisible          *wire.Bool                 `json:"flag_visible,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // FlagFlagType defines model for Flag.FlagType.
@@ -4454,8 +4472,9 @@ type InvoiceDetails struct {
 	InvoiceProductQuantity int           `json:"invoice_product_quantity"`
 
 	// InvoiceStatus Invoicing state of an order or booking.
-	InvoiceStatus InvoiceStatus             `json:"invoice_status"`
-	InvoiceType   InvoiceDetailsInvoiceType `json:"invoice_type"`
+	InvoiceStatus        InvoiceStatus              `json:"invoice_status"`
+	InvoiceType          InvoiceDetailsInvoiceType  `json:"invoice_type"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // InvoiceDetailsInvoiceType defines model for InvoiceDetails.InvoiceType.
@@ -4552,7 +4571,7 @@ type LocationType string
 // MakePaymentResponse Answer to Create Payment; which fields are filled depends on payment_object_type.
 type MakePaymentResponse struct {
 	// PaymentAction Action the guest must complete (e.g. a 3-D Secure redirect), passed to the provider's client library as is.
-	PaymentAction *map[string]interface{} `json:"payment_action,omitempty"`
+	PaymentAction *map[string]json.RawMessage `json:"payment_action,omitempty"`
 
 	// PaymentDetails A payment or refund with its status, amounts and provider details.
 	PaymentDetails PaymentDetails `json:"payment_details"`
@@ -4579,19 +4598,19 @@ type MakePaymentResponse struct {
 // ManualPaymentRequest Records a payment made outside Prio's providers.
 type ManualPaymentRequest struct {
 	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
-	PaymentAmount *string `json:"payment_amount,omitempty"`
+	PaymentAmount *wire.Decimal `json:"payment_amount,omitempty"`
 
 	// PaymentContact A person linked to an order, reservation, payment or location.
 	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
 
 	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+	PaymentCurrencyAmount *wire.Decimal `json:"payment_currency_amount,omitempty"`
 
 	// PaymentCurrencyCode ISO 4217 currency of the payment.
 	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
 
 	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+	PaymentCurrencyRate *wire.Decimal `json:"payment_currency_rate,omitempty"`
 
 	// PaymentExternalReference Your reference of the payment.
 	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
@@ -4651,33 +4670,34 @@ type ManualPaymentResponse struct {
 // Margin A margin included in a price.
 type Margin struct {
 	// MarginAmount Margin amount. Decimal string such as "12.50", never a JSON number.
-	MarginAmount *string `json:"margin_amount,omitempty,omitzero"`
+	MarginAmount *wire.Decimal `json:"margin_amount,omitempty,omitzero"`
 
 	// MarginTaxAmount Tax on the margin. Decimal string such as "12.50", never a JSON number.
-	MarginTaxAmount *string `json:"margin_tax_amount,omitempty,omitzero"`
-	MarginTaxId     *string `json:"margin_tax_id,omitempty,omitzero"`
+	MarginTaxAmount *wire.Decimal `json:"margin_tax_amount,omitempty,omitzero"`
+	MarginTaxId     *string       `json:"margin_tax_id,omitempty,omitzero"`
 
 	// MarginType Who a fee or margin goes to.
-	MarginType FeeType `json:"margin_type"`
+	MarginType           FeeType                    `json:"margin_type"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // MewsPaymentRequest Charges a payment to a Mews hotel bill.
 type MewsPaymentRequest struct {
 	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
-	PaymentAmount *string `json:"payment_amount,omitempty"`
+	PaymentAmount *wire.Decimal `json:"payment_amount,omitempty"`
 
 	// PaymentContact A person linked to an order, reservation, payment or location.
 	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
 
 	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+	PaymentCurrencyAmount *wire.Decimal `json:"payment_currency_amount,omitempty"`
 
 	// PaymentCurrencyCode ISO 4217 currency of the payment.
 	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
 
 	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
-	PaymentCustomerId   string  `json:"payment_customer_id"`
+	PaymentCurrencyRate *wire.Decimal `json:"payment_currency_rate,omitempty"`
+	PaymentCustomerId   string        `json:"payment_customer_id"`
 
 	// PaymentExternalReference Your reference of the payment.
 	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
@@ -4710,19 +4730,19 @@ type ModelInterface = map[string]interface{}
 // NGeniusPaymentRequest Payment request for an N-Genius hosted payment page.
 type NGeniusPaymentRequest struct {
 	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
-	PaymentAmount *string `json:"payment_amount,omitempty"`
+	PaymentAmount *wire.Decimal `json:"payment_amount,omitempty"`
 
 	// PaymentContact A person linked to an order, reservation, payment or location.
 	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
 
 	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+	PaymentCurrencyAmount *wire.Decimal `json:"payment_currency_amount,omitempty"`
 
 	// PaymentCurrencyCode ISO 4217 currency of the payment.
 	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
 
 	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+	PaymentCurrencyRate *wire.Decimal `json:"payment_currency_rate,omitempty"`
 
 	// PaymentExternalReference Your reference of the payment.
 	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
@@ -4764,9 +4784,10 @@ type Note struct {
 	NoteCreator *string `json:"note_creator,omitempty,omitzero"`
 
 	// NoteDate When the note was written. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
-	NoteDate  *wire.DateTime `json:"note_date,omitempty,omitzero"`
-	NoteType  NoteNoteType   `json:"note_type"`
-	NoteValue string         `json:"note_value"`
+	NoteDate             *wire.DateTime             `json:"note_date,omitempty,omitzero"`
+	NoteType             NoteNoteType               `json:"note_type"`
+	NoteValue            string                     `json:"note_value"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // NoteNoteType defines model for Note.NoteType.
@@ -4936,7 +4957,7 @@ type OrderModel struct {
 	// OrderCreatedName Name of the user who created the order.
 	OrderCreatedName *string `json:"order_created_name,omitempty,omitzero"`
 
-	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
+	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is an open object, decoded as wire.Raw: any JSON value is kept as received.
 	OrderCredit *CreditLimit `json:"order_credit,omitempty"`
 
 	// OrderCustomFields Custom name and value pairs of the order.
@@ -5015,7 +5036,8 @@ type OrderOptions struct {
 	EmailOptions *EmailOptionsModel `json:"email_options,omitempty"`
 
 	// PriceOnVoucher Print prices on the vouchers.
-	PriceOnVoucher *wire.Bool `json:"price_on_voucher,omitempty"`
+	PriceOnVoucher       *wire.Bool                 `json:"price_on_voucher,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // OrderSource Where an order was made.
@@ -5027,7 +5049,8 @@ type OrderStatusTypes string
 // Pass Validity of a pass-type ticket once used.
 type Pass struct {
 	// PassDuration Start, end and remaining time of a pass.
-	PassDuration *PassDurationDetails `json:"pass_duration,omitempty"`
+	PassDuration         *PassDurationDetails       `json:"pass_duration,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // PassDurationDetails Start, end and remaining time of a pass.
@@ -5037,15 +5060,16 @@ type PassDurationDetails struct {
 	PassDurationRemaining int           `json:"pass_duration_remaining"`
 
 	// PassDurationStart When the pass was first used. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
-	PassDurationStart wire.DateTime `json:"pass_duration_start"`
-	PassDurationTotal int           `json:"pass_duration_total"`
+	PassDurationStart    wire.DateTime              `json:"pass_duration_start"`
+	PassDurationTotal    int                        `json:"pass_duration_total"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // PaymentCategory What a payment is attached to.
 type PaymentCategory string
 
-// PaymentClass Class of a payment. Prio has not published the values, so it is an open string.
-type PaymentClass = string
+// PaymentClass Class of a payment. Prio has not published the values, so it is an open string, decoded as wire.Raw: any JSON value is kept as received.
+type PaymentClass = wire.Raw
 
 // PaymentConfig Provider configuration for building a payment form.
 type PaymentConfig struct {
@@ -5094,13 +5118,13 @@ type PaymentDetailResponseData struct {
 // PaymentDetails A payment or refund with its status, amounts and provider details.
 type PaymentDetails struct {
 	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
-	PaymentAmount *string `json:"payment_amount,omitempty,omitzero"`
+	PaymentAmount *wire.Decimal `json:"payment_amount,omitempty,omitzero"`
 
 	// PaymentAuthorizationExpiresAt When the authorisation lapses if not captured. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
 	PaymentAuthorizationExpiresAt *wire.DateTime `json:"payment_authorization_expires_at,omitempty"`
 	PaymentBookingReferences      *[]string      `json:"payment_booking_references,omitempty"`
 
-	// PaymentClass Class of a payment. Prio has not published the values, so it is an open string.
+	// PaymentClass Class of a payment. Prio has not published the values, so it is an open string, decoded as wire.Raw: any JSON value is kept as received.
 	PaymentClass *PaymentClass `json:"payment_class,omitempty"`
 
 	// PaymentContact A person linked to an order, reservation, payment or location.
@@ -5112,13 +5136,13 @@ type PaymentDetails struct {
 	PaymentCreatedName  *string        `json:"payment_created_name,omitempty,omitzero"`
 
 	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+	PaymentCurrencyAmount *wire.Decimal `json:"payment_currency_amount,omitempty"`
 
 	// PaymentCurrencyCode ISO 4217 currency of the payment.
 	PaymentCurrencyCode string `json:"payment_currency_code"`
 
 	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
+	PaymentCurrencyRate *wire.Decimal `json:"payment_currency_rate,omitempty"`
 
 	// PaymentExternalReference Your reference of the payment.
 	PaymentExternalReference *string `json:"payment_external_reference,omitempty"`
@@ -5165,10 +5189,11 @@ type PaymentDetails struct {
 	PaymentStatus PaymentStatus `json:"payment_status"`
 
 	// PaymentTotal Total of the payment including fees. Decimal string such as "12.50", never a JSON number.
-	PaymentTotal *string `json:"payment_total,omitempty,omitzero"`
+	PaymentTotal *wire.Decimal `json:"payment_total,omitempty,omitzero"`
 
 	// PaymentType Whether a payment captures, authorises or refunds money.
-	PaymentType PaymentType `json:"payment_type"`
+	PaymentType          PaymentType                `json:"payment_type"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // PaymentDetailsResponse Response envelope holding one payment.
@@ -5234,7 +5259,8 @@ type PaymentGatewayDetails struct {
 	PaymentServiceProviderOriginalReference *string            `json:"payment_service_provider_original_reference,omitempty"`
 
 	// PaymentServiceProviderReference The provider's own reference of the payment.
-	PaymentServiceProviderReference *string `json:"payment_service_provider_reference,omitempty,omitzero"`
+	PaymentServiceProviderReference *string                    `json:"payment_service_provider_reference,omitempty,omitzero"`
+	AdditionalProperties            map[string]json.RawMessage `json:"-"`
 }
 
 // PaymentGatewayExternal Gateway details of a payment handled outside Prio.
@@ -5321,20 +5347,20 @@ type PaymentRecurringType string
 // PaymentRequestType A payment to start; payment_object_type selects the provider flow (Adyen Drop-in, link, terminal, recurring, N-Genius, Mews or manual) and thereby which fields apply.
 type PaymentRequestType struct {
 	// PaymentAmount Amount of the payment. Decimal string such as "12.50", never a JSON number.
-	PaymentAmount *string `json:"payment_amount,omitempty"`
+	PaymentAmount *wire.Decimal `json:"payment_amount,omitempty"`
 
 	// PaymentContact A person linked to an order, reservation, payment or location.
 	PaymentContact *ContactDetails `json:"payment_contact,omitempty"`
 
 	// PaymentCurrencyAmount Amount in the payment currency. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyAmount *string `json:"payment_currency_amount,omitempty"`
+	PaymentCurrencyAmount *wire.Decimal `json:"payment_currency_amount,omitempty"`
 
 	// PaymentCurrencyCode ISO 4217 currency of the payment.
 	PaymentCurrencyCode *string `json:"payment_currency_code,omitempty"`
 
 	// PaymentCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PaymentCurrencyRate *string `json:"payment_currency_rate,omitempty"`
-	PaymentCustomerId   string  `json:"payment_customer_id"`
+	PaymentCurrencyRate *wire.Decimal `json:"payment_currency_rate,omitempty"`
+	PaymentCustomerId   string        `json:"payment_customer_id"`
 
 	// PaymentExternalReference Your reference of the payment.
 	PaymentExternalReference string `json:"payment_external_reference"`
@@ -5393,14 +5419,15 @@ type PaymentType string
 
 // PickupPoint A place where guests are picked up, with times.
 type PickupPoint struct {
-	PickupPointAvailabilityDependency *string   `json:"pickup_point_availability_dependency,omitempty"`
-	PickupPointDescription            *string   `json:"pickup_point_description,omitempty"`
-	PickupPointDuration               *int      `json:"pickup_point_duration,omitempty"`
-	PickupPointId                     string    `json:"pickup_point_id"`
-	PickupPointLocation               *string   `json:"pickup_point_location,omitempty"`
-	PickupPointName                   *string   `json:"pickup_point_name,omitempty,omitzero"`
-	PickupPointTime                   *string   `json:"pickup_point_time,omitempty"`
-	PickupPointTimes                  *[]string `json:"pickup_point_times,omitempty"`
+	PickupPointAvailabilityDependency *string                    `json:"pickup_point_availability_dependency,omitempty"`
+	PickupPointDescription            *string                    `json:"pickup_point_description,omitempty"`
+	PickupPointDuration               *int                       `json:"pickup_point_duration,omitempty"`
+	PickupPointId                     string                     `json:"pickup_point_id"`
+	PickupPointLocation               *string                    `json:"pickup_point_location,omitempty"`
+	PickupPointName                   *string                    `json:"pickup_point_name,omitempty,omitzero"`
+	PickupPointTime                   *string                    `json:"pickup_point_time,omitempty"`
+	PickupPointTimes                  *[]string                  `json:"pickup_point_times,omitempty"`
+	AdditionalProperties              map[string]json.RawMessage `json:"-"`
 }
 
 // PriceVariationPriceType Which price a variation changes: purchase or sales, gross or net.
@@ -5412,9 +5439,10 @@ type PriceVariationType string
 // PriceVariations A change applied to a price, such as a discount.
 type PriceVariations struct {
 	// VariationAmount Amount of the variation. Decimal string such as "12.50", never a JSON number.
-	VariationAmount string                       `json:"variation_amount"`
-	VariationLabel  *string                      `json:"variation_label,omitempty"`
-	VariationType   PriceVariationsVariationType `json:"variation_type"`
+	VariationAmount      wire.Decimal                 `json:"variation_amount"`
+	VariationLabel       *string                      `json:"variation_label,omitempty"`
+	VariationType        PriceVariationsVariationType `json:"variation_type"`
+	AdditionalProperties map[string]json.RawMessage   `json:"-"`
 }
 
 // PriceVariationsVariationType defines model for PriceVariations.VariationType.
@@ -5426,21 +5454,22 @@ type Pricing struct {
 	PriceCurrencyCode *string `json:"price_currency_code,omitempty"`
 
 	// PriceCurrencyRate Conversion rate applied. Decimal string such as "12.50", never a JSON number.
-	PriceCurrencyRate *string             `json:"price_currency_rate,omitempty"`
+	PriceCurrencyRate *wire.Decimal       `json:"price_currency_rate,omitempty"`
 	PriceFees         *[]Fee              `json:"price_fees,omitempty"`
 	PriceMargins      *[]Margin           `json:"price_margins,omitempty"`
 	PricePromocodes   *[]PromoCodePricing `json:"price_promocodes,omitempty"`
 
 	// PriceSubtotal Total before variations, promocodes, taxes and fees. Decimal string such as "12.50", never a JSON number.
-	PriceSubtotal *string       `json:"price_subtotal,omitempty,omitzero"`
+	PriceSubtotal *wire.Decimal `json:"price_subtotal,omitempty,omitzero"`
 	PriceTaxes    *[]ProductTax `json:"price_taxes,omitempty"`
 
 	// PriceTotal Total to pay. Compare it with what you charged the guest after creating, amending or cancelling an order. Decimal string such as "12.50", never a JSON number.
-	PriceTotal *string `json:"price_total,omitempty,omitzero"`
+	PriceTotal *wire.Decimal `json:"price_total,omitempty,omitzero"`
 
 	// PriceType Which price the amounts are: purchase or sales, gross or net.
-	PriceType       *PricingPriceType  `json:"price_type,omitempty,omitzero"`
-	PriceVariations *[]PriceVariations `json:"price_variations,omitempty"`
+	PriceType            *PricingPriceType          `json:"price_type,omitempty,omitzero"`
+	PriceVariations      *[]PriceVariations         `json:"price_variations,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // PricingPriceType Which price the amounts are: purchase or sales, gross or net.
@@ -5449,8 +5478,8 @@ type PricingPriceType string
 // ProductAdmissionType How a ticket's time is defined: a period, a date, a point in time, a slot, or open. For third-party products trust the admission type from the availability calls over Product Details.
 type ProductAdmissionType string
 
-// ProductBlockoutDate A date on which the product cannot be booked. Prio has not published its fields, so it is kept as an open object.
-type ProductBlockoutDate map[string]interface{}
+// ProductBlockoutDate A date on which the product cannot be booked. Prio has not published its fields, so it is an open object, decoded as wire.Raw: any JSON value is kept as received.
+type ProductBlockoutDate = wire.Raw
 
 // ProductBookingModel Booking fields shared by reservation lines, order lines and confirmed bookings: what was booked, when, and its state.
 type ProductBookingModel struct {
@@ -5576,7 +5605,8 @@ type ProductCodeSettings struct {
 	ProductGroupCode wire.Bool `json:"product_group_code"`
 
 	// ProductVoucherSettings Whether one voucher is issued per person, per supplier or for the whole order.
-	ProductVoucherSettings ProductVoucherSettings `json:"product_voucher_settings"`
+	ProductVoucherSettings ProductVoucherSettings     `json:"product_voucher_settings"`
+	AdditionalProperties   map[string]json.RawMessage `json:"-"`
 }
 
 // ProductCodeSource Who issues a product's codes: Prio or an external system.
@@ -5620,7 +5650,8 @@ type ProductCombiDetail struct {
 	ProductSupplierName *string `json:"product_supplier_name,omitempty,omitzero"`
 
 	// ProductTitle Title of the product.
-	ProductTitle *string `json:"product_title,omitempty,omitzero"`
+	ProductTitle         *string                    `json:"product_title,omitempty,omitzero"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // ProductContent Translatable texts and media of a product.
@@ -5895,7 +5926,7 @@ type ProductModel struct {
 	ProductFlags      *[]Flag        `json:"product_flags,omitempty"`
 
 	// ProductFromPrice Lowest price to advertise. Decimal string such as "12.50", never a JSON number.
-	ProductFromPrice        *string          `json:"product_from_price,omitempty"`
+	ProductFromPrice        *wire.Decimal    `json:"product_from_price,omitempty"`
 	ProductGoogleCategories *string          `json:"product_google_categories,omitempty"`
 	ProductGuideLanguages   *[]GuideLanguage `json:"product_guide_languages,omitempty"`
 
@@ -6006,10 +6037,10 @@ type ProductModelProductPickupPoint string
 // ProductNoShowPolicy Fee charged when a guest does not show up.
 type ProductNoShowPolicy struct {
 	// FeeAmount Fixed no-show fee. Decimal string such as "12.50", never a JSON number.
-	FeeAmount *string `json:"fee_amount,omitempty"`
+	FeeAmount *wire.Decimal `json:"fee_amount,omitempty"`
 
 	// FeePercentage No-show fee as a percentage. Decimal string such as "12.50", never a JSON number.
-	FeePercentage *string `json:"fee_percentage,omitempty"`
+	FeePercentage *wire.Decimal `json:"fee_percentage,omitempty"`
 }
 
 // ProductPaymentDetails Payment terms of a product.
@@ -6018,7 +6049,7 @@ type ProductPaymentDetails struct {
 	ProductPaymentCurrency Currency `json:"product_payment_currency"`
 
 	// ProductPaymentDeposit Deposit to pay when booking. Decimal string such as "12.50", never a JSON number.
-	ProductPaymentDeposit *string `json:"product_payment_deposit,omitempty"`
+	ProductPaymentDeposit *wire.Decimal `json:"product_payment_deposit,omitempty"`
 
 	// ProductPaymentRequireCreditcard A credit card is required to book.
 	ProductPaymentRequireCreditcard *wire.Bool `json:"product_payment_require_creditcard,omitempty"`
@@ -6060,7 +6091,7 @@ type ProductRelationDetails struct {
 	ProductEndDate *wire.DateTime `json:"product_end_date,omitempty"`
 
 	// ProductFromPrice Lowest price to advertise. Decimal string such as "12.50", never a JSON number.
-	ProductFromPrice *string `json:"product_from_price,omitempty"`
+	ProductFromPrice *wire.Decimal `json:"product_from_price,omitempty"`
 
 	// ProductId Id of the related product.
 	ProductId     string   `json:"product_id"`
@@ -6091,8 +6122,8 @@ type ProductRelationDetails struct {
 // ProductServiceType Kind of service a product is.
 type ProductServiceType string
 
-// ProductSpecialDate A date with special opening or pricing. Prio has not published its fields, so it is kept as an open object.
-type ProductSpecialDate map[string]interface{}
+// ProductSpecialDate A date with special opening or pricing. Prio has not published its fields, so it is an open object, decoded as wire.Raw: any JSON value is kept as received.
+type ProductSpecialDate = wire.Raw
 
 // ProductStatus Lifecycle state of a product. Only ACTIVE and TEST products can be sold, and TEST ones never to consumers; PREVIEW is active before its booking start date. Open enum.
 type ProductStatus string
@@ -6100,9 +6131,10 @@ type ProductStatus string
 // ProductTax A tax included in a price.
 type ProductTax struct {
 	// TaxAmount Tax amount. Decimal string such as "12.50", never a JSON number.
-	TaxAmount *string `json:"tax_amount,omitempty,omitzero"`
-	TaxId     *string `json:"tax_id,omitempty,omitzero"`
-	TaxName   *string `json:"tax_name,omitempty,omitzero"`
+	TaxAmount            *wire.Decimal              `json:"tax_amount,omitempty,omitzero"`
+	TaxId                *string                    `json:"tax_id,omitempty,omitzero"`
+	TaxName              *string                    `json:"tax_name,omitempty,omitzero"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // ProductTaxDetail A tax setting referenced by prices and fees.
@@ -6111,9 +6143,9 @@ type ProductTaxDetail struct {
 	TaxName *string `json:"tax_name,omitempty,omitzero"`
 
 	// TaxRate Tax rate as a percentage. Decimal string such as "12.50", never a JSON number.
-	TaxRate   *string `json:"tax_rate,omitempty,omitzero"`
-	TaxRegion *string `json:"tax_region,omitempty"`
-	TaxType   *string `json:"tax_type,omitempty,omitzero"`
+	TaxRate   *wire.Decimal `json:"tax_rate,omitempty,omitzero"`
+	TaxRegion *string       `json:"tax_region,omitempty"`
+	TaxType   *string       `json:"tax_type,omitempty,omitzero"`
 }
 
 // ProductType Ticket type such as ADULT or CHILD; custom types appear under their own names, so treat the values as open.
@@ -6138,7 +6170,7 @@ type ProductTypeDailyVariation struct {
 // ProductTypeDailyVariationDetail Amount of a daily variation on one weekday.
 type ProductTypeDailyVariationDetail struct {
 	// ProductTypeDailyVariationAmount Price change on this day. Decimal string such as "12.50", never a JSON number.
-	ProductTypeDailyVariationAmount string `json:"product_type_daily_variation_amount"`
+	ProductTypeDailyVariationAmount wire.Decimal `json:"product_type_daily_variation_amount"`
 
 	// ProductTypeDailyVariationDay Day of the week.
 	ProductTypeDailyVariationDay *DayOfTheWeek `json:"product_type_daily_variation_day,omitempty"`
@@ -6196,31 +6228,31 @@ type ProductTypeDetailsProductTypePriceType string
 // ProductTypePricing Prices of a product type. All amounts are decimal strings.
 type ProductTypePricing struct {
 	// ProductTypeDiscount Discount on the list price. Decimal string such as "12.50", never a JSON number.
-	ProductTypeDiscount      *string `json:"product_type_discount,omitempty"`
-	ProductTypeDiscountLabel *string `json:"product_type_discount_label,omitempty"`
+	ProductTypeDiscount      *wire.Decimal `json:"product_type_discount,omitempty"`
+	ProductTypeDiscountLabel *string       `json:"product_type_discount_label,omitempty"`
 
 	// ProductTypeDiscountPercentage Discount as a percentage. Decimal string such as "12.50", never a JSON number.
-	ProductTypeDiscountPercentage *string `json:"product_type_discount_percentage,omitempty"`
+	ProductTypeDiscountPercentage *wire.Decimal `json:"product_type_discount_percentage,omitempty"`
 
 	// ProductTypeDisplayPrice Price to display. Decimal string such as "12.50", never a JSON number.
-	ProductTypeDisplayPrice string `json:"product_type_display_price"`
+	ProductTypeDisplayPrice wire.Decimal `json:"product_type_display_price"`
 
 	// ProductTypeListPrice List (gross) price. Decimal string such as "12.50", never a JSON number.
-	ProductTypeListPrice string `json:"product_type_list_price"`
+	ProductTypeListPrice wire.Decimal `json:"product_type_list_price"`
 
 	// ProductTypeResalePrice Recommended resale price. Decimal string such as "12.50", never a JSON number.
-	ProductTypeResalePrice *string `json:"product_type_resale_price,omitempty"`
+	ProductTypeResalePrice *wire.Decimal `json:"product_type_resale_price,omitempty"`
 
 	// ProductTypeSalesPrice Price the guest pays. Decimal string such as "12.50", never a JSON number.
-	ProductTypeSalesPrice string `json:"product_type_sales_price"`
+	ProductTypeSalesPrice wire.Decimal `json:"product_type_sales_price"`
 }
 
 // ProductTypeQuantityVariation A price change that applies from a quantity onward.
 type ProductTypeQuantityVariation struct {
 	// ProductTypeQuantityVariationAmount Price change from this quantity on. Decimal string such as "12.50", never a JSON number.
-	ProductTypeQuantityVariationAmount string `json:"product_type_quantity_variation_amount"`
-	ProductTypeQuantityVariationMax    *int   `json:"product_type_quantity_variation_max,omitempty"`
-	ProductTypeQuantityVariationMin    int    `json:"product_type_quantity_variation_min"`
+	ProductTypeQuantityVariationAmount wire.Decimal `json:"product_type_quantity_variation_amount"`
+	ProductTypeQuantityVariationMax    *int         `json:"product_type_quantity_variation_max,omitempty"`
+	ProductTypeQuantityVariationMin    int          `json:"product_type_quantity_variation_min"`
 
 	// ProductTypeQuantityVariationPriceType Which price a variation changes: purchase or sales, gross or net.
 	ProductTypeQuantityVariationPriceType PriceVariationPriceType `json:"product_type_quantity_variation_price_type"`
@@ -6244,8 +6276,9 @@ type ProductVoucherSettings string
 // PromoCodePricing Discount a promocode gave.
 type PromoCodePricing struct {
 	// PromoAmount Discount the promocode gave. Decimal string such as "12.50", never a JSON number.
-	PromoAmount string `json:"promo_amount"`
-	PromoCode   string `json:"promo_code"`
+	PromoAmount          wire.Decimal               `json:"promo_amount"`
+	PromoCode            string                     `json:"promo_code"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // RedemptionCountType Whether a ticket can be redeemed a limited or unlimited number of times.
@@ -6293,7 +6326,8 @@ type RegularBookingItem struct {
 	ProductTypePricing *Pricing `json:"product_type_pricing,omitempty"`
 
 	// ProductTypeSpots Seats chosen for this product type.
-	ProductTypeSpots *[]Spot `json:"product_type_spots,omitempty"`
+	ProductTypeSpots     *[]Spot                    `json:"product_type_spots,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // RegularBookingItemAllOf Field a booking item adds for its price.
@@ -6413,7 +6447,8 @@ type ReservationDetail struct {
 	ProductTitle *string `json:"product_title,omitempty,omitzero"`
 
 	// ProductTypeDetails Product types (ticket types) booked.
-	ProductTypeDetails []RegularBookingItem `json:"product_type_details"`
+	ProductTypeDetails   []RegularBookingItem       `json:"product_type_details"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // ReservationDetailAllOf Fields a reservation line adds to a booking.
@@ -6451,7 +6486,7 @@ type ReservationDetailResponse struct {
 
 // ReservationModel A reservation (cart) holding capacity until reservation_valid_until, after which its lines are cancelled automatically.
 type ReservationModel struct {
-	// ReservationCredit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
+	// ReservationCredit Credit limit state of the account. Prio has not published its fields, so it is an open object, decoded as wire.Raw: any JSON value is kept as received.
 	ReservationCredit *CreditLimit `json:"reservation_credit,omitempty"`
 
 	// ReservationCustomFields Custom name and value pairs of the reservation.
@@ -6487,7 +6522,8 @@ type ReservationModel struct {
 	ReservationReference *string `json:"reservation_reference,omitempty,omitzero"`
 
 	// ReservationValidUntil Earliest expiry over the reservation's lines; after it the lines are cancelled automatically. Check it before confirming. RFC 3339 date-time in the activity's local time with its UTC offset (e.g. 2026-05-12T14:00:00+04:00); never sent with Z.
-	ReservationValidUntil *wire.DateTime `json:"reservation_valid_until,omitempty,omitzero"`
+	ReservationValidUntil *wire.DateTime             `json:"reservation_valid_until,omitempty,omitzero"`
+	AdditionalProperties  map[string]json.RawMessage `json:"-"`
 }
 
 // ReservedPaginationData Paging fields of list responses.
@@ -6598,13 +6634,14 @@ type SettlementType string
 
 // Spot A seat or other numbered place.
 type Spot struct {
-	SpotId      *string        `json:"spot_id,omitempty"`
-	SpotName    *string        `json:"spot_name,omitempty"`
-	SpotNumber  *string        `json:"spot_number,omitempty"`
-	SpotRow     *string        `json:"spot_row,omitempty"`
-	SpotSection *string        `json:"spot_section,omitempty"`
-	SpotState   *SpotSpotState `json:"spot_state,omitempty,omitzero"`
-	SpotType    SpotSpotType   `json:"spot_type"`
+	SpotId               *string                    `json:"spot_id,omitempty"`
+	SpotName             *string                    `json:"spot_name,omitempty"`
+	SpotNumber           *string                    `json:"spot_number,omitempty"`
+	SpotRow              *string                    `json:"spot_row,omitempty"`
+	SpotSection          *string                    `json:"spot_section,omitempty"`
+	SpotState            *SpotSpotState             `json:"spot_state,omitempty,omitzero"`
+	SpotType             SpotSpotType               `json:"spot_type"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // SpotSpotState defines model for Spot.SpotState.
@@ -6798,7 +6835,8 @@ type UpdateBookingOption struct {
 	ProductTitle *string `json:"product_title,omitempty,omitzero"`
 
 	// ProductTypeDetails Product types (ticket types) booked.
-	ProductTypeDetails []RegularBookingItem `json:"product_type_details"`
+	ProductTypeDetails   []RegularBookingItem       `json:"product_type_details"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // UpdateBookingOptionAllOf Field an amendment line adds to a booking.
@@ -6857,7 +6895,7 @@ type UpdateOrderModel struct {
 	// OrderCreatedName Name of the user who created the order.
 	OrderCreatedName *string `json:"order_created_name,omitempty,omitzero"`
 
-	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is kept as an open object.
+	// OrderCredit Credit limit state of the account. Prio has not published its fields, so it is an open object, decoded as wire.Raw: any JSON value is kept as received.
 	OrderCredit *CreditLimit `json:"order_credit,omitempty"`
 
 	// OrderCustomFields Custom name and value pairs of the order.
@@ -6927,7 +6965,8 @@ type UpdateOrderModel struct {
 	OrderVersion *int `json:"order_version,omitempty,omitzero"`
 
 	// OrderViewType Kind of account an order or product is seen from. Open enum: Prio may add values.
-	OrderViewType *AccountType `json:"order_view_type,omitempty"`
+	OrderViewType        *AccountType               `json:"order_view_type,omitempty"`
+	AdditionalProperties map[string]json.RawMessage `json:"-"`
 }
 
 // UpdateOrderModelAllOf Bookings to change in an amendment.
@@ -7773,87 +7812,2406 @@ type UpdateReservationJSONRequestBody = CreateReservationRequest
 // AddWebhookJSONRequestBody defines body for AddWebhook for application/json ContentType.
 type AddWebhookJSONRequestBody = CreateWebhookRequest
 
-// Getter for additional properties for DestinationModel. Returns the specified
-// element and whether it was found
-func (a DestinationModel) Get(fieldName string) (value interface{}, found bool) {
-	if a.AdditionalProperties != nil {
-		value, found = a.AdditionalProperties[fieldName]
-	}
+// knownFieldsAddressModel names the fields the spec defines for AddressModel.
+var knownFieldsAddressModel = map[string]struct{}{
+	"addition":     {},
+	"city":         {},
+	"country":      {},
+	"country_code": {},
+	"id":           {},
+	"latitude":     {},
+	"longitude":    {},
+	"name":         {},
+	"notes":        {},
+	"place_id":     {},
+	"postal_code":  {},
+	"region":       {},
+	"street":       {},
+}
+
+// Get returns a field of AddressModel that the spec does not define, as
+// received, and whether it is present.
+func (a AddressModel) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
 	return
 }
 
-// Setter for additional properties for DestinationModel
-func (a *DestinationModel) Set(fieldName string, value interface{}) {
+// Set sets a field of AddressModel that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *AddressModel) Set(fieldName string, value json.RawMessage) {
 	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]interface{})
+		a.AdditionalProperties = make(map[string]json.RawMessage)
 	}
 	a.AdditionalProperties[fieldName] = value
 }
 
-// Override default JSON handling for DestinationModel to handle AdditionalProperties
-func (a *DestinationModel) UnmarshalJSON(b []byte) error {
-	object := make(map[string]json.RawMessage)
-	err := json.Unmarshal(b, &object)
+// UnmarshalJSON decodes the fields the spec defines for AddressModel and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *AddressModel) UnmarshalJSON(b []byte) error {
+	type known AddressModel
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsAddressModel)
 	if err != nil {
 		return err
 	}
-
-	if raw, found := object["destination_id"]; found {
-		err = json.Unmarshal(raw, &a.DestinationId)
-		if err != nil {
-			return fmt.Errorf("error reading 'destination_id': %w", err)
-		}
-		delete(object, "destination_id")
-	}
-
-	if raw, found := object["destination_name"]; found {
-		err = json.Unmarshal(raw, &a.DestinationName)
-		if err != nil {
-			return fmt.Errorf("error reading 'destination_name': %w", err)
-		}
-		delete(object, "destination_name")
-	}
-
-	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
-		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
-			err := json.Unmarshal(fieldBuf, &fieldVal)
-			if err != nil {
-				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
-			}
-			a.AdditionalProperties[fieldName] = fieldVal
-		}
-	}
+	a.AdditionalProperties = extra
 	return nil
 }
 
-// Override default JSON handling for DestinationModel to handle AdditionalProperties
+// MarshalJSON encodes the fields the spec defines for AddressModel, then
+// the fields of AdditionalProperties.
+func (a AddressModel) MarshalJSON() ([]byte, error) {
+	type known AddressModel
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsAddressModel)
+}
+
+// knownFieldsAppliedPromocode names the fields the spec defines for AppliedPromocode.
+var knownFieldsAppliedPromocode = map[string]struct{}{
+	"promo_code":        {},
+	"promo_description": {},
+	"promo_title":       {},
+}
+
+// Get returns a field of AppliedPromocode that the spec does not define, as
+// received, and whether it is present.
+func (a AppliedPromocode) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of AppliedPromocode that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *AppliedPromocode) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for AppliedPromocode and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *AppliedPromocode) UnmarshalJSON(b []byte) error {
+	type known AppliedPromocode
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsAppliedPromocode)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for AppliedPromocode, then
+// the fields of AdditionalProperties.
+func (a AppliedPromocode) MarshalJSON() ([]byte, error) {
+	type known AppliedPromocode
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsAppliedPromocode)
+}
+
+// knownFieldsBookingExtraOptionDetails names the fields the spec defines for BookingExtraOptionDetails.
+var knownFieldsBookingExtraOptionDetails = map[string]struct{}{
+	"value_count":            {},
+	"value_icon":             {},
+	"value_id":               {},
+	"value_name":             {},
+	"value_price":            {},
+	"value_price_tax_amount": {},
+	"value_price_tax_id":     {},
+	"value_product_type_id":  {},
+}
+
+// Get returns a field of BookingExtraOptionDetails that the spec does not define, as
+// received, and whether it is present.
+func (a BookingExtraOptionDetails) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of BookingExtraOptionDetails that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *BookingExtraOptionDetails) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for BookingExtraOptionDetails and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *BookingExtraOptionDetails) UnmarshalJSON(b []byte) error {
+	type known BookingExtraOptionDetails
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsBookingExtraOptionDetails)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for BookingExtraOptionDetails, then
+// the fields of AdditionalProperties.
+func (a BookingExtraOptionDetails) MarshalJSON() ([]byte, error) {
+	type known BookingExtraOptionDetails
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsBookingExtraOptionDetails)
+}
+
+// knownFieldsBookingExtraOptions names the fields the spec defines for BookingExtraOptions.
+var knownFieldsBookingExtraOptions = map[string]struct{}{
+	"option_id":         {},
+	"option_value_text": {},
+	"option_values":     {},
+}
+
+// Get returns a field of BookingExtraOptions that the spec does not define, as
+// received, and whether it is present.
+func (a BookingExtraOptions) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of BookingExtraOptions that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *BookingExtraOptions) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for BookingExtraOptions and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *BookingExtraOptions) UnmarshalJSON(b []byte) error {
+	type known BookingExtraOptions
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsBookingExtraOptions)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for BookingExtraOptions, then
+// the fields of AdditionalProperties.
+func (a BookingExtraOptions) MarshalJSON() ([]byte, error) {
+	type known BookingExtraOptions
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsBookingExtraOptions)
+}
+
+// knownFieldsBookingItemConfirmed names the fields the spec defines for BookingItemConfirmed.
+var knownFieldsBookingItemConfirmed = map[string]struct{}{
+	"product_type":                      {},
+	"product_type_age_from":             {},
+	"product_type_age_to":               {},
+	"product_type_capacity":             {},
+	"product_type_class":                {},
+	"product_type_code":                 {},
+	"product_type_count":                {},
+	"product_type_id":                   {},
+	"product_type_label":                {},
+	"product_type_pass":                 {},
+	"product_type_pax":                  {},
+	"product_type_redemption_date_time": {},
+	"product_type_redemption_status":    {},
+	"product_type_spots":                {},
+	"product_type_status":               {},
+	"product_type_transaction_id":       {},
+}
+
+// Get returns a field of BookingItemConfirmed that the spec does not define, as
+// received, and whether it is present.
+func (a BookingItemConfirmed) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of BookingItemConfirmed that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *BookingItemConfirmed) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for BookingItemConfirmed and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *BookingItemConfirmed) UnmarshalJSON(b []byte) error {
+	type known BookingItemConfirmed
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsBookingItemConfirmed)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for BookingItemConfirmed, then
+// the fields of AdditionalProperties.
+func (a BookingItemConfirmed) MarshalJSON() ([]byte, error) {
+	type known BookingItemConfirmed
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsBookingItemConfirmed)
+}
+
+// knownFieldsBookingOption names the fields the spec defines for BookingOption.
+var knownFieldsBookingOption = map[string]struct{}{
+	"booking_addon_reference":                 {},
+	"booking_cancelled":                       {},
+	"booking_confirmed":                       {},
+	"booking_created":                         {},
+	"booking_external_reference":              {},
+	"booking_invoice_status":                  {},
+	"booking_language":                        {},
+	"booking_modified":                        {},
+	"booking_notes":                           {},
+	"booking_option_type":                     {},
+	"booking_pricing":                         {},
+	"booking_status":                          {},
+	"booking_travel_date":                     {},
+	"booking_valid_until":                     {},
+	"booking_version":                         {},
+	"booking_voucher_released":                {},
+	"product_admission_type":                  {},
+	"product_availability_capacity_id":        {},
+	"product_availability_capacity_shared_id": {},
+	"product_availability_from_date_time":     {},
+	"product_availability_id":                 {},
+	"product_availability_to_date_time":       {},
+	"product_cancellation_allowed":            {},
+	"product_combi_details":                   {},
+	"product_currency_code":                   {},
+	"product_entry_notes":                     {},
+	"product_id":                              {},
+	"product_market_admin_id":                 {},
+	"product_market_admin_name":               {},
+	"product_options":                         {},
+	"product_pickup_point":                    {},
+	"product_pickup_point_id":                 {},
+	"product_relation_id":                     {},
+	"product_source_id":                       {},
+	"product_source_name":                     {},
+	"product_supplier_admin_id":               {},
+	"product_supplier_admin_name":             {},
+	"product_supplier_id":                     {},
+	"product_supplier_name":                   {},
+	"product_title":                           {},
+	"product_type_details":                    {},
+	"reservation_reference":                   {},
+}
+
+// Get returns a field of BookingOption that the spec does not define, as
+// received, and whether it is present.
+func (a BookingOption) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of BookingOption that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *BookingOption) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for BookingOption and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *BookingOption) UnmarshalJSON(b []byte) error {
+	type known BookingOption
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsBookingOption)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for BookingOption, then
+// the fields of AdditionalProperties.
+func (a BookingOption) MarshalJSON() ([]byte, error) {
+	type known BookingOption
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsBookingOption)
+}
+
+// knownFieldsCancellationPolicy names the fields the spec defines for CancellationPolicy.
+var knownFieldsCancellationPolicy = map[string]struct{}{
+	"cancellation_description":    {},
+	"cancellation_fee_amount":     {},
+	"cancellation_fee_percentage": {},
+	"cancellation_fee_threshold":  {},
+	"cancellation_type":           {},
+}
+
+// Get returns a field of CancellationPolicy that the spec does not define, as
+// received, and whether it is present.
+func (a CancellationPolicy) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of CancellationPolicy that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *CancellationPolicy) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for CancellationPolicy and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *CancellationPolicy) UnmarshalJSON(b []byte) error {
+	type known CancellationPolicy
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsCancellationPolicy)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for CancellationPolicy, then
+// the fields of AdditionalProperties.
+func (a CancellationPolicy) MarshalJSON() ([]byte, error) {
+	type known CancellationPolicy
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsCancellationPolicy)
+}
+
+// knownFieldsConfirmedBooking names the fields the spec defines for ConfirmedBooking.
+var knownFieldsConfirmedBooking = map[string]struct{}{
+	"booking_cancelled":                       {},
+	"booking_confirmed":                       {},
+	"booking_created":                         {},
+	"booking_external_reference":              {},
+	"booking_invoice_status":                  {},
+	"booking_language":                        {},
+	"booking_modified":                        {},
+	"booking_notes":                           {},
+	"booking_pricing":                         {},
+	"booking_reference":                       {},
+	"booking_status":                          {},
+	"booking_supplier_reference":              {},
+	"booking_travel_date":                     {},
+	"booking_valid_until":                     {},
+	"booking_version":                         {},
+	"booking_voucher_released":                {},
+	"product_admission_type":                  {},
+	"product_availability_capacity_id":        {},
+	"product_availability_capacity_shared_id": {},
+	"product_availability_from_date_time":     {},
+	"product_availability_id":                 {},
+	"product_availability_to_date_time":       {},
+	"product_cancellation_allowed":            {},
+	"product_cancellation_policies":           {},
+	"product_code":                            {},
+	"product_code_settings":                   {},
+	"product_combi_details":                   {},
+	"product_currency_code":                   {},
+	"product_entry_notes":                     {},
+	"product_id":                              {},
+	"product_market_admin_id":                 {},
+	"product_market_admin_name":               {},
+	"product_options":                         {},
+	"product_pickup_point":                    {},
+	"product_pickup_point_id":                 {},
+	"product_relation_id":                     {},
+	"product_source_id":                       {},
+	"product_source_name":                     {},
+	"product_supplier_admin_id":               {},
+	"product_supplier_admin_name":             {},
+	"product_supplier_id":                     {},
+	"product_supplier_name":                   {},
+	"product_title":                           {},
+	"product_type_details":                    {},
+}
+
+// Get returns a field of ConfirmedBooking that the spec does not define, as
+// received, and whether it is present.
+func (a ConfirmedBooking) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of ConfirmedBooking that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *ConfirmedBooking) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for ConfirmedBooking and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *ConfirmedBooking) UnmarshalJSON(b []byte) error {
+	type known ConfirmedBooking
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsConfirmedBooking)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for ConfirmedBooking, then
+// the fields of AdditionalProperties.
+func (a ConfirmedBooking) MarshalJSON() ([]byte, error) {
+	type known ConfirmedBooking
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsConfirmedBooking)
+}
+
+// knownFieldsConfirmedBookingDetail names the fields the spec defines for ConfirmedBookingDetail.
+var knownFieldsConfirmedBookingDetail = map[string]struct{}{
+	"product_type":                      {},
+	"product_type_age_from":             {},
+	"product_type_age_to":               {},
+	"product_type_capacity":             {},
+	"product_type_class":                {},
+	"product_type_code":                 {},
+	"product_type_count":                {},
+	"product_type_id":                   {},
+	"product_type_label":                {},
+	"product_type_pass":                 {},
+	"product_type_pax":                  {},
+	"product_type_pricing":              {},
+	"product_type_redemption_date_time": {},
+	"product_type_redemption_status":    {},
+	"product_type_spots":                {},
+	"product_type_status":               {},
+	"product_type_transaction_id":       {},
+}
+
+// Get returns a field of ConfirmedBookingDetail that the spec does not define, as
+// received, and whether it is present.
+func (a ConfirmedBookingDetail) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of ConfirmedBookingDetail that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *ConfirmedBookingDetail) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for ConfirmedBookingDetail and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *ConfirmedBookingDetail) UnmarshalJSON(b []byte) error {
+	type known ConfirmedBookingDetail
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsConfirmedBookingDetail)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for ConfirmedBookingDetail, then
+// the fields of AdditionalProperties.
+func (a ConfirmedBookingDetail) MarshalJSON() ([]byte, error) {
+	type known ConfirmedBookingDetail
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsConfirmedBookingDetail)
+}
+
+// knownFieldsConfirmedCombiBooking names the fields the spec defines for ConfirmedCombiBooking.
+var knownFieldsConfirmedCombiBooking = map[string]struct{}{
+	"booking_external_reference":              {},
+	"booking_supplier_reference":              {},
+	"booking_travel_date":                     {},
+	"product_admission_type":                  {},
+	"product_availability_capacity_id":        {},
+	"product_availability_capacity_shared_id": {},
+	"product_availability_from_date_time":     {},
+	"product_availability_id":                 {},
+	"product_availability_to_date_time":       {},
+	"product_code":                            {},
+	"product_code_settings":                   {},
+	"product_currency_code":                   {},
+	"product_id":                              {},
+	"product_parent_id":                       {},
+	"product_supplier_id":                     {},
+	"product_supplier_name":                   {},
+	"product_title":                           {},
+	"product_type_details":                    {},
+}
+
+// Get returns a field of ConfirmedCombiBooking that the spec does not define, as
+// received, and whether it is present.
+func (a ConfirmedCombiBooking) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of ConfirmedCombiBooking that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *ConfirmedCombiBooking) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for ConfirmedCombiBooking and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *ConfirmedCombiBooking) UnmarshalJSON(b []byte) error {
+	type known ConfirmedCombiBooking
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsConfirmedCombiBooking)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for ConfirmedCombiBooking, then
+// the fields of AdditionalProperties.
+func (a ConfirmedCombiBooking) MarshalJSON() ([]byte, error) {
+	type known ConfirmedCombiBooking
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsConfirmedCombiBooking)
+}
+
+// knownFieldsConfirmedOrderModel names the fields the spec defines for ConfirmedOrderModel.
+var knownFieldsConfirmedOrderModel = map[string]struct{}{
+	"order_activity_url":           {},
+	"order_archived":               {},
+	"order_bookings":               {},
+	"order_cancellation_date_time": {},
+	"order_channel":                {},
+	"order_confirmed":              {},
+	"order_contacts":               {},
+	"order_created":                {},
+	"order_created_email":          {},
+	"order_created_name":           {},
+	"order_credit":                 {},
+	"order_custom_fields":          {},
+	"order_customer_url":           {},
+	"order_distributor_id":         {},
+	"order_distributor_name":       {},
+	"order_external_reference":     {},
+	"order_flags":                  {},
+	"order_invoiced":               {},
+	"order_invoices":               {},
+	"order_language":               {},
+	"order_modified":               {},
+	"order_notes":                  {},
+	"order_options":                {},
+	"order_partner_id":             {},
+	"order_partner_name":           {},
+	"order_payments":               {},
+	"order_platform_id":            {},
+	"order_platform_name":          {},
+	"order_pricing":                {},
+	"order_promocodes":             {},
+	"order_redacted":               {},
+	"order_reference":              {},
+	"order_reseller_id":            {},
+	"order_reseller_name":          {},
+	"order_settlement_type":        {},
+	"order_status":                 {},
+	"order_version":                {},
+	"order_view_type":              {},
+}
+
+// Get returns a field of ConfirmedOrderModel that the spec does not define, as
+// received, and whether it is present.
+func (a ConfirmedOrderModel) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of ConfirmedOrderModel that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *ConfirmedOrderModel) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for ConfirmedOrderModel and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *ConfirmedOrderModel) UnmarshalJSON(b []byte) error {
+	type known ConfirmedOrderModel
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsConfirmedOrderModel)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for ConfirmedOrderModel, then
+// the fields of AdditionalProperties.
+func (a ConfirmedOrderModel) MarshalJSON() ([]byte, error) {
+	type known ConfirmedOrderModel
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsConfirmedOrderModel)
+}
+
+// knownFieldsContactDetails names the fields the spec defines for ContactDetails.
+var knownFieldsContactDetails = map[string]struct{}{
+	"contact_address":        {},
+	"contact_age":            {},
+	"contact_birth_date":     {},
+	"contact_birth_place":    {},
+	"contact_classification": {},
+	"contact_created":        {},
+	"contact_custom_fields":  {},
+	"contact_email":          {},
+	"contact_external_uid":   {},
+	"contact_flight_number":  {},
+	"contact_gender":         {},
+	"contact_language":       {},
+	"contact_loyalty_number": {},
+	"contact_mobile":         {},
+	"contact_modified":       {},
+	"contact_name_first":     {},
+	"contact_name_last":      {},
+	"contact_nationality":    {},
+	"contact_notes":          {},
+	"contact_number":         {},
+	"contact_passport":       {},
+	"contact_phone":          {},
+	"contact_room_number":    {},
+	"contact_title":          {},
+	"contact_type":           {},
+	"contact_uid":            {},
+	"contact_version":        {},
+	"contact_website":        {},
+}
+
+// Get returns a field of ContactDetails that the spec does not define, as
+// received, and whether it is present.
+func (a ContactDetails) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of ContactDetails that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *ContactDetails) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for ContactDetails and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *ContactDetails) UnmarshalJSON(b []byte) error {
+	type known ContactDetails
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsContactDetails)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for ContactDetails, then
+// the fields of AdditionalProperties.
+func (a ContactDetails) MarshalJSON() ([]byte, error) {
+	type known ContactDetails
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsContactDetails)
+}
+
+// knownFieldsCreateOrderModel names the fields the spec defines for CreateOrderModel.
+var knownFieldsCreateOrderModel = map[string]struct{}{
+	"order_activity_url":           {},
+	"order_archived":               {},
+	"order_bookings":               {},
+	"order_cancellation_date_time": {},
+	"order_channel":                {},
+	"order_confirmed":              {},
+	"order_contacts":               {},
+	"order_created":                {},
+	"order_created_email":          {},
+	"order_created_name":           {},
+	"order_credit":                 {},
+	"order_custom_fields":          {},
+	"order_customer_url":           {},
+	"order_distributor_id":         {},
+	"order_distributor_name":       {},
+	"order_external_reference":     {},
+	"order_flags":                  {},
+	"order_invoiced":               {},
+	"order_invoices":               {},
+	"order_language":               {},
+	"order_modified":               {},
+	"order_notes":                  {},
+	"order_options":                {},
+	"order_partner_id":             {},
+	"order_partner_name":           {},
+	"order_payments":               {},
+	"order_platform_id":            {},
+	"order_platform_name":          {},
+	"order_pricing":                {},
+	"order_promocodes":             {},
+	"order_redacted":               {},
+	"order_reference":              {},
+	"order_reseller_id":            {},
+	"order_reseller_name":          {},
+	"order_settlement_type":        {},
+	"order_status":                 {},
+	"order_version":                {},
+	"order_view_type":              {},
+}
+
+// Get returns a field of CreateOrderModel that the spec does not define, as
+// received, and whether it is present.
+func (a CreateOrderModel) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of CreateOrderModel that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *CreateOrderModel) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for CreateOrderModel and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *CreateOrderModel) UnmarshalJSON(b []byte) error {
+	type known CreateOrderModel
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsCreateOrderModel)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for CreateOrderModel, then
+// the fields of AdditionalProperties.
+func (a CreateOrderModel) MarshalJSON() ([]byte, error) {
+	type known CreateOrderModel
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsCreateOrderModel)
+}
+
+// knownFieldsCustomField names the fields the spec defines for CustomField.
+var knownFieldsCustomField = map[string]struct{}{
+	"custom_field_name":  {},
+	"custom_field_type":  {},
+	"custom_field_value": {},
+}
+
+// Get returns a field of CustomField that the spec does not define, as
+// received, and whether it is present.
+func (a CustomField) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of CustomField that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *CustomField) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for CustomField and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *CustomField) UnmarshalJSON(b []byte) error {
+	type known CustomField
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsCustomField)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for CustomField, then
+// the fields of AdditionalProperties.
+func (a CustomField) MarshalJSON() ([]byte, error) {
+	type known CustomField
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsCustomField)
+}
+
+// knownFieldsDestinationModel names the fields the spec defines for DestinationModel.
+var knownFieldsDestinationModel = map[string]struct{}{
+	"destination_id":   {},
+	"destination_name": {},
+}
+
+// Get returns a field of DestinationModel that the spec does not define, as
+// received, and whether it is present.
+func (a DestinationModel) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of DestinationModel that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *DestinationModel) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for DestinationModel and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *DestinationModel) UnmarshalJSON(b []byte) error {
+	type known DestinationModel
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsDestinationModel)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for DestinationModel, then
+// the fields of AdditionalProperties.
 func (a DestinationModel) MarshalJSON() ([]byte, error) {
-	var err error
-	object := make(map[string]json.RawMessage)
-
-	if a.DestinationId != nil {
-		object["destination_id"], err = json.Marshal(a.DestinationId)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'destination_id': %w", err)
-		}
+	type known DestinationModel
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
 	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsDestinationModel)
+}
 
-	if a.DestinationName != nil {
-		object["destination_name"], err = json.Marshal(a.DestinationName)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'destination_name': %w", err)
-		}
-	}
+// knownFieldsEmailOptionsModel names the fields the spec defines for EmailOptionsModel.
+var knownFieldsEmailOptionsModel = map[string]struct{}{
+	"email_types": {},
+}
 
-	for fieldName, field := range a.AdditionalProperties {
-		object[fieldName], err = json.Marshal(field)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
-		}
+// Get returns a field of EmailOptionsModel that the spec does not define, as
+// received, and whether it is present.
+func (a EmailOptionsModel) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of EmailOptionsModel that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *EmailOptionsModel) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
 	}
-	return json.Marshal(object)
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for EmailOptionsModel and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *EmailOptionsModel) UnmarshalJSON(b []byte) error {
+	type known EmailOptionsModel
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsEmailOptionsModel)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for EmailOptionsModel, then
+// the fields of AdditionalProperties.
+func (a EmailOptionsModel) MarshalJSON() ([]byte, error) {
+	type known EmailOptionsModel
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsEmailOptionsModel)
+}
+
+// knownFieldsEmailTypes names the fields the spec defines for EmailTypes.
+var knownFieldsEmailTypes = map[string]struct{}{
+	"send_marketing":    {},
+	"send_notification": {},
+	"send_offers":       {},
+	"send_receipt":      {},
+	"send_tickets":      {},
+}
+
+// Get returns a field of EmailTypes that the spec does not define, as
+// received, and whether it is present.
+func (a EmailTypes) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of EmailTypes that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *EmailTypes) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for EmailTypes and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *EmailTypes) UnmarshalJSON(b []byte) error {
+	type known EmailTypes
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsEmailTypes)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for EmailTypes, then
+// the fields of AdditionalProperties.
+func (a EmailTypes) MarshalJSON() ([]byte, error) {
+	type known EmailTypes
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsEmailTypes)
+}
+
+// knownFieldsFee names the fields the spec defines for Fee.
+var knownFieldsFee = map[string]struct{}{
+	"fee_amount":     {},
+	"fee_included":   {},
+	"fee_label":      {},
+	"fee_percentage": {},
+	"fee_refundable": {},
+	"fee_tax_amount": {},
+	"fee_tax_id":     {},
+	"fee_type":       {},
+}
+
+// Get returns a field of Fee that the spec does not define, as
+// received, and whether it is present.
+func (a Fee) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of Fee that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *Fee) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for Fee and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *Fee) UnmarshalJSON(b []byte) error {
+	type known Fee
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsFee)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for Fee, then
+// the fields of AdditionalProperties.
+func (a Fee) MarshalJSON() ([]byte, error) {
+	type known Fee
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsFee)
+}
+
+// knownFieldsFlag names the fields the spec defines for Flag.
+var knownFieldsFlag = map[string]struct{}{
+	"flag_id":       {},
+	"flag_name":     {},
+	"flag_type":     {},
+	"flag_value":    {},
+	"flag_value_id": {},
+	"flag_visible":  {},
+}
+
+// Get returns a field of Flag that the spec does not define, as
+// received, and whether it is present.
+func (a Flag) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of Flag that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *Flag) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for Flag and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *Flag) UnmarshalJSON(b []byte) error {
+	type known Flag
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsFlag)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for Flag, then
+// the fields of AdditionalProperties.
+func (a Flag) MarshalJSON() ([]byte, error) {
+	type known Flag
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsFlag)
+}
+
+// knownFieldsInvoiceDetails names the fields the spec defines for InvoiceDetails.
+var knownFieldsInvoiceDetails = map[string]struct{}{
+	"invoice_date":             {},
+	"invoice_id":               {},
+	"invoice_product_id":       {},
+	"invoice_product_quantity": {},
+	"invoice_status":           {},
+	"invoice_type":             {},
+}
+
+// Get returns a field of InvoiceDetails that the spec does not define, as
+// received, and whether it is present.
+func (a InvoiceDetails) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of InvoiceDetails that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *InvoiceDetails) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for InvoiceDetails and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *InvoiceDetails) UnmarshalJSON(b []byte) error {
+	type known InvoiceDetails
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsInvoiceDetails)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for InvoiceDetails, then
+// the fields of AdditionalProperties.
+func (a InvoiceDetails) MarshalJSON() ([]byte, error) {
+	type known InvoiceDetails
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsInvoiceDetails)
+}
+
+// knownFieldsMargin names the fields the spec defines for Margin.
+var knownFieldsMargin = map[string]struct{}{
+	"margin_amount":     {},
+	"margin_tax_amount": {},
+	"margin_tax_id":     {},
+	"margin_type":       {},
+}
+
+// Get returns a field of Margin that the spec does not define, as
+// received, and whether it is present.
+func (a Margin) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of Margin that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *Margin) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for Margin and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *Margin) UnmarshalJSON(b []byte) error {
+	type known Margin
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsMargin)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for Margin, then
+// the fields of AdditionalProperties.
+func (a Margin) MarshalJSON() ([]byte, error) {
+	type known Margin
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsMargin)
+}
+
+// knownFieldsNote names the fields the spec defines for Note.
+var knownFieldsNote = map[string]struct{}{
+	"note_creator": {},
+	"note_date":    {},
+	"note_type":    {},
+	"note_value":   {},
+}
+
+// Get returns a field of Note that the spec does not define, as
+// received, and whether it is present.
+func (a Note) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of Note that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *Note) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for Note and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *Note) UnmarshalJSON(b []byte) error {
+	type known Note
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsNote)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for Note, then
+// the fields of AdditionalProperties.
+func (a Note) MarshalJSON() ([]byte, error) {
+	type known Note
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsNote)
+}
+
+// knownFieldsOrderOptions names the fields the spec defines for OrderOptions.
+var knownFieldsOrderOptions = map[string]struct{}{
+	"email_options":    {},
+	"price_on_voucher": {},
+}
+
+// Get returns a field of OrderOptions that the spec does not define, as
+// received, and whether it is present.
+func (a OrderOptions) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of OrderOptions that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *OrderOptions) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for OrderOptions and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *OrderOptions) UnmarshalJSON(b []byte) error {
+	type known OrderOptions
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsOrderOptions)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for OrderOptions, then
+// the fields of AdditionalProperties.
+func (a OrderOptions) MarshalJSON() ([]byte, error) {
+	type known OrderOptions
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsOrderOptions)
+}
+
+// knownFieldsPass names the fields the spec defines for Pass.
+var knownFieldsPass = map[string]struct{}{
+	"pass_duration": {},
+}
+
+// Get returns a field of Pass that the spec does not define, as
+// received, and whether it is present.
+func (a Pass) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of Pass that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *Pass) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for Pass and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *Pass) UnmarshalJSON(b []byte) error {
+	type known Pass
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsPass)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for Pass, then
+// the fields of AdditionalProperties.
+func (a Pass) MarshalJSON() ([]byte, error) {
+	type known Pass
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsPass)
+}
+
+// knownFieldsPassDurationDetails names the fields the spec defines for PassDurationDetails.
+var knownFieldsPassDurationDetails = map[string]struct{}{
+	"pass_duration_end":       {},
+	"pass_duration_remaining": {},
+	"pass_duration_start":     {},
+	"pass_duration_total":     {},
+}
+
+// Get returns a field of PassDurationDetails that the spec does not define, as
+// received, and whether it is present.
+func (a PassDurationDetails) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of PassDurationDetails that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *PassDurationDetails) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for PassDurationDetails and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *PassDurationDetails) UnmarshalJSON(b []byte) error {
+	type known PassDurationDetails
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsPassDurationDetails)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for PassDurationDetails, then
+// the fields of AdditionalProperties.
+func (a PassDurationDetails) MarshalJSON() ([]byte, error) {
+	type known PassDurationDetails
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsPassDurationDetails)
+}
+
+// knownFieldsPaymentDetails names the fields the spec defines for PaymentDetails.
+var knownFieldsPaymentDetails = map[string]struct{}{
+	"payment_amount":                   {},
+	"payment_authorization_expires_at": {},
+	"payment_booking_references":       {},
+	"payment_class":                    {},
+	"payment_contact":                  {},
+	"payment_created":                  {},
+	"payment_created_email":            {},
+	"payment_created_name":             {},
+	"payment_currency_amount":          {},
+	"payment_currency_code":            {},
+	"payment_currency_rate":            {},
+	"payment_external_reference":       {},
+	"payment_fees":                     {},
+	"payment_gateway_details":          {},
+	"payment_id":                       {},
+	"payment_link":                     {},
+	"payment_link_expires_at":          {},
+	"payment_merchant_reference":       {},
+	"payment_method":                   {},
+	"payment_notes":                    {},
+	"payment_order_reference":          {},
+	"payment_order_version":            {},
+	"payment_original_id":              {},
+	"payment_partner_id":               {},
+	"payment_recurring":                {},
+	"payment_recurring_type":           {},
+	"payment_refund_reason":            {},
+	"payment_refund_type":              {},
+	"payment_scheme":                   {},
+	"payment_shift_id":                 {},
+	"payment_status":                   {},
+	"payment_total":                    {},
+	"payment_type":                     {},
+}
+
+// Get returns a field of PaymentDetails that the spec does not define, as
+// received, and whether it is present.
+func (a PaymentDetails) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of PaymentDetails that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *PaymentDetails) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for PaymentDetails and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *PaymentDetails) UnmarshalJSON(b []byte) error {
+	type known PaymentDetails
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsPaymentDetails)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for PaymentDetails, then
+// the fields of AdditionalProperties.
+func (a PaymentDetails) MarshalJSON() ([]byte, error) {
+	type known PaymentDetails
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsPaymentDetails)
+}
+
+// knownFieldsPaymentGatewayDetails names the fields the spec defines for PaymentGatewayDetails.
+var knownFieldsPaymentGatewayDetails = map[string]struct{}{
+	"payment_auth_code":                           {},
+	"payment_customer_id":                         {},
+	"payment_gateway_additional_values":           {},
+	"payment_gateway_type":                        {},
+	"payment_hotel_guest_name":                    {},
+	"payment_hotel_id":                            {},
+	"payment_hotel_room_number":                   {},
+	"payment_merchant_account_name":               {},
+	"payment_service_provider_original_reference": {},
+	"payment_service_provider_reference":          {},
+}
+
+// Get returns a field of PaymentGatewayDetails that the spec does not define, as
+// received, and whether it is present.
+func (a PaymentGatewayDetails) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of PaymentGatewayDetails that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *PaymentGatewayDetails) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for PaymentGatewayDetails and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *PaymentGatewayDetails) UnmarshalJSON(b []byte) error {
+	type known PaymentGatewayDetails
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsPaymentGatewayDetails)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for PaymentGatewayDetails, then
+// the fields of AdditionalProperties.
+func (a PaymentGatewayDetails) MarshalJSON() ([]byte, error) {
+	type known PaymentGatewayDetails
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsPaymentGatewayDetails)
+}
+
+// knownFieldsPickupPoint names the fields the spec defines for PickupPoint.
+var knownFieldsPickupPoint = map[string]struct{}{
+	"pickup_point_availability_dependency": {},
+	"pickup_point_description":             {},
+	"pickup_point_duration":                {},
+	"pickup_point_id":                      {},
+	"pickup_point_location":                {},
+	"pickup_point_name":                    {},
+	"pickup_point_time":                    {},
+	"pickup_point_times":                   {},
+}
+
+// Get returns a field of PickupPoint that the spec does not define, as
+// received, and whether it is present.
+func (a PickupPoint) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of PickupPoint that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *PickupPoint) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for PickupPoint and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *PickupPoint) UnmarshalJSON(b []byte) error {
+	type known PickupPoint
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsPickupPoint)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for PickupPoint, then
+// the fields of AdditionalProperties.
+func (a PickupPoint) MarshalJSON() ([]byte, error) {
+	type known PickupPoint
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsPickupPoint)
+}
+
+// knownFieldsPriceVariations names the fields the spec defines for PriceVariations.
+var knownFieldsPriceVariations = map[string]struct{}{
+	"variation_amount": {},
+	"variation_label":  {},
+	"variation_type":   {},
+}
+
+// Get returns a field of PriceVariations that the spec does not define, as
+// received, and whether it is present.
+func (a PriceVariations) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of PriceVariations that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *PriceVariations) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for PriceVariations and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *PriceVariations) UnmarshalJSON(b []byte) error {
+	type known PriceVariations
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsPriceVariations)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for PriceVariations, then
+// the fields of AdditionalProperties.
+func (a PriceVariations) MarshalJSON() ([]byte, error) {
+	type known PriceVariations
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsPriceVariations)
+}
+
+// knownFieldsPricing names the fields the spec defines for Pricing.
+var knownFieldsPricing = map[string]struct{}{
+	"price_currency_code": {},
+	"price_currency_rate": {},
+	"price_fees":          {},
+	"price_margins":       {},
+	"price_promocodes":    {},
+	"price_subtotal":      {},
+	"price_taxes":         {},
+	"price_total":         {},
+	"price_type":          {},
+	"price_variations":    {},
+}
+
+// Get returns a field of Pricing that the spec does not define, as
+// received, and whether it is present.
+func (a Pricing) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of Pricing that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *Pricing) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for Pricing and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *Pricing) UnmarshalJSON(b []byte) error {
+	type known Pricing
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsPricing)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for Pricing, then
+// the fields of AdditionalProperties.
+func (a Pricing) MarshalJSON() ([]byte, error) {
+	type known Pricing
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsPricing)
+}
+
+// knownFieldsProductCodeSettings names the fields the spec defines for ProductCodeSettings.
+var knownFieldsProductCodeSettings = map[string]struct{}{
+	"product_code_format":          {},
+	"product_code_release_date":    {},
+	"product_code_release_details": {},
+	"product_code_source":          {},
+	"product_combi_code":           {},
+	"product_group_code":           {},
+	"product_voucher_settings":     {},
+}
+
+// Get returns a field of ProductCodeSettings that the spec does not define, as
+// received, and whether it is present.
+func (a ProductCodeSettings) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of ProductCodeSettings that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *ProductCodeSettings) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for ProductCodeSettings and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *ProductCodeSettings) UnmarshalJSON(b []byte) error {
+	type known ProductCodeSettings
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsProductCodeSettings)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for ProductCodeSettings, then
+// the fields of AdditionalProperties.
+func (a ProductCodeSettings) MarshalJSON() ([]byte, error) {
+	type known ProductCodeSettings
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsProductCodeSettings)
+}
+
+// knownFieldsProductCombiDetail names the fields the spec defines for ProductCombiDetail.
+var knownFieldsProductCombiDetail = map[string]struct{}{
+	"booking_external_reference":              {},
+	"booking_travel_date":                     {},
+	"product_admission_type":                  {},
+	"product_availability_capacity_id":        {},
+	"product_availability_capacity_shared_id": {},
+	"product_availability_from_date_time":     {},
+	"product_availability_id":                 {},
+	"product_availability_to_date_time":       {},
+	"product_currency_code":                   {},
+	"product_id":                              {},
+	"product_parent_id":                       {},
+	"product_supplier_id":                     {},
+	"product_supplier_name":                   {},
+	"product_title":                           {},
+}
+
+// Get returns a field of ProductCombiDetail that the spec does not define, as
+// received, and whether it is present.
+func (a ProductCombiDetail) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of ProductCombiDetail that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *ProductCombiDetail) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for ProductCombiDetail and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *ProductCombiDetail) UnmarshalJSON(b []byte) error {
+	type known ProductCombiDetail
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsProductCombiDetail)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for ProductCombiDetail, then
+// the fields of AdditionalProperties.
+func (a ProductCombiDetail) MarshalJSON() ([]byte, error) {
+	type known ProductCombiDetail
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsProductCombiDetail)
+}
+
+// knownFieldsProductTax names the fields the spec defines for ProductTax.
+var knownFieldsProductTax = map[string]struct{}{
+	"tax_amount": {},
+	"tax_id":     {},
+	"tax_name":   {},
+}
+
+// Get returns a field of ProductTax that the spec does not define, as
+// received, and whether it is present.
+func (a ProductTax) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of ProductTax that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *ProductTax) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for ProductTax and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *ProductTax) UnmarshalJSON(b []byte) error {
+	type known ProductTax
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsProductTax)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for ProductTax, then
+// the fields of AdditionalProperties.
+func (a ProductTax) MarshalJSON() ([]byte, error) {
+	type known ProductTax
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsProductTax)
+}
+
+// knownFieldsPromoCodePricing names the fields the spec defines for PromoCodePricing.
+var knownFieldsPromoCodePricing = map[string]struct{}{
+	"promo_amount": {},
+	"promo_code":   {},
+}
+
+// Get returns a field of PromoCodePricing that the spec does not define, as
+// received, and whether it is present.
+func (a PromoCodePricing) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of PromoCodePricing that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *PromoCodePricing) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for PromoCodePricing and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *PromoCodePricing) UnmarshalJSON(b []byte) error {
+	type known PromoCodePricing
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsPromoCodePricing)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for PromoCodePricing, then
+// the fields of AdditionalProperties.
+func (a PromoCodePricing) MarshalJSON() ([]byte, error) {
+	type known PromoCodePricing
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsPromoCodePricing)
+}
+
+// knownFieldsRegularBookingItem names the fields the spec defines for RegularBookingItem.
+var knownFieldsRegularBookingItem = map[string]struct{}{
+	"product_type":          {},
+	"product_type_age_from": {},
+	"product_type_age_to":   {},
+	"product_type_capacity": {},
+	"product_type_class":    {},
+	"product_type_count":    {},
+	"product_type_id":       {},
+	"product_type_label":    {},
+	"product_type_pax":      {},
+	"product_type_pricing":  {},
+	"product_type_spots":    {},
+}
+
+// Get returns a field of RegularBookingItem that the spec does not define, as
+// received, and whether it is present.
+func (a RegularBookingItem) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of RegularBookingItem that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *RegularBookingItem) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for RegularBookingItem and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *RegularBookingItem) UnmarshalJSON(b []byte) error {
+	type known RegularBookingItem
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsRegularBookingItem)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for RegularBookingItem, then
+// the fields of AdditionalProperties.
+func (a RegularBookingItem) MarshalJSON() ([]byte, error) {
+	type known RegularBookingItem
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsRegularBookingItem)
+}
+
+// knownFieldsReservationDetail names the fields the spec defines for ReservationDetail.
+var knownFieldsReservationDetail = map[string]struct{}{
+	"booking_addon_reference":                 {},
+	"booking_cancelled":                       {},
+	"booking_confirmed":                       {},
+	"booking_created":                         {},
+	"booking_external_reference":              {},
+	"booking_invoice_status":                  {},
+	"booking_language":                        {},
+	"booking_modified":                        {},
+	"booking_notes":                           {},
+	"booking_pricing":                         {},
+	"booking_reservation_reference":           {},
+	"booking_reservation_valid_until":         {},
+	"booking_status":                          {},
+	"booking_travel_date":                     {},
+	"booking_valid_until":                     {},
+	"booking_version":                         {},
+	"booking_voucher_released":                {},
+	"product_admission_type":                  {},
+	"product_availability_capacity_id":        {},
+	"product_availability_capacity_shared_id": {},
+	"product_availability_from_date_time":     {},
+	"product_availability_id":                 {},
+	"product_availability_to_date_time":       {},
+	"product_cancellation_allowed":            {},
+	"product_combi_details":                   {},
+	"product_currency_code":                   {},
+	"product_entry_notes":                     {},
+	"product_id":                              {},
+	"product_market_admin_id":                 {},
+	"product_market_admin_name":               {},
+	"product_options":                         {},
+	"product_pickup_point":                    {},
+	"product_pickup_point_id":                 {},
+	"product_relation_id":                     {},
+	"product_source_id":                       {},
+	"product_source_name":                     {},
+	"product_supplier_admin_id":               {},
+	"product_supplier_admin_name":             {},
+	"product_supplier_id":                     {},
+	"product_supplier_name":                   {},
+	"product_title":                           {},
+	"product_type_details":                    {},
+}
+
+// Get returns a field of ReservationDetail that the spec does not define, as
+// received, and whether it is present.
+func (a ReservationDetail) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of ReservationDetail that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *ReservationDetail) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for ReservationDetail and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *ReservationDetail) UnmarshalJSON(b []byte) error {
+	type known ReservationDetail
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsReservationDetail)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for ReservationDetail, then
+// the fields of AdditionalProperties.
+func (a ReservationDetail) MarshalJSON() ([]byte, error) {
+	type known ReservationDetail
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsReservationDetail)
+}
+
+// knownFieldsReservationModel names the fields the spec defines for ReservationModel.
+var knownFieldsReservationModel = map[string]struct{}{
+	"reservation_credit":             {},
+	"reservation_custom_fields":      {},
+	"reservation_details":            {},
+	"reservation_distributor_id":     {},
+	"reservation_distributor_name":   {},
+	"reservation_external_reference": {},
+	"reservation_hold_token":         {},
+	"reservation_partner_id":         {},
+	"reservation_partner_name":       {},
+	"reservation_payments":           {},
+	"reservation_pricing":            {},
+	"reservation_promocodes":         {},
+	"reservation_reference":          {},
+	"reservation_valid_until":        {},
+}
+
+// Get returns a field of ReservationModel that the spec does not define, as
+// received, and whether it is present.
+func (a ReservationModel) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of ReservationModel that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *ReservationModel) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for ReservationModel and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *ReservationModel) UnmarshalJSON(b []byte) error {
+	type known ReservationModel
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsReservationModel)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for ReservationModel, then
+// the fields of AdditionalProperties.
+func (a ReservationModel) MarshalJSON() ([]byte, error) {
+	type known ReservationModel
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsReservationModel)
+}
+
+// knownFieldsSpot names the fields the spec defines for Spot.
+var knownFieldsSpot = map[string]struct{}{
+	"spot_id":      {},
+	"spot_name":    {},
+	"spot_number":  {},
+	"spot_row":     {},
+	"spot_section": {},
+	"spot_state":   {},
+	"spot_type":    {},
+}
+
+// Get returns a field of Spot that the spec does not define, as
+// received, and whether it is present.
+func (a Spot) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of Spot that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *Spot) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for Spot and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *Spot) UnmarshalJSON(b []byte) error {
+	type known Spot
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsSpot)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for Spot, then
+// the fields of AdditionalProperties.
+func (a Spot) MarshalJSON() ([]byte, error) {
+	type known Spot
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsSpot)
+}
+
+// knownFieldsUpdateBookingOption names the fields the spec defines for UpdateBookingOption.
+var knownFieldsUpdateBookingOption = map[string]struct{}{
+	"booking_cancelled":                       {},
+	"booking_confirmed":                       {},
+	"booking_created":                         {},
+	"booking_external_reference":              {},
+	"booking_invoice_status":                  {},
+	"booking_language":                        {},
+	"booking_modified":                        {},
+	"booking_notes":                           {},
+	"booking_option_type":                     {},
+	"booking_pricing":                         {},
+	"booking_reference":                       {},
+	"booking_status":                          {},
+	"booking_travel_date":                     {},
+	"booking_valid_until":                     {},
+	"booking_version":                         {},
+	"booking_voucher_released":                {},
+	"product_admission_type":                  {},
+	"product_availability_capacity_id":        {},
+	"product_availability_capacity_shared_id": {},
+	"product_availability_from_date_time":     {},
+	"product_availability_id":                 {},
+	"product_availability_to_date_time":       {},
+	"product_cancellation_allowed":            {},
+	"product_combi_details":                   {},
+	"product_currency_code":                   {},
+	"product_entry_notes":                     {},
+	"product_id":                              {},
+	"product_market_admin_id":                 {},
+	"product_market_admin_name":               {},
+	"product_options":                         {},
+	"product_pickup_point":                    {},
+	"product_pickup_point_id":                 {},
+	"product_relation_id":                     {},
+	"product_source_id":                       {},
+	"product_source_name":                     {},
+	"product_supplier_admin_id":               {},
+	"product_supplier_admin_name":             {},
+	"product_supplier_id":                     {},
+	"product_supplier_name":                   {},
+	"product_title":                           {},
+	"product_type_details":                    {},
+}
+
+// Get returns a field of UpdateBookingOption that the spec does not define, as
+// received, and whether it is present.
+func (a UpdateBookingOption) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of UpdateBookingOption that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *UpdateBookingOption) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for UpdateBookingOption and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *UpdateBookingOption) UnmarshalJSON(b []byte) error {
+	type known UpdateBookingOption
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsUpdateBookingOption)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for UpdateBookingOption, then
+// the fields of AdditionalProperties.
+func (a UpdateBookingOption) MarshalJSON() ([]byte, error) {
+	type known UpdateBookingOption
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsUpdateBookingOption)
+}
+
+// knownFieldsUpdateOrderModel names the fields the spec defines for UpdateOrderModel.
+var knownFieldsUpdateOrderModel = map[string]struct{}{
+	"order_activity_url":           {},
+	"order_archived":               {},
+	"order_bookings":               {},
+	"order_cancellation_date_time": {},
+	"order_channel":                {},
+	"order_confirmed":              {},
+	"order_contacts":               {},
+	"order_created":                {},
+	"order_created_email":          {},
+	"order_created_name":           {},
+	"order_credit":                 {},
+	"order_custom_fields":          {},
+	"order_customer_url":           {},
+	"order_distributor_id":         {},
+	"order_distributor_name":       {},
+	"order_external_reference":     {},
+	"order_flags":                  {},
+	"order_invoiced":               {},
+	"order_invoices":               {},
+	"order_language":               {},
+	"order_modified":               {},
+	"order_notes":                  {},
+	"order_options":                {},
+	"order_partner_id":             {},
+	"order_partner_name":           {},
+	"order_payments":               {},
+	"order_platform_id":            {},
+	"order_platform_name":          {},
+	"order_pricing":                {},
+	"order_promocodes":             {},
+	"order_redacted":               {},
+	"order_reference":              {},
+	"order_reseller_id":            {},
+	"order_reseller_name":          {},
+	"order_settlement_type":        {},
+	"order_status":                 {},
+	"order_version":                {},
+	"order_view_type":              {},
+}
+
+// Get returns a field of UpdateOrderModel that the spec does not define, as
+// received, and whether it is present.
+func (a UpdateOrderModel) Get(fieldName string) (value json.RawMessage, found bool) {
+	value, found = a.AdditionalProperties[fieldName]
+	return
+}
+
+// Set sets a field of UpdateOrderModel that the spec does not define. It is
+// encoded after the known fields; a name the spec defines is not encoded.
+func (a *UpdateOrderModel) Set(fieldName string, value json.RawMessage) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]json.RawMessage)
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// UnmarshalJSON decodes the fields the spec defines for UpdateOrderModel and
+// keeps every other field, as received, in AdditionalProperties.
+func (a *UpdateOrderModel) UnmarshalJSON(b []byte) error {
+	type known UpdateOrderModel
+	if err := json.Unmarshal(b, (*known)(a)); err != nil {
+		return err
+	}
+	extra, err := wire.UnknownFields(b, knownFieldsUpdateOrderModel)
+	if err != nil {
+		return err
+	}
+	a.AdditionalProperties = extra
+	return nil
+}
+
+// MarshalJSON encodes the fields the spec defines for UpdateOrderModel, then
+// the fields of AdditionalProperties.
+func (a UpdateOrderModel) MarshalJSON() ([]byte, error) {
+	type known UpdateOrderModel
+	b, err := json.Marshal(known(a))
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendFields(b, a.AdditionalProperties, knownFieldsUpdateOrderModel)
 }
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
@@ -18398,7 +20756,7 @@ type GetSystemSpecificationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *map[string]interface{}
+	JSON200 *map[string]json.RawMessage
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *E400
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -18430,7 +20788,7 @@ type GetSystemSpecificationResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetSystemSpecificationResponse) GetJSON200() *map[string]interface{} {
+func (r GetSystemSpecificationResponse) GetJSON200() *map[string]json.RawMessage {
 	return r.JSON200
 }
 
@@ -24233,7 +26591,7 @@ func ParseGetSystemSpecificationResponse(rsp *http.Response) (*GetSystemSpecific
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest map[string]interface{}
+		var dest map[string]json.RawMessage
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -36249,7 +38607,7 @@ type GetSystemSpecificationResponseObject interface {
 	VisitGetSystemSpecificationResponse(w http.ResponseWriter) error
 }
 
-type GetSystemSpecification200JSONResponse map[string]interface{}
+type GetSystemSpecification200JSONResponse map[string]json.RawMessage
 
 func (response GetSystemSpecification200JSONResponse) VisitGetSystemSpecificationResponse(w http.ResponseWriter) error {
 

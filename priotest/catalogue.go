@@ -149,7 +149,7 @@ func (p *product) slotByID(id string) (slot, bool) {
 	return slot{}, false
 }
 
-func money(cents int) string { return fmt.Sprintf("%d.%02d", cents/100, cents%100) }
+func money(cents int) wire.Decimal { return wire.Decimal(fmt.Sprintf("%d.%02d", cents/100, cents%100)) }
 
 func ptr[T any](v T) *T { return &v }
 
@@ -216,21 +216,21 @@ func (p *product) model(epoch time.Time, distributorID string) generated.Product
 		ProductId:                     ptr(p.id),
 		ProductStatus:                 ptr(generated.ProductStatusACTIVE),
 		ProductAdmissionType:          p.admission,
-		ProductAvailability:           wire.Bool(p.capacity > 0),
-		ProductAvailabilityAssigned:   wire.Bool(p.capacity > 0),
-		ProductCapacity:               wire.Bool(p.capacity > 0),
+		ProductAvailability:           wire.NewBool(p.capacity > 0),
+		ProductAvailabilityAssigned:   wire.NewBool(p.capacity > 0),
+		ProductCapacity:               wire.NewBool(p.capacity > 0),
 		ProductCapacityType:           capType,
-		ProductTraveldateRequired:     wire.Bool(p.capacity > 0),
-		ProductCancellationAllowed:    ptr(wire.Bool(true)),
-		ProductAddon:                  ptr(wire.Bool(false)),
-		ProductCluster:                ptr(wire.Bool(false)),
-		ProductCombi:                  ptr(wire.Bool(false)),
-		ProductDailyPricing:           ptr(wire.Bool(false)),
-		ProductDynamicPricing:         ptr(wire.Bool(false)),
-		ProductQuantityPricing:        ptr(wire.Bool(false)),
-		ProductSeasonalPricing:        ptr(wire.Bool(false)),
-		ProductOverbookingAllowed:     ptr(wire.Bool(false)),
-		ProductPastDateBookingAllowed: ptr(wire.Bool(false)),
+		ProductTraveldateRequired:     wire.NewBool(p.capacity > 0),
+		ProductCancellationAllowed:    ptr(wire.NewBool(true)),
+		ProductAddon:                  ptr(wire.NewBool(false)),
+		ProductCluster:                ptr(wire.NewBool(false)),
+		ProductCombi:                  ptr(wire.NewBool(false)),
+		ProductDailyPricing:           ptr(wire.NewBool(false)),
+		ProductDynamicPricing:         ptr(wire.NewBool(false)),
+		ProductQuantityPricing:        ptr(wire.NewBool(false)),
+		ProductSeasonalPricing:        ptr(wire.NewBool(false)),
+		ProductOverbookingAllowed:     ptr(wire.NewBool(false)),
+		ProductPastDateBookingAllowed: ptr(wire.NewBool(false)),
 		ProductMarketAdminId:          ptr("500"),
 		ProductMarketAdminName:        ptr("Sandbox Market"),
 		ProductBookingStartDate:       dt(start),
@@ -256,11 +256,11 @@ func (p *product) model(epoch time.Time, distributorID string) generated.Product
 		ProductCurrencies:             nil,
 		ProductPickupPoint:            generated.ProductModelProductPickupPointNOTSET,
 		ProductRedemptionRules:        generated.ProductRedemptionRules{RedemptionCountType: generated.UNLIMITED},
-		ProductRelationDetailsVisible: false,
+		ProductRelationDetailsVisible: wire.NewBool(false),
 		ProductServiceType:            generated.ProductServiceTypeATTRACTION,
 		ProductSourceId:               "9001",
 		ProductSourceName:             "Sandbox Supplier",
-		ProductThirdParty:             wire.Bool(p.slow),
+		ProductThirdParty:             wire.NewBool(p.slow),
 		ProductTypeSeasons: []generated.ProductTypeSeason{{
 			ProductTypeSeasonLabel:     ptr("All year"),
 			ProductTypeSeasonStartDate: dt(start),

@@ -11,6 +11,7 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/wire"
 )
 
 // handlers implements the generated strict server interface on the
@@ -183,7 +184,7 @@ func (h handlers) availability(ctx context.Context, products []*product, days []
 				items = append(items, generated.AvailabilityModel{
 					AvailabilityId:            ptr(sl.id),
 					AvailabilityProductId:     ptr(p.id),
-					AvailabilityActive:        true,
+					AvailabilityActive:        wire.NewBool(true),
 					AvailabilityAdmissionType: ptr(p.admission),
 					AvailabilityCapacityId:    ptr(sl.id),
 					AvailabilityFromDateTime:  dt(sl.from),
@@ -653,6 +654,7 @@ func (h handlers) UpdateOrder(ctx context.Context, req generated.UpdateOrderRequ
 			return nil, errorf(http.StatusConflict, "ORDER_CANCELLED", "Order %s is cancelled and cannot be amended.", o.ref)
 		}
 		o.contacts, o.notes, o.customFields, o.options = in.OrderContacts, in.OrderNotes, in.OrderCustomFields, in.OrderOptions
+		o.extra.replace(in)
 		if in.OrderLanguage != "" {
 			o.language = in.OrderLanguage
 		}
@@ -718,7 +720,7 @@ func (h handlers) CancelOrder(ctx context.Context, req generated.CancelOrderRequ
 // small PDF for Accept: application/pdf. Vouchers of pending orders are
 // released only with force_release; cancelled orders have none.
 func (h handlers) GetVoucher(ctx context.Context, req generated.GetVoucherRequestObject) (generated.GetVoucherResponseObject, error) {
-	force := req.Params.ForceRelease != nil && bool(*req.Params.ForceRelease)
+	force := req.Params.ForceRelease != nil && req.Params.ForceRelease.Bool()
 	_, err := h.withOrder(ctx, req.OrderReference, func(_ time.Time, o *order) (*event, *apiError) {
 		switch o.status {
 		case generated.ORDERCANCELLED:
@@ -771,7 +773,7 @@ func (h handlers) AddWebhook(_ context.Context, req generated.AddWebhookRequestO
 		auth:    deref(in.WebhookAuth),
 		email:   in.WebhookEmail,
 		events:  slices.Clone(in.WebhookEvents),
-		payload: in.WebhookPayload == nil || bool(*in.WebhookPayload),
+		payload: in.WebhookPayload == nil || in.WebhookPayload.Bool(),
 		created: s.now(),
 	}
 	s.st.webhooks = append(s.st.webhooks, wh)

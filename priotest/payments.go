@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/wire"
 )
 
 const (
@@ -201,7 +202,7 @@ func (h handlers) AddPayment(_ context.Context, req generated.AddPaymentRequestO
 	}
 	cents := due
 	if in.PaymentAmount != nil && *in.PaymentAmount != "" {
-		n, ok := parseCents(*in.PaymentAmount)
+		n, ok := parseCents(string(*in.PaymentAmount))
 		if !ok || n <= 0 || n > due {
 			return nil, errorf(http.StatusUnprocessableEntity, codeInvalidAmount, "payment_amount %q must be a positive amount up to the %s due.", *in.PaymentAmount, money(due))
 		}
@@ -227,7 +228,7 @@ func (h handlers) AddPayment(_ context.Context, req generated.AddPaymentRequestO
 	if p.status == generated.PaymentStatusPENDING {
 		out.PaymentResultCode = ptr("RedirectShopper")
 		out.PaymentLinkExpiresAt = dtp(now.Add(24 * time.Hour))
-		out.PaymentAction = &map[string]any{"type": "redirect", "url": p.link}
+		out.PaymentAction = &map[string]json.RawMessage{"type": json.RawMessage(`"redirect"`), "url": jsonString(p.link)}
 	}
 	return generated.AddPayment201JSONResponse{
 		ApiVersion: ptr(apiVersion),
@@ -246,7 +247,7 @@ func (h handlers) GetPayments(ctx context.Context, req generated.GetPaymentsRequ
 	for _, x := range s.st.ext.payments {
 		if !eq(p.OrderReference, x.target) || !eq(p.PaymentId, x.id) || !eq(p.PaymentMerchantReference, x.req.PaymentMerchantReference) ||
 			!eq(p.PaymentServiceProviderReference, x.pspReference()) || !eq(p.PaymentExternalReference, x.req.PaymentExternalReference) ||
-			!eq(p.PaymentClass, deref(x.class)) {
+			!sameRaw(p.PaymentClass, x.class) {
 			continue
 		}
 		all = append(all, x.model())
@@ -383,4 +384,24 @@ func (h handlers) AddPaymentDetails(_ context.Context, req generated.AddPaymentD
 			PaymentDetails: p.model(), PaymentObjectType: p.req.PaymentObjectType, PaymentResultCode: ptr("Authorised"),
 		}},
 	}, nil
+}
+
+// jsonString is s as a JSON string.
+func jsonString(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// sameRaw reports whether a filter (nil: none) matches a raw value by its
+// text.
+func sameRaw(filter, v *wire.Raw) bool {
+	if filter == nil {
+		return true
+	}
+	if v == nil {
+		return false
+	}
+	a, _ := filter.Text()
+	b, _ := v.Text()
+	return a == b
 }

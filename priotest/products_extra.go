@@ -174,12 +174,12 @@ func (h handlers) GetProductRoutes(ctx context.Context, req generated.GetProduct
 	var all []generated.RouteModel
 	if id := deref(p.ProductId); id == "" || id == ProductSlow {
 		all = append(all, generated.RouteModel{
-			RouteId: "RTE-1", RouteName: "Canal loop", RouteActive: wire.Bool(true), RouteType: ptr(generated.BOAT),
+			RouteId: "RTE-1", RouteName: "Canal loop", RouteActive: wire.NewBool(true), RouteType: ptr(generated.BOAT),
 			RouteDuration: ptr(75), RouteFrequency: ptr(30), RouteStartTime: ptr("10:00"), RouteEndTime: ptr("17:00"),
 			RouteProducts: ptr([]string{ProductSlow}), RouteLiveLanguages: ptr([]string{"en", "nl"}),
 			RouteLocations: &[]generated.RouteLocation{
-				{RouteLocationId: "LOC-4", RouteLocationName: "Sandbox Canal pier", RouteLocationActive: wire.Bool(true)},
-				{RouteLocationId: "LOC-1", RouteLocationName: "Sandbox Museum", RouteLocationActive: wire.Bool(true)},
+				{RouteLocationId: "LOC-4", RouteLocationName: "Sandbox Canal pier", RouteLocationActive: wire.NewBool(true)},
+				{RouteLocationId: "LOC-1", RouteLocationName: "Sandbox Museum", RouteLocationActive: wire.NewBool(true)},
 			},
 		})
 	}
@@ -214,7 +214,7 @@ func (h handlers) GetProductTaxes(ctx context.Context, req generated.GetProductT
 		if r := deref(p.TaxRegion); r != "" && !strings.EqualFold(r, t.region) {
 			continue
 		}
-		all = append(all, generated.ProductTaxDetail{TaxId: ptr(t.id), TaxName: ptr(t.name), TaxRate: ptr(t.rate),
+		all = append(all, generated.ProductTaxDetail{TaxId: ptr(t.id), TaxName: ptr(t.name), TaxRate: ptr(wire.Decimal(t.rate)),
 			TaxRegion: ptr(t.region), TaxType: ptr("PERCENTAGE")})
 	}
 	pg, e := paginate(len(all), p.ItemsPerPage, p.StartIndex, p.Page)
@@ -242,10 +242,10 @@ func (h handlers) GetCurrencyRates(ctx context.Context, req generated.GetCurrenc
 	if !ok {
 		return nil, errorf(http.StatusUnprocessableEntity, "INVALID_CURRENCY", "The sandbox has no rates from %s.", base)
 	}
-	rates := map[string]string{}
+	rates := map[string]wire.Decimal{}
 	for code, r := range eurRates {
 		if code != base {
-			rates[code] = fmt.Sprintf("%.4f", r/from)
+			rates[code] = wire.Decimal(fmt.Sprintf("%.4f", r/from))
 		}
 	}
 	setLastModified(ctx, h.s.epoch())
@@ -274,19 +274,19 @@ func (h handlers) GetProductStock(ctx context.Context, req generated.GetProductS
 	s.dispatch(events)
 	records := []generated.StockModel{
 		{StockId: ptr("STK-1"), StockLabel: ptr("Sandbox Museum open tickets"), StockProductId: ptr(ProductOpen),
-			StockActive: ptr(wire.Bool(true)), StockCreated: dtp(epoch), StockModified: dtp(now),
+			StockActive: ptr(wire.NewBool(true)), StockCreated: dtp(epoch), StockModified: dtp(now),
 			StockSpots: &generated.StockSpots{StockItemsTotal: ptr(stockTotal), StockItemsBooked: ptr(booked),
 				StockItemsReserved: ptr(held), StockItemsAvailable: ptr(max(stockTotal-booked-held, 0))}},
 		{StockId: ptr("STK-2"), StockLabel: ptr("Sandbox guidebook (retired)"), StockProductId: ptr(ProductOpen),
-			StockActive: ptr(wire.Bool(false)), StockCreated: dtp(epoch), StockModified: dtp(epoch),
+			StockActive: ptr(wire.NewBool(false)), StockCreated: dtp(epoch), StockModified: dtp(epoch),
 			StockSpots: &generated.StockSpots{StockItemsTotal: ptr(0), StockItemsBooked: ptr(0),
 				StockItemsReserved: ptr(0), StockItemsAvailable: ptr(0)}},
 	}
-	disabled := p.IncludeDisabled != nil && bool(*p.IncludeDisabled)
+	disabled := p.IncludeDisabled != nil && p.IncludeDisabled.Bool()
 	var all []generated.StockModel
 	for _, r := range records {
 		switch {
-		case !bool(*r.StockActive) && !disabled,
+		case !r.StockActive.Bool() && !disabled,
 			p.StockId != nil && len(*p.StockId) > 0 && !slices.Contains(*p.StockId, *r.StockId),
 			p.StockProductId != nil && len(*p.StockProductId) > 0 && !slices.Contains(*p.StockProductId, *r.StockProductId),
 			p.StockModified != nil && r.StockModified.Before(p.StockModified.Time):

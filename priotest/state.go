@@ -233,7 +233,8 @@ type order struct {
 	confirmAt      time.Time // when a pending order confirms
 	reservationRef string
 	bookings       []*booking
-	promos         []string // promocodes taken over from the reservation
+	extra          orderExtra // fields the spec does not know (extra.go)
+	promos         []string   // promocodes taken over from the reservation
 	// versions are frozen copies of the order, each with the time it was
 	// committed, oldest first, for cached reads; kept only with a cache lag.
 	versions []orderVersion
@@ -493,7 +494,7 @@ func (o *order) model(distributorName string) generated.ConfirmedOrderModel {
 		OrderCancellationDateTime: dtp(o.cancelled),
 		OrderCreatedName:          ptr("Sandbox API"),
 		OrderCreatedEmail:         ptr("api@sandbox.example"),
-		OrderRedacted:             ptr(wire.Bool(false)),
+		OrderRedacted:             ptr(wire.NewBool(false)),
 		OrderViewType:             "DISTRIBUTOR",
 		OrderBookings:             make([]generated.ConfirmedBooking, 0, len(o.bookings)),
 	}
@@ -503,6 +504,7 @@ func (o *order) model(distributorName string) generated.ConfirmedOrderModel {
 	if len(o.promos) > 0 {
 		m.OrderPricing, m.OrderPromocodes = promoPricing(o.totalCents(), o.promos)
 	}
+	o.extra.attach(&m)
 	return m
 }
 
@@ -518,7 +520,7 @@ func (b *booking) model() generated.ConfirmedBooking {
 		BookingModified:            dtp(b.modified),
 		BookingConfirmed:           dtp(b.confirmed),
 		BookingCancelled:           dtp(b.cancelled),
-		BookingVoucherReleased:     ptr(wire.Bool(b.status == generated.BOOKINGCONFIRMED)),
+		BookingVoucherReleased:     ptr(wire.NewBool(b.status == generated.BOOKINGCONFIRMED)),
 		BookingPricing:             pricing(b.cents()),
 		ProductId:                  p.id,
 		ProductTitle:               ptr(p.title),
@@ -528,7 +530,7 @@ func (b *booking) model() generated.ConfirmedBooking {
 		ProductMarketAdminId:       ptr("500"),
 		ProductMarketAdminName:     ptr("Sandbox Market"),
 		ProductCurrencyCode:        ptr("EUR"),
-		ProductCancellationAllowed: ptr(wire.Bool(true)),
+		ProductCancellationAllowed: ptr(wire.NewBool(true)),
 		ProductCodeSettings:        codeSettings(),
 		ProductTypeDetails:         make([]generated.ConfirmedBookingDetail, 0, len(b.pax)),
 	}
@@ -593,7 +595,7 @@ func (r *reservation) model(distributorName string) generated.ReservationModel {
 			ProductMarketAdminId:         ptr("500"),
 			ProductMarketAdminName:       ptr("Sandbox Market"),
 			ProductCurrencyCode:          ptr("EUR"),
-			ProductCancellationAllowed:   ptr(wire.Bool(true)),
+			ProductCancellationAllowed:   ptr(wire.NewBool(true)),
 		}
 		if s := l.line.slot; s != nil {
 			d.ProductAvailabilityId = ptr(s.id)

@@ -33,7 +33,7 @@ func (wh *webhook) model() generated.Webhook {
 		WebhookVersion:      ptr(apiVersion),
 		WebhookEvents:       slices.Clone(wh.events),
 		WebhookEmail:        wh.email,
-		WebhookPayload:      ptr(wire.Bool(wh.payload)),
+		WebhookPayload:      ptr(wire.NewBool(wh.payload)),
 		WebhookCreated:      dtp(wh.created),
 		WebhookCreatedName:  ptr("Sandbox API"),
 		WebhookCreatedEmail: ptr("api@sandbox.example"),

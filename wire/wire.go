@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -106,91 +105,6 @@ func (d *DateTime) UnmarshalJSON(b []byte) error {
 	}
 	return d.UnmarshalText([]byte(s))
 }
-
-// Bool is a flag that Prio sends either as a JSON boolean or, in older
-// payloads, as the string "true" or "false". It is always sent as a boolean.
-type Bool bool
-
-// ErrInvalidBool is returned for a flag that is neither a boolean nor a
-// boolean string.
-var ErrInvalidBool = errors.New("wire: invalid boolean")
-
-// MarshalJSON implements json.Marshaler.
-func (b Bool) MarshalJSON() ([]byte, error) { return strconv.AppendBool(nil, bool(b)), nil }
-
-// UnmarshalJSON implements json.Unmarshaler. It accepts true, false, null,
-// and the strings "true", "false", "1", "0" and "" (false).
-func (b *Bool) UnmarshalJSON(data []byte) error {
-	switch string(data) {
-	case "true", `"true"`, `"1"`, `"TRUE"`, `"True"`:
-		*b = true
-	case "false", `"false"`, `"0"`, `""`, "null", `"FALSE"`, `"False"`:
-		*b = false
-	default:
-		return fmt.Errorf("%w: %s", ErrInvalidBool, truncate(string(data)))
-	}
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler (used for query parameters).
-func (b Bool) MarshalText() ([]byte, error) { return strconv.AppendBool(nil, bool(b)), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (b *Bool) UnmarshalText(t []byte) error {
-	v, err := strconv.ParseBool(string(t))
-	if err != nil {
-		return fmt.Errorf("%w: %q", ErrInvalidBool, truncate(string(t)))
-	}
-	*b = Bool(v)
-	return nil
-}
-
-// Ptr returns a pointer to b, for optional fields of generated models.
-func (b Bool) Ptr() *Bool { return &b }
-
-// Decimal is an amount or percentage kept as its decimal text ("12.50",
-// "21"), so no rounding ever happens between Prio and the caller. It is sent
-// as a JSON string and accepts a JSON number on input.
-type Decimal string
-
-// ErrInvalidDecimal is returned for a value that is neither a string nor a
-// number.
-var ErrInvalidDecimal = errors.New("wire: invalid decimal")
-
-// MarshalJSON implements json.Marshaler.
-func (d Decimal) MarshalJSON() ([]byte, error) { return json.Marshal(string(d)) }
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *Decimal) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return fmt.Errorf("%w: empty", ErrInvalidDecimal)
-	}
-	switch {
-	case string(b) == "null":
-		*d = ""
-		return nil
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidDecimal, err)
-		}
-		*d = Decimal(s)
-		return nil
-	default:
-		var n json.Number
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&n); err != nil {
-			return fmt.Errorf("%w: %s", ErrInvalidDecimal, truncate(string(b)))
-		}
-		*d = Decimal(n.String())
-		return nil
-	}
-}
-
-// String returns the decimal text.
-func (d Decimal) String() string { return string(d) }
 
 func truncate(s string) string {
 	const max = 64

@@ -3,6 +3,7 @@ package wire_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -161,7 +162,7 @@ func TestDateTimeJSONRoundTripKeepsOffset(t *testing.T) {
 	assert.JSONEq(t, in, string(out))
 }
 
-func TestBoolDecodesBothForms(t *testing.T) {
+func TestBoolDecodesFlags(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		in   string
@@ -170,47 +171,98 @@ func TestBoolDecodesBothForms(t *testing.T) {
 		{`true`, true}, {`false`, false},
 		{`"true"`, true}, {`"false"`, false},
 		{`"1"`, true}, {`"0"`, false},
-		{`"TRUE"`, true}, {`"False"`, false},
-		{`""`, false}, {`null`, false},
+		{`"yes"`, true}, {`"no"`, false},
+		{`"TRUE"`, true}, {`"False"`, false}, {`"Yes"`, true}, {`"NO"`, false},
+		{`""`, false}, {` true `, true}, {`"tr\u0075e"`, true},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
 			t.Parallel()
-			b := wire.Bool(!c.want)
+			b := wire.NewBool(!c.want)
 			require.NoError(t, json.Unmarshal([]byte(c.in), &b))
-			assert.Equal(t, c.want, bool(b))
+			v, ok := b.Value()
+			assert.True(t, ok, "a flag")
+			assert.Equal(t, c.want, v)
+			assert.Equal(t, c.want, b.Bool())
+			assert.Nil(t, b.Raw())
+			out, err := json.Marshal(b)
+			require.NoError(t, err)
+			assert.Equal(t, fmt.Sprint(c.want), string(out), "a flag leaves as a JSON boolean")
 		})
 	}
 }
 
-func TestBoolRejectsOtherValues(t *testing.T) {
+// TestBoolKeepsOtherValues: a value that is not a flag is not an error; it
+// is kept and sent back as received.
+func TestBoolKeepsOtherValues(t *testing.T) {
 	t.Parallel()
-	for _, in := range []string{`"maybe"`, `"yes"`, `1`, `0`, `{}`, `[]`, `"t"`} {
-		var b wire.Bool
-		err := json.Unmarshal([]byte(in), &b)
-		require.Error(t, err, in)
-		assert.ErrorIs(t, err, wire.ErrInvalidBool, in)
+	for _, in := range []string{`"maybe"`, `"t"`, `1`, `0`, `12.50`, `{"a":1.10}`, `[true]`, `null`, `"tr\u0075th"`} {
+		t.Run(in, func(t *testing.T) {
+			t.Parallel()
+			b := wire.NewBool(true)
+			require.NoError(t, json.Unmarshal([]byte(in), &b))
+			v, ok := b.Value()
+			assert.False(t, ok)
+			assert.False(t, v)
+			assert.False(t, b.Bool())
+			assert.Equal(t, in, string(b.Raw()))
+			out, err := json.Marshal(b)
+			require.NoError(t, err)
+			assert.Equal(t, in, string(out))
+		})
 	}
 	var b wire.Bool
-	assert.ErrorIs(t, b.UnmarshalText([]byte("maybe")), wire.ErrInvalidBool)
+	assert.ErrorIs(t, b.UnmarshalJSON([]byte(`{`)), wire.ErrInvalidBool, "only broken JSON fails")
 }
 
-func TestBoolEncodesAsJSONBoolean(t *testing.T) {
+func TestBoolInStructs(t *testing.T) {
 	t.Parallel()
 	type flags struct {
 		Released wire.Bool  `json:"released"`
 		Archived *wire.Bool `json:"archived,omitempty"`
+		Visible  *wire.Bool `json:"visible,omitempty"`
 	}
-	out, err := json.Marshal(flags{Released: true, Archived: wire.Bool(false).Ptr()})
+	out, err := json.Marshal(flags{Released: wire.NewBool(true), Archived: wire.NewBool(false).Ptr()})
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"released":true,"archived":false}`, string(out))
 
-	txt, err := wire.Bool(true).MarshalText()
+	var f flags
+	require.NoError(t, json.Unmarshal([]byte(`{"released":"sometimes","archived":"0","visible":null}`), &f))
+	assert.Nil(t, f.Visible, "null leaves an optional flag unset")
+	out, err = json.Marshal(f)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"released":"sometimes","archived":false}`, string(out))
+	assert.Equal(t, wire.NewBool(false), *f.Archived, "Bool is comparable")
+}
+
+func TestBoolText(t *testing.T) {
+	t.Parallel()
+	txt, err := wire.NewBool(true).MarshalText()
 	require.NoError(t, err)
 	assert.Equal(t, "true", string(txt))
 	var b wire.Bool
-	require.NoError(t, b.UnmarshalText([]byte("true")))
-	assert.True(t, bool(b))
+	require.NoError(t, b.UnmarshalText([]byte("yes")))
+	assert.True(t, b.Bool())
+	require.NoError(t, b.Bind("0"))
+	assert.False(t, b.Bool())
+	assert.ErrorIs(t, b.UnmarshalText([]byte("maybe")), wire.ErrInvalidBool, "a query parameter is strict")
+
+	require.NoError(t, json.Unmarshal([]byte(`"maybe"`), &b))
+	_, err = b.MarshalText()
+	assert.ErrorIs(t, err, wire.ErrInvalidBool, "a kept value has no text form")
+}
+
+func TestBoolBindsFromParameters(t *testing.T) {
+	t.Parallel()
+	var b *wire.Bool
+	require.NoError(t, runtime.BindQueryParameterWithOptions("form", true, false, "force_release",
+		url.Values{"force_release": {"true"}}, &b, runtime.BindQueryParameterOptions{Type: "boolean"}))
+	require.NotNil(t, b)
+	assert.True(t, b.Bool())
+	q, err := runtime.StyleParamWithOptions("form", true, "force_release", *b,
+		runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean"})
+	require.NoError(t, err)
+	assert.Equal(t, "force_release=true", q)
 }
 
 func TestDecimalKeepsText(t *testing.T) {
@@ -229,6 +281,8 @@ func TestDecimalKeepsText(t *testing.T) {
 		{`12345678901234567890.123456789`, "12345678901234567890.123456789"},
 		{` 7.25 `, "7.25"},
 		{`null`, ""},
+		{`"12.5\u0030"`, "12.50"},
+		{`-0.5`, "-0.5"},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {

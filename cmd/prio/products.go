@@ -53,7 +53,7 @@ func (a *app) productsCommand() *cobra.Command {
 			return a.emit(p, func(w io.Writer) error {
 				if err := fields(w, "PRODUCT", text(p.ProductId), "TITLE", p.ProductContent.ProductTitle,
 					"ADMISSION", string(p.ProductAdmissionType), "STATUS", text(p.ProductStatus),
-					"AVAILABILITY", strconv.FormatBool(bool(p.ProductAvailability)), "FROM PRICE", text(p.ProductFromPrice)); err != nil {
+					"AVAILABILITY", strconv.FormatBool(p.ProductAvailability.Bool()), "FROM PRICE", text(p.ProductFromPrice)); err != nil {
 					return err
 				}
 				rows := [][]string{{"", "TYPE ID", "TYPE", "LABEL", "PRICE"}}
