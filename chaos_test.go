@@ -973,7 +973,7 @@ func TestChaosResetWhileInFlight(t *testing.T) {
 					secret := chaosRandom("chaos-secret-")
 					s, base := chaosPipeServer(t, priotest.WithIdempotency(mode), priotest.WithFaults(c.faults),
 						priotest.WithCredentials("chaos-client", secret), priotest.WithRequestLimit(0), priotest.WithClientErrorLimit(0),
-					priotest.WithOrderCacheLag(chaosCacheLag))
+						priotest.WithOrderCacheLag(chaosCacheLag))
 					late := &chaosLateTransport{delay: c.late}
 					rig := newChaosRigOver(t, s.URL(), "chaos-client", secret, 4, base, func(next http.RoundTripper) http.RoundTripper {
 						late.next = next
@@ -1014,7 +1014,7 @@ func TestChaosNaiveRetryIsCaught(t *testing.T) {
 	secret := chaosRandom("chaos-secret-")
 	s := priotest.NewServer(t, priotest.WithIdempotency(priotest.IdempotencyNone), priotest.WithFaults(profile),
 		priotest.WithCredentials("chaos-client", secret), priotest.WithRequestLimit(0), priotest.WithClientErrorLimit(0),
-					priotest.WithOrderCacheLag(chaosCacheLag))
+		priotest.WithOrderCacheLag(chaosCacheLag))
 	rig := newChaosRig(t, s.URL(), "chaos-client", secret, 16)
 	kind := generated.Kind("order")
 	calls := chaosWorkload(t.Context(), n, 16, nil, func(ctx context.Context, i int) chaosCall {
