@@ -85,7 +85,7 @@ func TestQueueWorkersKilled(t *testing.T) {
 		if errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signaled() {
 			t.Logf("kill %d at %s: worker %d killed", k+1, time.Since(began).Round(time.Millisecond), slot)
 		} else {
-			t.Logf("kill %d at %s: worker %d had already exited (%v)", k+1, time.Since(began).Round(time.Millisecond), slot, err)
+			t.Logf("kill %d at %s: worker %d had already exited (%v):\n%s", k+1, time.Since(began).Round(time.Millisecond), slot, err, w.out.String())
 		}
 		workers[slot] = start(slot)
 		mu.Unlock()
