@@ -14,8 +14,8 @@
 //
 // # Enqueueing
 //
-// Migrate creates River's tables (or run River's own CLI, `river migrate-up`,
-// at the pinned version). A booking is a CreateOrderArgs job, unique by
+// Migrate creates River's tables (call it at start-up; it is safe from many
+// processes at once). A booking is a CreateOrderArgs job, unique by
 // distributor and external reference: enqueueing the same booking twice
 // makes one job. Enqueue it with the service's own transaction:
 //
@@ -43,18 +43,32 @@
 //
 // An attempt may die at any instant (kill -9, a lost machine) with a create
 // request on the wire; River's rescuer then gives the job to another worker.
-// Before each Create the worker writes, in its own small transaction, the
-// latest moment its create requests may be sent (the end of its send window
-// plus a clock margin) into the job's metadata, and lowers it to the real end
-// once Create returns. The next attempt passes that time to Create with
-// prio.WithPreviousAttempt, so Create looks the order up first and sends
-// again only once no earlier send can still be processed; until then the job
-// is snoozed. River's own records do not give this bound: a snooze records
-// no time, and a recorded attempt error carries the attempt's start.
+// Every later attempt passes Create, through prio.WithPreviousAttempt, the
+// latest moment an earlier attempt may have sent, so Create looks the order
+// up first and sends again only once no earlier send can still be processed;
+// until then the worker snoozes the job (it does look the order up meanwhile:
+// finding it settles the job at once). That moment is the latest of:
 //
-// River's Config.RescueStuckJobsAfter must exceed the worker's timeout
-// (Worker.Timeout: the send window plus the time to settle), so that a job
-// is rescued only once its attempt can no longer send.
+//   - the end of an attempt that ended in an unknown outcome, which the
+//     worker records in the job's metadata before snoozing it;
+//   - for each attempt River recorded as failed (its record carries the
+//     attempt's start) or rescued (its record carries the rescue time, later
+//     than the attempt's start plus its timeout), that record's time plus
+//     the attempt timeout.
+//
+// Both hold because no create request of an attempt leaves after its send
+// window: Create runs under that deadline. An attempt that snoozes without
+// an unknown outcome (a rate limit, a refusal about this moment) sent
+// nothing that can still book. A clock margin (Config.ClockMargin) is added
+// for the machines' clocks.
+//
+// River's Config.JobTimeout and RescueStuckJobsAfter must follow the
+// worker: JobTimeout at least Worker.Timeout (the send window plus the
+// settle window), RescueStuckJobsAfter longer, so a job is rescued only once
+// its attempt can no longer send. Lowering the send window while attempts
+// with the old one may still run weakens the bound for their failures.
+//
+// Give the pgx pool PoolSize(maxWorkers) connections.
 //
 // # Results
 //

@@ -25,8 +25,8 @@ const (
 
 // Metadata keys the worker keeps on its jobs, beside River's own.
 const (
-	// metaSendBy: the latest moment any attempt of the job may have sent
-	// a create request (RFC 3339). Written before Create, lowered after.
+	// metaSendBy: the end of the latest attempt that ended in an unknown
+	// outcome (RFC 3339), written before the job is snoozed.
 	metaSendBy = "prioqueue_send_by"
 	// metaSettled: a refusal already handed to OnSettled, for an attempt
 	// that died before River recorded the cancellation.
@@ -39,8 +39,9 @@ type Config struct {
 	// send; the worker bounds the whole call with SendWindow.
 	Client *prio.Client
 	// DB is the database of the River client the worker is added to
-	// (required): the worker records its send bound on the job row there,
-	// and runs OnSettled in a transaction there.
+	// (required): the worker records the end of an attempt with an
+	// unknown outcome on the job row there, and runs OnSettled in a
+	// transaction there.
 	DB *pgxpool.Pool
 	// OnSettled, if set, is called once a booking is settled: booked, in
 	// the transaction that completes the job; refused, in the transaction
@@ -68,6 +69,14 @@ type Config struct {
 	// the booking.
 	Logger *slog.Logger
 }
+
+// PoolSize is the number of connections the pool of a River client working
+// this many jobs at once should allow: each attempt uses a connection for
+// its send bound and another for its settling transaction, and River holds
+// some of its own (a listener, the producer, the completer). pgxpool's
+// default, four or the number of CPUs, makes attempts queue for
+// connections.
+func PoolSize(maxWorkers int) int32 { return int32(2*maxWorkers + 8) }
 
 // Worker works CreateOrderArgs jobs. Add it with river.AddWorker.
 type Worker struct {
@@ -133,7 +142,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[CreateOrderArgs]) erro
 		return w.refuse(ctx, job, res, err)
 	}
 
-	prev := meta.SendBy
+	prev := w.previousSends(job, meta)
 	if gate := prev.Add(w.cfg.ProcessingHorizon); !prev.IsZero() && time.Now().Before(gate) {
 		// An earlier attempt's send may still be processed: nothing may
 		// be sent yet, but finding the order settles the job now.
@@ -143,15 +152,15 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[CreateOrderArgs]) erro
 		return river.JobSnooze(time.Until(gate))
 	}
 
+	// No send of this attempt leaves after the deadline. If the attempt
+	// dies, River records the failure or the rescue, and the next attempt
+	// bounds this one's sends from that record (previousSends).
 	deadline := time.Now().Add(w.cfg.SendWindow)
-	if err := w.setSendBy(ctx, job, later(prev, deadline.Add(w.cfg.ClockMargin))); err != nil {
-		return err // nothing was sent; River retries the attempt
-	}
 	callCtx, cancel := context.WithDeadline(ctx, deadline)
 	req := args.Order
 	var info prio.CallInfo
 	opts := []prio.CallOption{prio.WithInfo(&info)}
-	if !prev.IsZero() || job.Attempt > 1 || len(job.Errors) > 0 {
+	if !prev.IsZero() || job.Attempt > 1 {
 		opts = append(opts, prio.WithPreviousAttempt(prev))
 	}
 	order, err := w.cfg.Client.Orders.Create(callCtx, &req, opts...)
@@ -174,14 +183,34 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[CreateOrderArgs]) erro
 	if outcome == prio.OutcomeUnknown {
 		bound = later(prev, end.Add(w.cfg.ClockMargin))
 	}
-	if berr := w.setSendBy(ctx, job, bound); berr != nil {
-		// The bound before Create still stands, and is later: sound.
-		w.log(ctx, job, "recording the send bound", berr)
+	if !bound.Equal(meta.SendBy) {
+		if berr := w.setSendBy(ctx, job, bound); berr != nil {
+			// Unrecorded, the bound falls back to River's record of this
+			// attempt (see previousSends), which is later: still sound.
+			w.log(ctx, job, "recording the send bound", berr)
+			return fmt.Errorf("prioqueue: job %d: %w", job.ID, berr)
+		}
 	}
 	res.RetryAt = retryAt
 	_ = river.RecordOutput(ctx, res)
 	w.log(ctx, job, outcome.String(), err)
 	return river.JobSnooze(max(time.Until(retryAt), 0))
+}
+
+// previousSends is the latest moment an earlier attempt of the job may
+// have sent a create request: the bound recorded by attempts that ended in
+// an unknown outcome, and, for every attempt River recorded as failed or
+// rescued, the time of that record plus the attempt timeout. River records
+// a failed attempt at its start, and a rescue only once the attempt has
+// run longer than RescueStuckJobsAfter, itself longer than the timeout; an
+// attempt sends nothing after its timeout, so either way the sum bounds its
+// sends. An attempt that snoozed or settled recorded its own bound first.
+func (w *Worker) previousSends(job *river.Job[CreateOrderArgs], meta jobMeta) time.Time {
+	prev := meta.SendBy
+	for _, e := range job.Errors {
+		prev = later(prev, e.At.Add(w.Timeout(job)+w.cfg.ClockMargin))
+	}
+	return prev
 }
 
 func later(a, b time.Time) time.Time {
@@ -232,10 +261,15 @@ func (w *Worker) setSendBy(ctx context.Context, job *river.Job[CreateOrderArgs],
 var ErrNotHeld = errors.New("prioqueue: the job is no longer held by this attempt")
 
 // complete records a booked result and completes the job, with OnSettled,
-// in one transaction.
+// in one transaction; without OnSettled it leaves the completion to River.
 func (w *Worker) complete(ctx context.Context, job *river.Job[CreateOrderArgs], res *Result, bound time.Time) error {
 	if err := river.RecordOutput(ctx, res); err != nil {
 		return err
+	}
+	if w.cfg.OnSettled == nil {
+		// River's completer records the job completed, with its output,
+		// in batches.
+		return nil
 	}
 	dbCtx, cancel := w.dbContext(ctx)
 	defer cancel()

@@ -182,28 +182,50 @@ func TestUnknownOutcomeWaitsOutTheHorizon(t *testing.T) {
 	t.Logf("settled after %s", time.Since(start).Round(time.Millisecond))
 }
 
-// TestAnEarlierAttemptsSendIsWaitedFor: an attempt that died recorded that
-// it may have sent until now. The next attempt must send nothing for a
-// processing horizon; if the dead attempt's order shows up, it is found.
+// TestAnEarlierAttemptsSendIsWaitedFor: an earlier attempt may have sent
+// until now, as recorded either by the worker (an unknown outcome) or by
+// River (the rescue of an attempt whose worker died). The next attempt must
+// send nothing until the horizon has passed since then (for a rescue, since
+// then plus the attempt timeout); if the earlier attempt's order shows up,
+// it is found and nothing is sent.
 func TestAnEarlierAttemptsSendIsWaitedFor(t *testing.T) {
 	t.Parallel()
-	for _, landed := range []bool{true, false} {
-		name := map[bool]string{true: "its order landed", false: "it never arrived"}[landed]
-		t.Run(name, func(t *testing.T) {
+	const sendWindow, settleWindow = time.Second, time.Second
+	for _, tc := range []struct {
+		name    string
+		rescued bool
+		landed  bool
+	}{
+		{"recorded bound, its order landed", false, true},
+		{"recorded bound, it never arrived", false, false},
+		{"rescued, its order landed", true, true},
+		{"rescued, it never arrived", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, envOptions{sandbox: []priotest.Option{priotest.WithIdempotency(priotest.IdempotencyNone)}, noStart: true})
-			ref := "DIED-" + map[bool]string{true: "LANDED", false: "LOST"}[landed]
+			e := newEnv(t, envOptions{
+				sandbox: []priotest.Option{priotest.WithIdempotency(priotest.IdempotencyNone)},
+				config:  func(c *prioqueue.Config) { c.SendWindow, c.SettleWindow = sendWindow, settleWindow },
+				noStart: true,
+			})
+			ref := strings.NewReplacer(" ", "-", ",", "").Replace(tc.name)
 			res, err := e.queue.Insert(t.Context(), args(t, request(ref)), nil)
 			require.NoError(t, err)
-			sentAt := time.Now()
-			mark, _ := json.Marshal(map[string]time.Time{"prioqueue_send_by": sentAt})
-			_, err = e.pool.Exec(t.Context(), `UPDATE river_job SET metadata = metadata || $2::jsonb WHERE id = $1`, res.Job.ID, string(mark))
+			at := time.Now()
+			wait := testHorizon
+			if tc.rescued {
+				rescue, _ := json.Marshal(rivertype.AttemptError{At: at, Attempt: 1, Error: "rescued"})
+				_, err = e.pool.Exec(t.Context(), `UPDATE river_job SET attempt = 1, errors = ARRAY[$2::jsonb] WHERE id = $1`, res.Job.ID, string(rescue))
+				wait += sendWindow + settleWindow
+			} else {
+				mark, _ := json.Marshal(map[string]time.Time{"prioqueue_send_by": at})
+				_, err = e.pool.Exec(t.Context(), `UPDATE river_job SET metadata = metadata || $2::jsonb WHERE id = $1`, res.Job.ID, string(mark))
+			}
 			require.NoError(t, err)
-			if landed {
-				// The dead attempt's request, processed after it died.
+			if tc.landed {
+				// The earlier attempt's request, processed after it died.
 				time.AfterFunc(time.Second, func() {
-					_, err := e.client.Orders.Create(context.Background(), request(ref))
-					if err != nil {
+					if _, err := e.client.Orders.Create(context.Background(), request(ref)); err != nil {
 						t.Error(err)
 					}
 				})
@@ -212,10 +234,10 @@ func TestAnEarlierAttemptsSendIsWaitedFor(t *testing.T) {
 			s := e.waitSettled(t, ref, 30*time.Second)
 			assert.Equal(t, rivertype.JobStateCompleted, s.State)
 			assert.Equal(t, 1, e.sandbox.OrdersFor(ref), "booked twice")
-			if landed {
+			if tc.landed {
 				assert.Zero(t, s.Result.Sends, "the worker sent although the order was there")
 			} else {
-				assert.GreaterOrEqual(t, s.FinalizedAt.Sub(sentAt), testHorizon, "sent before the horizon had passed")
+				assert.GreaterOrEqual(t, s.FinalizedAt.Sub(at), wait, "sent before the earlier attempt's sends were decidable")
 			}
 		})
 	}
