@@ -38,7 +38,12 @@ func runQueue(ctx context.Context, c config, t *target, in io.Reader, f format, 
 		fmt.Fprintln(stderr, "batchbooking:", err)
 		return exitUsage
 	}
-	pool, err := pgxpool.New(ctx, c.queue)
+	pcfg, err := pgxpool.ParseConfig(c.queue)
+	if err != nil {
+		return fail(fmt.Errorf("-queue: %w", err))
+	}
+	pcfg.MaxConns = max(pcfg.MaxConns, prioqueue.PoolSize(c.concurrency))
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return fail(fmt.Errorf("-queue: %w", err))
 	}
@@ -67,7 +72,7 @@ func runQueue(ctx context.Context, c config, t *target, in io.Reader, f format, 
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.concurrency}},
 		Workers:              workers,
-		FetchCooldown:        20 * time.Millisecond,
+		FetchCooldown:        time.Millisecond,
 		FetchPollInterval:    200 * time.Millisecond,
 		JobTimeout:           w.Timeout(nil),
 		RescueStuckJobsAfter: rescue,

@@ -48,10 +48,9 @@ func TestQueueWorkersKilled(t *testing.T) {
 	}
 
 	type worker struct {
-		cmd    *exec.Cmd
-		out    bytes.Buffer
-		done   chan error
-		killed bool
+		cmd  *exec.Cmd
+		out  bytes.Buffer
+		done chan error
 	}
 	var mu sync.Mutex
 	start := func(slot int) *worker {

@@ -45,6 +45,7 @@ import (
 
 	prio "github.com/priosdk/prio-go"
 	"github.com/priosdk/prio-go/internal/pgtest"
+	"github.com/priosdk/prio-go/prioqueue"
 	"github.com/priosdk/prio-go/priotest"
 )
 
@@ -93,7 +94,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		dbURL = srv.URL("postgres")
 		fmt.Fprintln(stderr, "database: a throwaway PostgreSQL server (removed on exit)")
 	}
-	pool, err := pgxpool.New(ctx, dbURL)
+	pcfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return fail(fmt.Errorf("database: %w", err))
+	}
+	pcfg.MaxConns = max(pcfg.MaxConns, prioqueue.PoolSize(c.workers)+4) // and the HTTP handlers
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return fail(fmt.Errorf("database: %w", err))
 	}
