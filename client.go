@@ -347,6 +347,10 @@ func NewClient(opts ...Option) (*Client, error) {
 // references and look orders up before re-sending.
 func (c *Client) API() *generated.ClientWithResponses { return c.api }
 
+// RetryPolicy returns the client-wide retry policy, for code that must
+// agree with it (a queue worker's processing horizon, say).
+func (c *Client) RetryPolicy() RetryPolicy { return c.cfg.policy }
+
 // DistributorID returns the configured distributor id.
 func (c *Client) DistributorID() string { return c.cfg.distributorID }
 

@@ -55,6 +55,22 @@
 // The embedded sandbox forgets its orders when the command exits, so with
 // it the default journal is a temporary file; give -journal to keep one.
 //
+// # Many workers, many machines: -queue
+//
+// With -queue postgres://..., rows go through a shared booking queue (River
+// on PostgreSQL, package prioqueue) instead of the SQLite journal. The
+// command enqueues every row (one job per external reference: enqueueing
+// the same input twice, or from two machines, makes no second job), works
+// jobs with -concurrency workers until every row of the input is settled,
+// and writes the results file from the queue. The same command started on
+// more machines adds workers to the same queue:
+//
+//	batchbooking -in orders.csv -queue postgres://shop@db/bookings    # on each machine
+//
+// A worker that dies (kill -9, a lost machine) leaves its jobs running; once
+// they have run for -rescue-after, River gives them to another worker,
+// which looks the order up before it sends anything.
+//
 // # Where it books
 //
 // Without -base-url and without PRIO_CLIENT_ID, the command starts the
@@ -93,6 +109,7 @@ import (
 
 	prio "github.com/priosdk/prio-go"
 	"github.com/priosdk/prio-go/batch"
+	"github.com/priosdk/prio-go/prioqueue"
 	"github.com/priosdk/prio-go/priotest"
 )
 
@@ -148,6 +165,9 @@ type config struct {
 	rate             int
 	retryFailed      bool
 	progressEvery    time.Duration
+	queue            string
+	sendWindow       time.Duration
+	rescueAfter      time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -168,6 +188,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.rate, "rate", prio.DefaultRetryPolicy().RequestsPerMinute, "requests per minute the client allows itself (0: no limit; also the embedded sandbox's limit)")
 	fs.BoolVar(&c.retryFailed, "retry-failed", false, "try again rows that failed in an earlier run")
 	fs.DurationVar(&c.progressEvery, "progress-every", 5*time.Second, "interval of the plain progress lines when standard error is not a terminal")
+	fs.StringVar(&c.queue, "queue", "", "PostgreSQL URL of a shared booking queue (River) instead of the SQLite journal: commands started with the same input and queue, on any machines, share the work")
+	fs.DurationVar(&c.sendWindow, "send-window", prioqueue.DefaultSendWindow, "with -queue: how long one attempt of a job may send")
+	fs.DurationVar(&c.rescueAfter, "rescue-after", 0, "with -queue: when a job whose worker died is given to another (default: its timeout plus 1m)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -180,10 +203,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-concurrency must be at least 1")
 	case c.rate < 0:
 		return c, errors.New("-rate must not be negative")
-	case c.attemptTimeout < 0 || c.rateLimitedDelay < 0 || c.horizon < 0 || c.cacheLag < 0:
-		return c, errors.New("-attempt-timeout, -rate-limited-delay, -horizon and -cache-lag must not be negative")
-	case c.bookTimeout <= 0 || c.progressEvery <= 0:
-		return c, errors.New("-book-timeout and -progress-every must be positive")
+	case c.attemptTimeout < 0 || c.rateLimitedDelay < 0 || c.horizon < 0 || c.cacheLag < 0 || c.rescueAfter < 0:
+		return c, errors.New("-attempt-timeout, -rate-limited-delay, -horizon, -cache-lag and -rescue-after must not be negative")
+	case c.bookTimeout <= 0 || c.progressEvery <= 0 || c.sendWindow <= 0:
+		return c, errors.New("-book-timeout, -progress-every and -send-window must be positive")
 	}
 	return c, nil
 }
@@ -193,6 +216,7 @@ type target struct {
 	client  *prio.Client
 	sandbox *priotest.Server // nil unless embedded
 	where   string
+	horizon time.Duration // the client's processing horizon
 }
 
 func (t *target) close() {
@@ -255,6 +279,7 @@ func connect(c config) (*target, error) {
 	if c.horizon > 0 {
 		policy.ProcessingHorizon = c.horizon
 	}
+	t.horizon = policy.ProcessingHorizon
 	if c.rateLimitedDelay > 0 {
 		policy.RateLimitedDelay = c.rateLimitedDelay
 	}
@@ -309,6 +334,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 		return fail(err)
 	}
 	defer t.close()
+
+	if c.queue != "" {
+		outPath := c.out
+		if outPath == "" {
+			outPath = c.in + ".results.csv"
+		}
+		return runQueue(ctx, c, t, in, f, total, stdout, stderr, outPath)
+	}
 
 	journalPath := c.journal
 	if journalPath == "" {

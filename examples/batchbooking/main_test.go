@@ -16,10 +16,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/priosdk/prio-go/batch"
+	"github.com/priosdk/prio-go/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m) // a throwaway PostgreSQL for the -queue tests
+
 	cleanupBinaries()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

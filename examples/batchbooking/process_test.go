@@ -104,6 +104,8 @@ type sandboxStats struct {
 	OrdersTotal                 int `json:"orders_total"`
 	ExternalReferences          int `json:"external_references"`
 	DuplicateExternalReferences int `json:"duplicate_external_references"`
+	RequestsTotal               int `json:"requests_total"`
+	FaultsInjected              int `json:"faults_injected"`
 }
 
 func (s *sandboxProcess) stats(t *testing.T) sandboxStats {

@@ -1,0 +1,263 @@
+package prioqueue_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	prio "github.com/priosdk/prio-go"
+	"github.com/priosdk/prio-go/prioqueue"
+	"github.com/priosdk/prio-go/priotest"
+)
+
+// TestRootPackageImportsNoQueue keeps River, pgx and PostgreSQL out of what
+// a user of package prio compiles.
+func TestRootPackageImportsNoQueue(t *testing.T) {
+	t.Parallel()
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", "github.com/priosdk/prio-go").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/riverqueue/", "github.com/jackc/", "github.com/priosdk/prio-go/prioqueue"} {
+			assert.False(t, strings.HasPrefix(dep, banned), "package prio imports %s", dep)
+		}
+	}
+}
+
+const shopSchema = `CREATE TABLE shop_orders (
+	id text PRIMARY KEY,
+	booking text NOT NULL DEFAULT 'queued',
+	order_reference text,
+	settled_calls int NOT NULL DEFAULT 0)`
+
+// markShopOrder is the shop's OnSettled: it updates the shop's own row.
+func markShopOrder(ctx context.Context, tx pgx.Tx, job *river.Job[prioqueue.CreateOrderArgs], res *prioqueue.Result) error {
+	_, err := tx.Exec(ctx, `UPDATE shop_orders SET booking = $2, order_reference = $3, settled_calls = settled_calls + 1 WHERE id = $1`,
+		job.Args.ExternalReference, res.Outcome, res.OrderReference)
+	return err
+}
+
+// checkout is the shop's transaction: its order row and the booking job,
+// committed or rolled back together.
+func checkout(t *testing.T, e *env, ref string, commit bool) {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := e.pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `INSERT INTO shop_orders (id) VALUES ($1)`, ref)
+	require.NoError(t, err)
+	_, err = e.queue.InsertTx(ctx, tx, args(t, request(ref)), nil)
+	require.NoError(t, err)
+	if commit {
+		require.NoError(t, tx.Commit(ctx))
+	} else {
+		require.NoError(t, tx.Rollback(ctx))
+	}
+}
+
+func TestEnqueueInTheShopsTransaction(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{
+		sandbox: []priotest.Option{priotest.WithIdempotency(priotest.IdempotencyNone)},
+		config:  func(c *prioqueue.Config) { c.OnSettled = markShopOrder },
+	})
+	_, err := e.pool.Exec(t.Context(), shopSchema)
+	require.NoError(t, err)
+
+	checkout(t, e, "SHOP-ROLLED-BACK", false)
+	checkout(t, e, "SHOP-COMMITTED", true)
+
+	s := e.waitSettled(t, "SHOP-COMMITTED", 30*time.Second)
+	assert.Equal(t, rivertype.JobStateCompleted, s.State)
+	require.NotNil(t, s.Result)
+	assert.True(t, s.Result.Booked(), "%+v", s.Result)
+	assert.NotEmpty(t, s.Result.OrderReference)
+	assert.Equal(t, 1, e.sandbox.OrdersFor("SHOP-COMMITTED"))
+
+	var booking, orderRef string
+	var calls int
+	require.NoError(t, e.pool.QueryRow(t.Context(), `SELECT booking, order_reference, settled_calls FROM shop_orders WHERE id = 'SHOP-COMMITTED'`).Scan(&booking, &orderRef, &calls))
+	assert.Equal(t, "booked", booking)
+	assert.Equal(t, s.Result.OrderReference, orderRef)
+	assert.Equal(t, 1, calls)
+
+	// The rolled-back checkout left neither its row nor a job, and booked
+	// nothing.
+	_, ok, err := prioqueue.Lookup(t.Context(), e.pool, priotest.DefaultDistributorID, "SHOP-ROLLED-BACK")
+	require.NoError(t, err)
+	assert.False(t, ok, "a job survived the rollback")
+	assert.Zero(t, e.sandbox.OrdersFor("SHOP-ROLLED-BACK"))
+	var rows int
+	require.NoError(t, e.pool.QueryRow(t.Context(), `SELECT count(*) FROM shop_orders WHERE id = 'SHOP-ROLLED-BACK'`).Scan(&rows))
+	assert.Zero(t, rows)
+	assert.Equal(t, 1, e.sandbox.Stats().OrdersTotal)
+}
+
+func TestTheSameBookingTwiceIsOneJob(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sandbox: []priotest.Option{priotest.WithIdempotency(priotest.IdempotencyNone)}, noStart: true})
+	first, err := e.queue.Insert(t.Context(), args(t, request("TWICE")), nil)
+	require.NoError(t, err)
+	other := request("TWICE")
+	(*other.OrderBookings[0].ProductTypeDetails)[0].ProductTypeCount = 3 // the same booking, a changed body
+	second, err := e.queue.Insert(t.Context(), args(t, other), nil)
+	require.NoError(t, err)
+	assert.False(t, first.UniqueSkippedAsDuplicate)
+	assert.True(t, second.UniqueSkippedAsDuplicate)
+	assert.Equal(t, first.Job.ID, second.Job.ID)
+
+	e.start(t)
+	e.waitSettled(t, "TWICE", 30*time.Second)
+	assert.Equal(t, 1, e.sandbox.OrdersFor("TWICE"))
+	// Once booked, the booking stays one job.
+	third, err := e.queue.Insert(t.Context(), args(t, request("TWICE")), nil)
+	require.NoError(t, err)
+	assert.True(t, third.UniqueSkippedAsDuplicate)
+}
+
+func TestRefusalCancelsTheJobWithItsReason(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{config: func(c *prioqueue.Config) { c.OnSettled = markShopOrder }})
+	_, err := e.pool.Exec(t.Context(), shopSchema)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(t.Context(), `INSERT INTO shop_orders (id) VALUES ('REFUSED-1')`)
+	require.NoError(t, err)
+	req := request("REFUSED-1")
+	req.OrderBookings[0].ProductId = prio.Ptr("no-such-product")
+	_, err = e.queue.Insert(t.Context(), args(t, req), nil)
+	require.NoError(t, err)
+
+	s := e.waitSettled(t, "REFUSED-1", 30*time.Second)
+	assert.Equal(t, rivertype.JobStateCancelled, s.State)
+	require.NotNil(t, s.Result)
+	assert.True(t, s.Result.Refused(), "%+v", s.Result)
+	assert.GreaterOrEqual(t, s.Result.StatusCode, 400)
+	require.Len(t, s.Errors, 1, "one attempt: a refusal is not retried")
+	assert.Contains(t, s.Errors[0].Error, `booking "REFUSED-1" refused`)
+	assert.Zero(t, e.sandbox.OrdersFor("REFUSED-1"))
+
+	var booking string
+	var calls int
+	require.NoError(t, e.pool.QueryRow(t.Context(), `SELECT booking, settled_calls FROM shop_orders WHERE id = 'REFUSED-1'`).Scan(&booking, &calls))
+	assert.Equal(t, "refused", booking)
+	assert.Equal(t, 1, calls)
+
+	// Corrected, the booking can be enqueued again under its reference.
+	again, err := e.queue.Insert(t.Context(), args(t, request("REFUSED-1")), nil)
+	require.NoError(t, err)
+	assert.False(t, again.UniqueSkippedAsDuplicate)
+}
+
+// TestUnknownOutcomeWaitsOutTheHorizon: the sandbox deduplicates nothing
+// and processes the first create 1.5 s late, after the client gave up at
+// 300 ms. Sending again before that processing is over would book twice;
+// the worker snoozes until the horizon has passed, then settles the job.
+func TestUnknownOutcomeWaitsOutTheHorizon(t *testing.T) {
+	t.Parallel()
+	slow := priotest.Sequence("createOrder", priotest.FaultDelay)
+	slow.Delay = 1500 * time.Millisecond
+	e := newEnv(t, envOptions{
+		sandbox: []priotest.Option{priotest.WithIdempotency(priotest.IdempotencyNone), priotest.WithFaults(slow)},
+		policy:  func(p *prio.RetryPolicy) { p.BookingAttemptTimeout = 300 * time.Millisecond },
+	})
+	start := time.Now()
+	_, err := e.queue.Insert(t.Context(), args(t, request("LATE-1")), nil)
+	require.NoError(t, err)
+
+	s := e.waitSettled(t, "LATE-1", 30*time.Second)
+	assert.Equal(t, rivertype.JobStateCompleted, s.State)
+	require.NotNil(t, s.Result)
+	assert.True(t, s.Result.Booked(), "%+v", s.Result)
+	assert.Equal(t, 1, e.sandbox.OrdersFor("LATE-1"), "booked twice")
+	assert.Zero(t, e.sandbox.Stats().DuplicateExternalReferences)
+	t.Logf("settled after %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestAnEarlierAttemptsSendIsWaitedFor: an earlier attempt may have sent
+// until now, as recorded either by the worker (an unknown outcome) or by
+// River (the rescue of an attempt whose worker died). The next attempt must
+// send nothing until the horizon has passed since then (for a rescue, since
+// then plus the attempt timeout); if the earlier attempt's order shows up,
+// it is found and nothing is sent.
+func TestAnEarlierAttemptsSendIsWaitedFor(t *testing.T) {
+	t.Parallel()
+	const sendWindow, settleWindow = time.Second, time.Second
+	for _, tc := range []struct {
+		name    string
+		rescued bool
+		landed  bool
+	}{
+		{"recorded bound, its order landed", false, true},
+		{"recorded bound, it never arrived", false, false},
+		{"rescued, its order landed", true, true},
+		{"rescued, it never arrived", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{
+				sandbox: []priotest.Option{priotest.WithIdempotency(priotest.IdempotencyNone)},
+				config:  func(c *prioqueue.Config) { c.SendWindow, c.SettleWindow = sendWindow, settleWindow },
+				noStart: true,
+			})
+			ref := strings.NewReplacer(" ", "-", ",", "").Replace(tc.name)
+			res, err := e.queue.Insert(t.Context(), args(t, request(ref)), nil)
+			require.NoError(t, err)
+			at := time.Now()
+			wait := testHorizon
+			if tc.rescued {
+				rescue, _ := json.Marshal(rivertype.AttemptError{At: at, Attempt: 1, Error: "rescued"})
+				_, err = e.pool.Exec(t.Context(), `UPDATE river_job SET attempt = 1, errors = ARRAY[$2::jsonb] WHERE id = $1`, res.Job.ID, string(rescue))
+				wait += sendWindow + settleWindow
+			} else {
+				mark, _ := json.Marshal(map[string]time.Time{"prioqueue_send_by": at})
+				_, err = e.pool.Exec(t.Context(), `UPDATE river_job SET metadata = metadata || $2::jsonb WHERE id = $1`, res.Job.ID, string(mark))
+			}
+			require.NoError(t, err)
+			if tc.landed {
+				// The earlier attempt's request, processed after it died.
+				time.AfterFunc(time.Second, func() {
+					if _, err := e.client.Orders.Create(context.Background(), request(ref)); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			e.start(t)
+			s := e.waitSettled(t, ref, 30*time.Second)
+			assert.Equal(t, rivertype.JobStateCompleted, s.State)
+			assert.Equal(t, 1, e.sandbox.OrdersFor(ref), "booked twice")
+			if tc.landed {
+				assert.Zero(t, s.Result.Sends, "the worker sent although the order was there")
+			} else {
+				assert.GreaterOrEqual(t, s.FinalizedAt.Sub(at), wait, "sent before the earlier attempt's sends were decidable")
+			}
+		})
+	}
+}
+
+func TestNewCreateOrderArgs(t *testing.T) {
+	t.Parallel()
+	_, err := prioqueue.NewCreateOrderArgs("501", &prio.OrderRequest{})
+	assert.ErrorIs(t, err, prioqueue.ErrInvalidArgs)
+	_, err = prioqueue.NewCreateOrderArgs("", request("X"))
+	assert.ErrorIs(t, err, prioqueue.ErrInvalidArgs)
+	req := request("X")
+	req.OrderDistributorId = "999"
+	_, err = prioqueue.NewCreateOrderArgs("501", req)
+	assert.ErrorIs(t, err, prioqueue.ErrInvalidArgs)
+	a, err := prioqueue.NewCreateOrderArgs("501", request("X"))
+	require.NoError(t, err)
+	assert.Equal(t, "501", a.Order.OrderDistributorId)
+	assert.Equal(t, prioqueue.Kind, a.Kind())
+
+	var refused error = &prioqueue.RefusedError{Result: prioqueue.Result{ExternalReference: "X"}, Err: prio.ErrInvalidRequest}
+	assert.True(t, errors.Is(refused, prio.ErrInvalidRequest))
+}
