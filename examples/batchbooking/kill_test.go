@@ -101,6 +101,7 @@ func TestKillAndResume(t *testing.T) {
 
 	base := killSeed(t)
 	killed := 0
+	start := time.Now()
 	for i := range uint64(10) {
 		seed := base + i
 		rng := rand.New(rand.NewPCG(seed, 0x6b696c6c))
@@ -130,6 +131,11 @@ func TestKillAndResume(t *testing.T) {
 
 	runToCompletion(t, example, sb, args...)
 	assertBookedOnce(t, sb, in, rows)
+	st, ops := sb.stats(t), sb.operations(t)
+	assert.Zero(t, st.CachedReads, "no look-up may read the lagging cache")
+	t.Logf("all runs: rows=%d kills=%d orders=%d duplicates=%d sends=%d look-ups=%d faults=%d elapsed=%s",
+		rows, killed, st.OrdersTotal, st.DuplicateExternalReferences, ops["createOrder"], ops["getOrders"],
+		st.FaultsInjected, time.Since(start).Round(100*time.Millisecond))
 }
 
 // in returns the -in argument.

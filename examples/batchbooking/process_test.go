@@ -106,6 +106,28 @@ type sandboxStats struct {
 	DuplicateExternalReferences int `json:"duplicate_external_references"`
 	RequestsTotal               int `json:"requests_total"`
 	FaultsInjected              int `json:"faults_injected"`
+	CachedReads                 int `json:"cached_reads"`
+	UncachedReads               int `json:"uncached_reads"`
+}
+
+// operations counts the requests the sandbox recorded, by operationId.
+func (s *sandboxProcess) operations(t *testing.T) map[string]int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.admin+"/_sandbox/requests", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var recs []struct {
+		Operation string `json:"operation"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&recs))
+	out := map[string]int{}
+	for _, r := range recs {
+		out[r.Operation]++
+	}
+	return out
 }
 
 func (s *sandboxProcess) stats(t *testing.T) sandboxStats {
