@@ -176,3 +176,25 @@ func TestGuardCountsReplayed401(t *testing.T) {
 	require.ErrorAs(t, err, &le, "four 401s counted: two per call")
 	assert.Equal(t, sent, w.count(), "nothing sent once the guard is closed")
 }
+
+// TestUnknownWaitsForTheLookupsLimit: when the look-up itself is refused
+// with a wait (Prio's Retry-After, the client's 4XX guard), the booking is
+// decidable no earlier than that wait, not a second later.
+func TestUnknownWaitsForTheLookupsLimit(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		w := fakePrio(func(_ int, req *http.Request) *http.Response {
+			if req.Method == http.MethodGet {
+				return wireReply(req, 429, `{"error":"TOO_MANY_REQUESTS","error_reference":"e2"}`, "Retry-After", "120")
+			}
+			return wireReply(req, 500, `{"error":"INTERNAL_SERVER_ERROR","error_reference":"e1"}`)
+		})
+		c := fakeClient(t, w, testPolicy())
+		start := time.Now()
+		_, err := c.Orders.Create(t.Context(), directRequest("limited-lookup"))
+		var ue *OutcomeUnknownError
+		require.ErrorAs(t, err, &ue)
+		require.ErrorIs(t, ue.LookupErr, ErrRateLimited)
+		assert.Equal(t, start.Add(120*time.Second), ue.DecidableAt)
+	})
+}

@@ -313,12 +313,30 @@ func (b *booking) unknown(sendErr, lookupErr error) error {
 	}
 	at := b.doubtUntil
 	if now := time.Now(); at.Before(now) {
-		// The look-up failed, not the horizon: try again shortly.
-		at = now.Add(time.Second)
+		// The look-up failed, not the horizon: try again shortly, or when
+		// a limit that refused it allows.
+		at = now.Add(max(time.Second, askedWait(lookupErr)))
 	}
 	return &OutcomeUnknownError{Operation: k.operation, IdempotencyKey: k.key, ExternalReference: b.req.OrderExternalReference,
 		Sends: inf.Sends, Lookups: inf.Lookups, LastStatus: b.lastStatus, Elapsed: inf.Elapsed,
 		LastSend: b.lastSend, DecidableAt: at, SendErr: sendErr, LookupErr: lookupErr}
+}
+
+// askedWait is how long a refusal asked to wait before asking again: the
+// client's own limits (4XX guard, rate limiter) or Prio's Retry-After; 0
+// when err names no wait.
+func askedWait(err error) time.Duration {
+	var (
+		local *LocalLimitError
+		api   *APIError
+	)
+	switch {
+	case errors.As(err, &local):
+		return local.RetryAfter
+	case errors.As(err, &api):
+		return api.RetryAfter
+	}
+	return 0
 }
 
 // lookup reads the order from Prio's source of truth, in a window that
