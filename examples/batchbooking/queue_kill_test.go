@@ -22,7 +22,8 @@ import (
 )
 
 // TestQueueWorkersKilled runs three workers of the command on one queue,
-// against a sandbox that deduplicates nothing and injects faults, and kills
+// against a sandbox that deduplicates nothing, injects faults (gateway
+// pages among them) and serves order reads from a cache 3 s behind, and kills
 // a random worker with SIGKILL again and again, restarting it each time.
 // Every row must end booked exactly once, and every job completed or
 // cancelled with a recorded reason. QUEUE_KILL_FULL=1 runs the full form:
@@ -36,7 +37,7 @@ func TestQueueWorkersKilled(t *testing.T) {
 	}
 	pgtest.Require(t)
 	example, sandboxBin := binaries(t)
-	sb := startSandbox(t, sandboxBin, "-idempotency", "none", "-faults", "flaky", "-request-limit", "0")
+	sb := startSandbox(t, sandboxBin, "-idempotency", "none", "-faults", "flaky", "-request-limit", "0", "-cache-lag", "3s")
 	db := pgtest.Database(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "orders.csv")
