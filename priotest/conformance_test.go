@@ -111,6 +111,7 @@ func conformanceCalls(f fixtures) map[string]conformanceCall {
 		"updateOrder": {method: http.MethodPut, path: "/orders/" + f.order, body: map[string]any{"data": map[string]any{"order": map[string]any{
 			"order_distributor_id": DefaultDistributorID, "order_external_reference": "conf-1", "order_language": "en",
 			"order_channel": "PARTNER", "order_status": "ORDER_CONFIRMED", "order_view_type": "DISTRIBUTOR",
+			"order_contacts": []map[string]any{{"contact_type": "GUEST", "contact_name_first": "Grace"}},
 		}}}},
 		"cancelOrder": {method: http.MethodDelete, path: "/orders/" + f.order},
 		"getVoucher":  get("/orders/" + f.order + "/voucher"),

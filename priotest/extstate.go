@@ -1,6 +1,7 @@
 package priotest
 
 import (
+	"slices"
 	"time"
 
 	"github.com/priosdk/prio-go/generated"
@@ -23,13 +24,22 @@ func (st *state) orderCreated(now time.Time, o *order, res *reservation) {
 	if res != nil && len(res.promos) > 0 {
 		o.promos = append([]string(nil), res.promos...)
 	}
+	st.adoptContacts(now, o)
+}
+
+// adoptContacts puts the order's contacts in the Contacts module and gives
+// them its read-only fields (contact_uid, version, dates), as Prio does for
+// the contacts of a created or an updated order. The order gets its own
+// copy of the list.
+func (st *state) adoptContacts(now time.Time, o *order) {
 	if o.contacts == nil {
 		return
 	}
-	cs := *o.contacts
+	cs := slices.Clone(*o.contacts)
 	for i := range cs {
 		cs[i] = st.registerContact(now, cs[i]).stamp(cs[i])
 	}
+	o.contacts = &cs
 }
 
 // notificationRecord is one notification sent to one webhook.

@@ -654,6 +654,7 @@ func (h handlers) UpdateOrder(ctx context.Context, req generated.UpdateOrderRequ
 			return nil, errorf(http.StatusConflict, "ORDER_CANCELLED", "Order %s is cancelled and cannot be amended.", o.ref)
 		}
 		o.contacts, o.notes, o.customFields, o.options = in.OrderContacts, in.OrderNotes, in.OrderCustomFields, in.OrderOptions
+		h.s.st.adoptContacts(now, o)
 		o.extra.replace(in)
 		if in.OrderLanguage != "" {
 			o.language = in.OrderLanguage
