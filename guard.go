@@ -108,7 +108,8 @@ type clientErrorGuard struct {
 	mu       sync.Mutex
 	times    []time.Time   // counted 4XX answers, oldest first
 	inflight int           // reserved places of sends on their way
-	freed    chan struct{} // closed (and replaced) when a place is given back
+	waiting  int           // reserve calls waiting for a place
+	freed    chan struct{} // closed (and replaced) when a place is given back to waiters
 }
 
 // newClientErrorGuard returns nil (no guard) when limit < 1.
@@ -157,6 +158,7 @@ func (g *clientErrorGuard) reserve(ctx context.Context) (guardPlace, error) {
 			return guardPlace{g: g}, nil
 		}
 		freed := g.freed
+		g.waiting++
 		var t *time.Timer
 		var oldest <-chan time.Time
 		if len(g.times) > 0 {
@@ -174,6 +176,9 @@ func (g *clientErrorGuard) reserve(ctx context.Context) (guardPlace, error) {
 		if t != nil {
 			t.Stop()
 		}
+		g.mu.Lock()
+		g.waiting--
+		g.mu.Unlock()
 		if err != nil {
 			return guardPlace{}, err
 		}
@@ -214,8 +219,10 @@ func (g *clientErrorGuard) release(clientError bool, now time.Time) {
 	if clientError {
 		g.recordLocked(now)
 	}
-	close(g.freed)
-	g.freed = make(chan struct{})
+	if g.waiting > 0 {
+		close(g.freed)
+		g.freed = make(chan struct{})
+	}
 }
 
 // record counts a 4XX answer received at now that held no place.

@@ -170,26 +170,22 @@ func (g *keyGuard) take(key string, body []byte, sending bool) (keyState, error)
 		e.used = now
 		if sending {
 			e.inflight++
+			if e.firstSend.IsZero() {
+				e.firstSend = now
+			}
 		}
 		g.order.MoveToBack(el)
 		return st, nil
 	}
 	e := &keyEntry{key: key, fp: fp, used: now}
 	if sending {
-		e.inflight = 1
+		// The call sends right away, or after a look-up: close enough for
+		// the look-up window, which starts well before.
+		e.inflight, e.firstSend = 1, now
 	}
 	g.byKey[key] = g.order.PushBack(e)
 	g.evictLocked(now)
 	return keyState{}, nil
-}
-
-// sent notes that a send of key began at t, for the look-up window.
-func (g *keyGuard) sent(key string, t time.Time) {
-	g.update(key, func(e *keyEntry) {
-		if e.firstSend.IsZero() || t.Before(e.firstSend) {
-			e.firstSend = t
-		}
-	})
 }
 
 // end closes a booking call begun with begin. booked says the order is

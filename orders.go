@@ -196,7 +196,6 @@ func (b *booking) run(ctx context.Context) (*Order, error) {
 			}
 		}
 		var refused *APIError // a refusal that is final unless an earlier send booked
-		b.s.c.keys.sent(k.key, time.Now())
 		if b.firstSend.IsZero() {
 			b.firstSend = time.Now()
 		}
