@@ -219,7 +219,7 @@ func (b *booking) run(ctx context.Context) (*Order, error) {
 				var out generated.OrderDetailResponse
 				derr := k.decode(resp, &out)
 				if derr == nil {
-					return b.found(&out.Data.Order)
+					return &out.Data.Order, k.finish(nil) // this send's own order
 				}
 				// Prio answered 2xx but the answer cannot be read: the
 				// order should exist; until the horizon has passed, not
@@ -295,7 +295,8 @@ func (b *booking) refuse(ae *APIError) error {
 	return b.k.finish(ae)
 }
 
-// found checks an order found (or returned) against the request.
+// found checks an order found by a look-up against the request: it may be
+// another request's booking under the same reference.
 func (b *booking) found(o *Order) (*Order, error) {
 	if reason := mismatch(b.req, o); reason != "" {
 		return nil, b.k.finish(&ReferenceConflictError{ExternalReference: b.req.OrderExternalReference, Order: o, Reason: reason})
@@ -401,8 +402,8 @@ func keyInUse(ae *APIError) bool {
 }
 
 // mismatch says how an order found under the request's external reference
-// differs from the request (products, product types and counts), or ""
-// when it matches. A confirmation of a reservation is not compared: the
+// differs from the request (a product and type asked for with another
+// count, or not there), or "" when it matches. A confirmation of a reservation is not compared: the
 // request names no products.
 func mismatch(req *OrderRequest, o *Order) string {
 	want := map[[2]string]int{}
@@ -426,14 +427,11 @@ func mismatch(req *OrderRequest, o *Order) string {
 	if len(want) == 0 {
 		return ""
 	}
+	// Lines Prio adds (the parts of a combination, say) are not a
+	// mismatch; a line asked for with another count, or missing, is.
 	for key, n := range want {
 		if got[key] != n {
 			return fmt.Sprintf("product %s, type %s: %d asked, %d in the order", key[0], key[1], n, got[key])
-		}
-	}
-	for key, n := range got {
-		if _, ok := want[key]; !ok {
-			return fmt.Sprintf("product %s, type %s: not asked, %d in the order", key[0], key[1], n)
 		}
 	}
 	return ""
