@@ -276,7 +276,8 @@ func oneLine(s string) string {
 // external reference that is not the booking it was asked to make: other
 // products, product types or counts. It happens when a reference is reused
 // for a changed request (after a restart, or by another process). Order is
-// the order found; nothing was sent. It matches ErrKeyReused.
+// the order found; Create sent nothing after finding it. It matches
+// ErrKeyReused.
 type ReferenceConflictError struct {
 	ExternalReference string
 	Order             *Order
