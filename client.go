@@ -29,8 +29,9 @@ func (e Environment) BaseURL() string {
 	return "https://" + string(e) + ".prioticket.com/v3.8/distributor"
 }
 
-// ErrInvalidConfig is matched by every error NewClient returns for a bad
-// option, and by errors for invalid arguments to a call.
+// ErrInvalidConfig is matched by every error NewClient returns for a bad or
+// missing option. A call's invalid arguments match ErrInvalidArgument
+// instead, never this.
 var ErrInvalidConfig = errors.New("prio: invalid configuration")
 
 // ErrInvalidArgument is matched by errors for a call's invalid arguments,

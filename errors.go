@@ -52,6 +52,9 @@ type APIError struct {
 	BodyTruncated  bool          // the body was longer than 64 KiB
 }
 
+// Error is one line: the operation, the status, Prio's error code and
+// description (with personal data redacted), then error_reference, the key,
+// the number of sends and any Retry-After, each in brackets.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString("prio: ")
@@ -236,6 +239,8 @@ type OutcomeUnknownError struct {
 	LookupErr error
 }
 
+// Error is one line: the external reference to settle, what was tried, when
+// it becomes decidable, and the folded text of SendErr and LookupErr.
 func (e *OutcomeUnknownError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "prio: %s: outcome unknown for external reference %q after %d sends and %d look-ups in %s",
@@ -283,6 +288,8 @@ type ReferenceConflictError struct {
 	Reason            string // how the found order differs from the request
 }
 
+// Error names the reference, the order found under it and how that order
+// differs from the request.
 func (e *ReferenceConflictError) Error() string {
 	ref := ""
 	if e.Order != nil && e.Order.OrderReference != nil {
