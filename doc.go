@@ -225,8 +225,9 @@
 // # Testing without Prio
 //
 // Package priotest is a stateful fake Prio with server-side idempotency and
-// fault injection; cmd/prio-sandbox (or prio sandbox) runs it as a
-// process. cmd/prio is the operators' command line. Package batch books
+// fault injection; prio.NewClient(prio.WithServer(s)) points a client at a
+// *priotest.Server s (URL, credentials, distributor id).
+// cmd/prio-sandbox (or prio sandbox) runs it as a process. cmd/prio is the operators' command line. Package batch books
 // thousands of rows with a durable journal and resumes exactly after a
 // crash.
 package prio

@@ -11,6 +11,9 @@ import (
 	"github.com/priosdk/prio-go/priotest"
 )
 
+// A *priotest.Server is a prio.Server: WithServer points a client at it.
+var _ prio.Server = (*priotest.Server)(nil)
+
 // startSandbox starts an in-process sandbox for the examples. Real code
 // passes prio.WithEnvironment and the credentials Prio issued instead.
 func startSandbox(opts ...priotest.Option) (*priotest.Server, []prio.Option) {
@@ -18,11 +21,7 @@ func startSandbox(opts ...priotest.Option) (*priotest.Server, []prio.Option) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	return s, []prio.Option{
-		prio.WithBaseURL(s.URL()),
-		prio.WithCredentials("sandbox-client", "sandbox-secret"),
-		prio.WithDistributorID("501"),
-	}
+	return s, []prio.Option{prio.WithServer(s)}
 }
 
 func ExampleNewClient() {

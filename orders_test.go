@@ -54,9 +54,7 @@ func createSettled(t *testing.T, c *prio.Client, req *prio.OrderRequest, opts ..
 func newClient(t *testing.T, s *priotest.Server, opts ...prio.Option) *prio.Client {
 	t.Helper()
 	base := []prio.Option{
-		prio.WithBaseURL(s.URL()),
-		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
-		prio.WithDistributorID("501"),
+		prio.WithServer(s),
 		prio.WithRetryPolicy(fastPolicy()),
 	}
 	c, err := prio.NewClient(append(base, opts...)...)

@@ -6,9 +6,7 @@
 // In a test:
 //
 //	s := priotest.NewServer(t, priotest.WithFaults(priotest.Sequence("createOrder", priotest.FaultDropAfter)))
-//	client, err := prio.NewClient(prio.WithBaseURL(s.URL()),
-//		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
-//		prio.WithDistributorID(priotest.DefaultDistributorID))
+//	client, err := prio.NewClient(prio.WithServer(s)) // URL, credentials, distributor id
 //	// ... book priotest.ProductOpen for one adult (priotest.ProductTypeAdult) under reference "r-1" ...
 //	if n := s.OrdersFor("r-1"); n != 1 {
 //		t.Fatalf("booked %d times", n)

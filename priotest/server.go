@@ -352,6 +352,16 @@ func (s *Server) scheduleSettle(d time.Duration) {
 // URL is the API's base URL, ending in /v3.8/distributor.
 func (s *Server) URL() string { return s.baseURL + basePath }
 
+// Credentials returns the client id and secret the token endpoint accepts
+// (WithCredentials).
+func (s *Server) Credentials() (clientID, clientSecret string) {
+	return s.cfg.clientID, s.cfg.clientSecret
+}
+
+// DistributorID returns the distributor the credentials belong to
+// (WithDistributorID).
+func (s *Server) DistributorID() string { return s.cfg.distributorID }
+
 // AdminURL is the server's root URL (scheme and host), under which the
 // /_sandbox/ endpoints live.
 func (s *Server) AdminURL() string { return s.baseURL }

@@ -51,11 +51,7 @@ func run(out io.Writer) error {
 		defer sandbox.Close()
 		fmt.Fprintln(out, "sandbox:", sandbox.URL())
 		fmt.Fprintln(out, "fault:   the first Create Order is processed, then its connection is closed without a response")
-		opts = []prio.Option{
-			prio.WithBaseURL(sandbox.URL()),
-			prio.WithCredentials("sandbox-client", "sandbox-secret"),
-			prio.WithDistributorID("501"),
-		}
+		opts = []prio.Option{prio.WithServer(sandbox)}
 		productID, productTypeID = priotest.ProductOpen, priotest.ProductTypeAdult
 	} else if productID == "" || productTypeID == "" {
 		return errors.New("set PRIO_PRODUCT_ID and PRIO_PRODUCT_TYPE_ID to a bookable product for the real API")

@@ -48,8 +48,7 @@ func run(out io.Writer) error {
 		return err
 	}
 	defer sandbox.Close()
-	client, err := prio.NewClient(prio.WithBaseURL(sandbox.URL()),
-		prio.WithCredentials("sandbox-client", "sandbox-secret"), prio.WithDistributorID("501"))
+	client, err := prio.NewClient(prio.WithServer(sandbox))
 	if err != nil {
 		return err
 	}
