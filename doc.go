@@ -197,7 +197,11 @@
 // it to Prio support), error_message (may be shown to guests),
 // error_description, errors[], and the key and number of sends. Bodies that
 // are not Prio's JSON (an HTML page from a proxy, a truncated body) still
-// give an *APIError. Network failures after the last send are a
+// give an *APIError. Its Code is an ErrorCode, with constants for the codes
+// the booking flow meets (CodeNoAvailability, CodeBookingDeclined,
+// CodeReservationExpired, ...); Prio has many more and may add any, so a
+// switch over it keeps a default branch. Network failures after the last
+// send are a
 // *TransportError. No error string or log line contains the client secret,
 // a token, the API key, or a guest's email, name or phone number.
 //
@@ -217,7 +221,12 @@
 // Raw.Object or Raw.Decode give its meaning where there is one. Amounts,
 // prices, fees, taxes and percentages are Decimal, text that accepts a JSON
 // number without going through floating point and is always sent as a
-// string. Enums are open. The order, reservation and contact models and
+// string. Enums are open; those a booking meets have Go names in this
+// package (OrderStatus with OrderConfirmed, BookingStatus with
+// BookingConfirmed, ContactType with ContactBooker, AdmissionType,
+// ProductType, ProductStatus, PaymentStatus), written by
+// internal/cmd/modelgen from the generated code. Dates without a time are
+// CalendarDate (prio.Date(t)), written as 2006-01-02. The order, reservation and contact models and
 // everything inside them keep the fields this version does not know in
 // AdditionalProperties and send them back, so Get, change, Update (see
 // UpdateOf) deletes nothing Prio added since.

@@ -36,12 +36,12 @@ type APIError struct {
 	StatusCode int // HTTP status of the last answer
 
 	// Prio's error body.
-	Code        string   // "error", e.g. INVALID_REQUEST
-	Reference   string   // "error_reference": quote it to Prio support
-	Message     string   // "error_message": may be shown to end users
-	Description string   // "error_description": for developers
-	URI         string   // "error_uri"
-	Details     []string // "errors": e.g. validation problems
+	Code        ErrorCode // "error", e.g. CodeNoAvailability
+	Reference   string    // "error_reference": quote it to Prio support
+	Message     string    // "error_message": may be shown to end users
+	Description string    // "error_description": for developers
+	URI         string    // "error_uri"
+	Details     []string  // "errors": e.g. validation problems
 
 	// What the SDK knows about the call.
 	Operation      string        // operationId, e.g. createOrder
@@ -65,7 +65,7 @@ func (e *APIError) Error() string {
 	fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
 	if e.Code != "" {
 		b.WriteString(" ")
-		b.WriteString(e.Code)
+		b.WriteString(string(e.Code))
 	}
 	if e.Description != "" {
 		b.WriteString(": ")
@@ -186,7 +186,7 @@ func parseErrorBody(e *APIError, body []byte) {
 	if err := json.Unmarshal(body, &eb); err != nil {
 		return
 	}
-	e.Code = text(eb.Error)
+	e.Code = ErrorCode(text(eb.Error))
 	e.Reference = text(eb.ErrorReference)
 	e.Message = text(eb.ErrorMessage)
 	e.Description = text(eb.ErrorDescription)

@@ -379,7 +379,7 @@ func answeredByPrio(resp *http.Response) bool {
 // keyInUse recognises a refusal saying that another request with the same
 // idempotency key is still being processed.
 func keyInUse(ae *APIError) bool {
-	c := strings.ToUpper(ae.Code)
+	c := strings.ToUpper(string(ae.Code))
 	return strings.Contains(c, "IN_USE") || strings.Contains(c, "IN_PROGRESS") || strings.Contains(c, "PROCESSING")
 }
 
@@ -463,7 +463,7 @@ func (s *OrdersService) prepare(in *OrderRequest) (*OrderRequest, error) {
 // isHoldExpired recognises Prio's refusal to confirm a reservation whose
 // hold has lapsed.
 func isHoldExpired(ae *APIError) bool {
-	return ae.StatusCode >= 400 && ae.StatusCode < 500 && strings.Contains(strings.ToUpper(ae.Code), "EXPIRED")
+	return ae.StatusCode >= 400 && ae.StatusCode < 500 && strings.Contains(strings.ToUpper(string(ae.Code)), "EXPIRED")
 }
 
 // errOrderAbsent is what FindByExternalReference wraps when Prio lists no
@@ -821,7 +821,7 @@ func latest(a, b time.Time) time.Time {
 // orderSettled reports whether an order has left every processing state.
 func orderSettled(o *Order) bool {
 	switch o.OrderStatus {
-	case "ORDER_PENDING", "ORDER_REVIEW", "ORDER_PROCESSING":
+	case OrderPending, OrderReview, "ORDER_PROCESSING": // the last is not in the spec's list
 		return false
 	}
 	for _, b := range o.OrderBookings {

@@ -3,8 +3,6 @@ package prio
 import (
 	"time"
 
-	openapi_types "github.com/oapi-codegen/runtime/types"
-
 	"github.com/priosdk/prio-go/generated"
 	"github.com/priosdk/prio-go/wire"
 )
@@ -37,6 +35,11 @@ func Ptr[T any](v T) *T { return &v }
 // ReservationLine is one line of a reservation (a cart item).
 type ReservationLine = generated.ReservationDetail
 
-// Date returns the calendar date of t (in t's location) for the date
-// parameters of the availability calls.
-func Date(t time.Time) openapi_types.Date { return openapi_types.Date{Time: t} }
+// CalendarDate is a date without a time of day: the from_date and to_date
+// of the availability calls, birth dates, validity ranges. It is written as
+// 2006-01-02.
+type CalendarDate = wire.Date
+
+// Date returns the calendar date of t (its year, month and day in t's
+// location), for the date fields and parameters.
+func Date(t time.Time) CalendarDate { return wire.NewDate(t) }

@@ -8,3 +8,6 @@
 package generated
 
 //go:generate go tool -modfile=../tools/go.mod oapi-codegen -config oapi-codegen.yaml ../api/openapi.yaml
+// The enums of package prio (../enums.gen.go) are made from this package's
+// output, so they are written right after it.
+//go:generate go run ../internal/cmd/modelgen -src prio.gen.go -enums ../enums.gen.go

@@ -17,7 +17,6 @@ import (
 	"strings"
 
 	"github.com/oapi-codegen/runtime"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 	"github.com/priosdk/prio-go/wire"
 )
 
@@ -3527,8 +3526,8 @@ type ContactDetails struct {
 	ContactAge     *int          `json:"contact_age,omitempty"`
 
 	// ContactBirthDate Date of birth (YYYY-MM-DD).
-	ContactBirthDate  *openapi_types.Date `json:"contact_birth_date,omitempty"`
-	ContactBirthPlace *string             `json:"contact_birth_place,omitempty"`
+	ContactBirthDate  *wire.Date `json:"contact_birth_date,omitempty"`
+	ContactBirthPlace *string    `json:"contact_birth_place,omitempty"`
 
 	// ContactClassification Label a partner gives a contact.
 	ContactClassification *ContactClassification `json:"contact_classification,omitempty"`
@@ -3888,7 +3887,7 @@ type CurrencyConversion struct {
 	CurrencyBase *string `json:"currency_base,omitempty"`
 
 	// CurrencyDate Day the rates apply to (YYYY-MM-DD).
-	CurrencyDate openapi_types.Date `json:"currency_date"`
+	CurrencyDate wire.Date `json:"currency_date"`
 
 	// CurrencyRates Rate per ISO 4217 currency code, as decimal strings.
 	CurrencyRates map[string]wire.Decimal `json:"currency_rates"`
@@ -4864,8 +4863,8 @@ type OpeningTimeDetail struct {
 // OpeningTimes Opening hours valid over a date range.
 type OpeningTimes struct {
 	OpeningTimeDetails   []OpeningTimeDetail `json:"opening_time_details"`
-	OpeningTimeValidFrom *openapi_types.Date `json:"opening_time_valid_from,omitempty"`
-	OpeningTimeValidTill *openapi_types.Date `json:"opening_time_valid_till,omitempty"`
+	OpeningTimeValidFrom *wire.Date          `json:"opening_time_valid_from,omitempty"`
+	OpeningTimeValidTill *wire.Date          `json:"opening_time_valid_till,omitempty"`
 }
 
 // OrderChannel Sales channel an order came through. Open enum.
@@ -6157,13 +6156,13 @@ type ProductTypeClass string
 // ProductTypeDailyVariation A price change that applies on certain days and times.
 type ProductTypeDailyVariation struct {
 	ProductTypeDailyVariationDetails []ProductTypeDailyVariationDetail `json:"product_type_daily_variation_details"`
-	ProductTypeDailyVariationEndDate *openapi_types.Date               `json:"product_type_daily_variation_end_date,omitempty"`
+	ProductTypeDailyVariationEndDate *wire.Date                        `json:"product_type_daily_variation_end_date,omitempty"`
 	ProductTypeDailyVariationEndTime *string                           `json:"product_type_daily_variation_end_time,omitempty"`
 	ProductTypeDailyVariationLabel   *string                           `json:"product_type_daily_variation_label,omitempty"`
 
 	// ProductTypeDailyVariationPriceType Which price a variation changes: purchase or sales, gross or net.
 	ProductTypeDailyVariationPriceType *PriceVariationPriceType `json:"product_type_daily_variation_price_type,omitempty"`
-	ProductTypeDailyVariationStartDate openapi_types.Date       `json:"product_type_daily_variation_start_date"`
+	ProductTypeDailyVariationStartDate wire.Date                `json:"product_type_daily_variation_start_date"`
 	ProductTypeDailyVariationStartTime *string                  `json:"product_type_daily_variation_start_time,omitempty"`
 }
 
@@ -7149,10 +7148,10 @@ type GetAvailabilityParams struct {
 	ProductId *[]string `form:"product_id,omitempty" json:"product_id,omitempty"`
 
 	// FromDate First day to return (YYYY-MM-DD, supplier's time zone).
-	FromDate openapi_types.Date `form:"from_date" json:"from_date"`
+	FromDate wire.Date `form:"from_date" json:"from_date"`
 
 	// ToDate Last day to return (YYYY-MM-DD); omitted means from_date only. At most 90 days after from_date.
-	ToDate *openapi_types.Date `form:"to_date,omitempty" json:"to_date,omitempty"`
+	ToDate *wire.Date `form:"to_date,omitempty" json:"to_date,omitempty"`
 
 	// IncludeDisabled Also return slots that are not active (availability_active false).
 	IncludeDisabled *wire.Bool `form:"include_disabled,omitempty" json:"include_disabled,omitempty"`
@@ -7449,10 +7448,10 @@ type GetProductsParams struct {
 	ProductContent *string `form:"product_content,omitempty" json:"product_content,omitempty"`
 
 	// ProductStartDate Only products valid on or after this date.
-	ProductStartDate *openapi_types.Date `form:"product_start_date,omitempty" json:"product_start_date,omitempty"`
+	ProductStartDate *wire.Date `form:"product_start_date,omitempty" json:"product_start_date,omitempty"`
 
 	// ProductEndDate Only products valid on or before this date.
-	ProductEndDate *openapi_types.Date `form:"product_end_date,omitempty" json:"product_end_date,omitempty"`
+	ProductEndDate *wire.Date `form:"product_end_date,omitempty" json:"product_end_date,omitempty"`
 
 	// ProductDuration Only products of this duration in minutes.
 	ProductDuration *int `form:"product_duration,omitempty" json:"product_duration,omitempty"`
@@ -7569,7 +7568,7 @@ type GetProductCategoriesParams struct {
 // GetCurrencyRatesParams defines parameters for GetCurrencyRates.
 type GetCurrencyRatesParams struct {
 	// CurrencyDate Day of the rates (YYYY-MM-DD).
-	CurrencyDate openapi_types.Date `form:"currency_date" json:"currency_date"`
+	CurrencyDate wire.Date `form:"currency_date" json:"currency_date"`
 
 	// CurrencyBase ISO 4217 code of the base currency.
 	CurrencyBase *string `form:"currency_base,omitempty" json:"currency_base,omitempty"`
@@ -7722,13 +7721,13 @@ type GetProductParams struct {
 // GetProductAvailabilityParams defines parameters for GetProductAvailability.
 type GetProductAvailabilityParams struct {
 	// FromDate First day to return (YYYY-MM-DD, supplier's time zone).
-	FromDate openapi_types.Date `form:"from_date" json:"from_date"`
+	FromDate wire.Date `form:"from_date" json:"from_date"`
 
 	// DistributorId Distributor account to act for; defaults to the one of the token.
 	DistributorId *string `form:"distributor_id,omitempty" json:"distributor_id,omitempty"`
 
 	// ToDate Last day to return (YYYY-MM-DD); omitted means from_date only. At most 90 days after from_date.
-	ToDate *openapi_types.Date `form:"to_date,omitempty" json:"to_date,omitempty"`
+	ToDate *wire.Date `form:"to_date,omitempty" json:"to_date,omitempty"`
 
 	// IncludeDisabled Also return slots that are not active (availability_active false).
 	IncludeDisabled *string `form:"include_disabled,omitempty" json:"include_disabled,omitempty"`

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	openapi_types "github.com/oapi-codegen/runtime/types"
-
 	"github.com/priosdk/prio-go/generated"
 	"github.com/priosdk/prio-go/wire"
 )
@@ -140,7 +138,7 @@ func (h handlers) GetProduct(ctx context.Context, req generated.GetProductReques
 // maxAvailabilityDays is Prio's limit on one availability request.
 const maxAvailabilityDays = 90
 
-func dayRange(from openapi_types.Date, to *openapi_types.Date) ([]time.Time, *apiError) {
+func dayRange(from wire.Date, to *wire.Date) ([]time.Time, *apiError) {
 	start := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, sandboxZone)
 	end := start
 	if to != nil {
