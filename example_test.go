@@ -80,7 +80,7 @@ func ExampleReservationsService_Confirm() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	order, err := client.Reservations.Confirm(ctx, res, prio.OrderRequest{OrderExternalReference: "cart-77"})
+	order, err := client.Reservations.Confirm(ctx, *res.ReservationReference, &prio.OrderRequest{OrderExternalReference: "cart-77"})
 	if err != nil {
 		log.Fatal(err)
 	}

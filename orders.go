@@ -597,13 +597,17 @@ func (s *OrdersService) Update(ctx context.Context, orderReference string, updat
 	return &out.Data.Order, nil
 }
 
-// CancelOptions narrows a cancellation. The zero value cancels the whole
-// order and refunds any payment.
+// CancelOptions narrows a cancellation, of an order (Orders.Cancel) or of a
+// reservation (Reservations.Cancel). The zero value, like nil, cancels the
+// whole order or reservation and refunds any payment.
 type CancelOptions struct {
-	BookingReferences      []string // cancel only these bookings
-	ProductTypeTransaction []string // cancel only these tickets (advanced)
-	Reason                 string
-	NoRefund               bool // keep payments (Prio refunds by default)
+	// BookingReferences cancels only these bookings: an order's
+	// booking_reference values, or a reservation's lines (their
+	// booking_reservation_reference values).
+	BookingReferences      []string
+	ProductTypeTransaction []string // orders only: cancel only these tickets (advanced)
+	Reason                 string   // sent as cancellation_reason
+	NoRefund               bool     // orders only: keep payments (Prio refunds by default)
 }
 
 // Cancel cancels an order, whole or in part, and returns the updated order.

@@ -228,7 +228,7 @@ func TestCreateRefusals(t *testing.T) {
 	var ae *prio.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, http.StatusUnprocessableEntity, ae.StatusCode)
-	assert.Equal(t, "BOOKING_DECLINED", ae.Code)
+	assert.Equal(t, prio.CodeBookingDeclined, ae.Code)
 	assert.NotEmpty(t, ae.Reference)
 	assert.Equal(t, 1, ae.Sends)
 	assert.Equal(t, info.IdempotencyKey, ae.IdempotencyKey)

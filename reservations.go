@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,18 +123,29 @@ func (s *ReservationsService) Update(ctx context.Context, reservationReference s
 	})
 }
 
-// Cancel releases a whole reservation, or only the given lines
-// (booking_reservation_reference values). Prio refunds any payment made.
-func (s *ReservationsService) Cancel(ctx context.Context, reservationReference string, lines []string, reason string, opts ...CallOption) (*Reservation, error) {
+// Cancel releases a whole reservation, or only some of its lines, and
+// returns it. It takes the same options as Orders.Cancel: BookingReferences
+// names the lines (their booking_reservation_reference values) and Reason
+// is sent as the cancellation reason; a nil o releases the whole
+// reservation. Prio refunds any payment made, so ProductTypeTransaction and
+// NoRefund, which only orders know, are refused with ErrInvalidArgument.
+func (s *ReservationsService) Cancel(ctx context.Context, reservationReference string, o *CancelOptions, opts ...CallOption) (*Reservation, error) {
 	if reservationReference == "" {
 		return nil, fmt.Errorf("%w: empty reservation reference", ErrInvalidArgument)
 	}
 	p := &generated.CancelReservationParams{}
-	if len(lines) > 0 {
-		p.BookingReservationReference = &lines
-	}
-	if reason != "" {
-		p.CancellationReason = &reason
+	if o != nil {
+		if len(o.ProductTypeTransaction) > 0 || o.NoRefund {
+			return nil, fmt.Errorf("%w: a reservation is cancelled by line or whole, and always refunded: ProductTypeTransaction and NoRefund are for orders", ErrInvalidArgument)
+		}
+		if len(o.BookingReferences) > 0 {
+			lines := slices.Clone(o.BookingReferences)
+			p.BookingReservationReference = &lines
+		}
+		if o.Reason != "" {
+			reason := o.Reason
+			p.CancellationReason = &reason
+		}
 	}
 	var out generated.ReservationDetailResponse
 	err := s.c.simple(ctx, "cancelReservation", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
@@ -184,23 +196,39 @@ func (s *ReservationsService) RemovePromocode(ctx context.Context, reservationRe
 	return &out.Data.Reservation, nil
 }
 
-// Confirm books a held reservation: it creates the order described by
-// order (its external reference, contacts, options) with one
-// CONFIRM_RESERVATION booking, through Orders.Create and all its
-// guarantees. A reservation whose reservation_valid_until has passed fails
-// with ErrHoldExpired before anything is sent, and Prio's own refusal of an
-// expired hold also matches ErrHoldExpired; neither is retried.
-func (s *ReservationsService) Confirm(ctx context.Context, res *Reservation, order OrderRequest, opts ...CallOption) (*Order, error) {
-	if res == nil || res.ReservationReference == nil || *res.ReservationReference == "" {
-		return nil, fmt.Errorf("%w: the reservation has no reservation_reference", ErrInvalidArgument)
+// Confirm books a held reservation, named by its reservation_reference
+// (what a shop keeps of a cart): it creates the order described by order
+// (its external reference, contacts, options) with one CONFIRM_RESERVATION
+// booking, through Orders.Create and all its guarantees. order is not
+// changed; its OrderBookings must be empty, since Confirm sets them.
+//
+// Prio's refusal of an expired hold matches ErrHoldExpired and is not
+// retried. When the caller knows the hold's end (the reservation's
+// ReservationValidUntil), WithHoldUntil lets Confirm fail with
+// ErrHoldExpired once it has passed, before anything is sent.
+func (s *ReservationsService) Confirm(ctx context.Context, reservationReference string, order *OrderRequest, opts ...CallOption) (*Order, error) {
+	if reservationReference == "" {
+		return nil, fmt.Errorf("%w: empty reservation reference", ErrInvalidArgument)
+	}
+	if order == nil {
+		return nil, fmt.Errorf("%w: nil order request: Confirm needs at least its order_external_reference", ErrInvalidArgument)
 	}
 	if len(order.OrderBookings) > 0 {
 		return nil, fmt.Errorf("%w: Confirm sets order_bookings itself", ErrInvalidArgument)
 	}
-	if until := res.ReservationValidUntil; until != nil && !until.IsZero() && !s.c.cfg.now().Before(until.Time) {
-		return nil, fmt.Errorf("%w: reservation %s was valid until %s", ErrHoldExpired, *res.ReservationReference, until)
+	if until := buildCallOptions(opts).holdUntil; !until.IsZero() && !s.c.cfg.now().Before(until) {
+		return nil, fmt.Errorf("%w: reservation %s was valid until %s", ErrHoldExpired, reservationReference, until.Format(time.RFC3339))
 	}
-	ref := *res.ReservationReference
-	order.OrderBookings = []BookingOption{{BookingOptionType: ConfirmReservation, ReservationReference: &ref}}
-	return s.c.Orders.Create(ctx, &order, opts...)
+	req := *order
+	ref := reservationReference
+	req.OrderBookings = []BookingOption{{BookingOptionType: ConfirmReservation, ReservationReference: &ref}}
+	return s.c.Orders.Create(ctx, &req, opts...)
+}
+
+// WithHoldUntil tells Reservations.Confirm when the reservation's hold
+// ends (its ReservationValidUntil), so that a hold known to have lapsed
+// fails with ErrHoldExpired without a request; other calls ignore it.
+// Without it Confirm sends, and Prio's refusal matches ErrHoldExpired.
+func WithHoldUntil(validUntil time.Time) CallOption {
+	return func(o *callOptions) { o.holdUntil = validUntil }
 }
