@@ -15,10 +15,10 @@
 //	)
 //	order, err := client.Orders.Create(ctx, &prio.OrderRequest{
 //		OrderExternalReference: "shop-order-1042", // your id: the booking's identity
-//		OrderBookings: []prio.BookingOption{{
-//			ProductId:          prio.Ptr("62522"),
-//			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: "1", ProductTypeCount: 2}},
-//		}},
+//		OrderBookings: prio.Bookings(prio.Item{
+//			ProductID: "62522",
+//			Tickets:   []prio.ProductTypeDetail{prio.Tickets("1", 2)},
+//		}),
 //	})
 //
 // FromEnv builds the options from PRIO_CLIENT_ID, PRIO_CLIENT_SECRET,
@@ -26,6 +26,17 @@
 // services (Orders, Reservations, Products, Webhooks) cover the booking
 // flow; Client.API returns the generated typed client for every other
 // endpoint, with the same authentication, keys, retries and limits.
+//
+// The models are Prio's own (package generated), and they serve as
+// responses too, so most of their fields are optional pointers a request
+// leaves unset. A booking program writes plain values instead: an Item
+// (product, optional availability id, Tickets) becomes an order's bookings
+// with Bookings and a reservation's lines with ReservationLines, and a
+// Person becomes contacts with Contacts. Every pointer field of a model
+// has a nil-safe getter: order.GetOrderReference() is "" when the field or
+// the order is nil, and getters of nested models chain
+// (booking.GetBookingPricing().GetPriceTotal()). Create calls never change
+// the request they are given.
 //
 // # Idempotency keys
 //

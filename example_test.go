@@ -44,10 +44,10 @@ func ExampleOrdersService_Create() {
 
 	order, err := client.Orders.Create(context.Background(), &prio.OrderRequest{
 		OrderExternalReference: "shop-1042",
-		OrderBookings: []prio.BookingOption{{
-			ProductId:          prio.Ptr(priotest.ProductOpen),
-			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 2}},
-		}},
+		OrderBookings: prio.Bookings(prio.Item{
+			ProductID: priotest.ProductOpen,
+			Tickets:   []prio.ProductTypeDetail{prio.Tickets(priotest.ProductTypeAdult, 2)},
+		}),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -70,17 +70,17 @@ func ExampleReservationsService_Confirm() {
 	}
 	res, err := client.Reservations.Create(ctx, &prio.Reservation{
 		ReservationExternalReference: "cart-77",
-		ReservationDetails: []prio.ReservationLine{{
-			BookingExternalReference: "cart-77-1",
-			ProductId:                priotest.ProductTimeSlot,
-			ProductAvailabilityId:    slots[0].AvailabilityId,
-			ProductTypeDetails:       []prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 1}},
-		}},
+		ReservationDetails: prio.ReservationLines(prio.Item{
+			ProductID:      priotest.ProductTimeSlot,
+			AvailabilityID: slots[0].GetAvailabilityId(),
+			Reference:      "cart-77-1",
+			Tickets:        []prio.ProductTypeDetail{prio.Tickets(priotest.ProductTypeAdult, 1)},
+		}),
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	order, err := client.Reservations.Confirm(ctx, *res.ReservationReference, &prio.OrderRequest{OrderExternalReference: "cart-77"})
+	order, err := client.Reservations.Confirm(ctx, res.GetReservationReference(), &prio.OrderRequest{OrderExternalReference: "cart-77"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -104,10 +104,10 @@ func ExampleOrdersService_Reconcile() {
 
 	req := &prio.OrderRequest{
 		OrderExternalReference: "shop-2001",
-		OrderBookings: []prio.BookingOption{{
-			ProductId:          prio.Ptr(priotest.ProductOpen),
-			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 1}},
-		}},
+		OrderBookings: prio.Bookings(prio.Item{
+			ProductID: priotest.ProductOpen,
+			Tickets:   []prio.ProductTypeDetail{prio.Tickets(priotest.ProductTypeAdult, 1)},
+		}),
 	}
 	_, err := client.Orders.Create(ctx, req)
 	var unknown *prio.OutcomeUnknownError
@@ -135,10 +135,10 @@ func ExampleOrdersService_List() {
 	for i := range 3 {
 		_, err := client.Orders.Create(ctx, &prio.OrderRequest{
 			OrderExternalReference: fmt.Sprintf("list-%d", i),
-			OrderBookings: []prio.BookingOption{{
-				ProductId:          prio.Ptr(priotest.ProductOpen),
-				ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 1}},
-			}},
+			OrderBookings: prio.Bookings(prio.Item{
+				ProductID: priotest.ProductOpen,
+				Tickets:   []prio.ProductTypeDetail{prio.Tickets(priotest.ProductTypeAdult, 1)},
+			}),
 		})
 		if err != nil {
 			log.Fatal(err)

@@ -26,8 +26,8 @@ type ReservationsService struct{ c *Client }
 // reservation per order; change it later with Update. The idempotency key
 // is derived from the distributor id and ReservationExternalReference, so
 // retries (automatic, or yours after a crash) hold capacity only once on a
-// server that honours keys. Missing defaults are filled in on req: the
-// client's distributor id.
+// server that honours keys. req is not changed: the client's distributor
+// id, when missing, is filled in on a copy.
 func (s *ReservationsService) Create(ctx context.Context, req *Reservation, opts ...CallOption) (*Reservation, error) {
 	if req == nil || strings.TrimSpace(req.ReservationExternalReference) == "" {
 		return nil, fmt.Errorf("%w: reservation_external_reference is required", ErrInvalidArgument)
@@ -35,9 +35,7 @@ func (s *ReservationsService) Create(ctx context.Context, req *Reservation, opts
 	if len(req.ReservationDetails) == 0 {
 		return nil, fmt.Errorf("%w: reservation_details is empty", ErrInvalidArgument)
 	}
-	if req.ReservationDistributorId == "" {
-		req.ReservationDistributorId = s.c.cfg.distributorID
-	}
+	req = s.withDistributor(req)
 	k, err := s.c.newCall("createReservation", opts)
 	if err != nil {
 		return nil, err
@@ -49,6 +47,17 @@ func (s *ReservationsService) Create(ctx context.Context, req *Reservation, opts
 	return s.sendBody(ctx, k, req, func(ctx context.Context, body []byte, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.CreateReservationWithBody(ctx, "application/json", bytes.NewReader(body), eds...)
 	})
+}
+
+// withDistributor returns req, or a copy of it with the client's
+// distributor id when it names none: the caller's value is never changed.
+func (s *ReservationsService) withDistributor(req *Reservation) *Reservation {
+	if req.ReservationDistributorId != "" {
+		return req
+	}
+	cp := *req
+	cp.ReservationDistributorId = s.c.cfg.distributorID
+	return &cp
 }
 
 // sendBody encodes a reservation once, guards its key, and runs the call.
@@ -106,14 +115,12 @@ func (s *ReservationsService) GetIfModified(ctx context.Context, reservationRefe
 // Update changes a reservation: a line with an empty
 // booking_reservation_reference is added, a line with one replaces that
 // line (quantities are overwritten, not added). Send only the lines to
-// change.
+// change. req is not changed.
 func (s *ReservationsService) Update(ctx context.Context, reservationReference string, req *Reservation, opts ...CallOption) (*Reservation, error) {
 	if reservationReference == "" || req == nil {
 		return nil, fmt.Errorf("%w: reservation reference and body are required", ErrInvalidArgument)
 	}
-	if req.ReservationDistributorId == "" {
-		req.ReservationDistributorId = s.c.cfg.distributorID
-	}
+	req = s.withDistributor(req)
 	k, err := s.c.newCall("updateReservation", opts)
 	if err != nil {
 		return nil, err

@@ -29,7 +29,8 @@ type ProductTypeDetail = generated.RegularBookingItem
 // Contact is a booker or guest contact.
 type Contact = generated.ContactDetails
 
-// Ptr returns a pointer to v, for the optional fields of the models.
+// Ptr returns a pointer to v, for the optional fields of the models that
+// Item, Person and the getters do not cover.
 func Ptr[T any](v T) *T { return &v }
 
 // ReservationLine is one line of a reservation (a cart item).

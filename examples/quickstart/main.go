@@ -66,10 +66,10 @@ func run(out io.Writer) error {
 	var info prio.CallInfo
 	order, err := client.Orders.Create(ctx, &prio.OrderRequest{
 		OrderExternalReference: ref,
-		OrderBookings: []prio.BookingOption{{
-			ProductId:          prio.Ptr(productID),
-			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: productTypeID, ProductTypeCount: 1}},
-		}},
+		OrderBookings: prio.Bookings(prio.Item{
+			ProductID: productID,
+			Tickets:   []prio.ProductTypeDetail{prio.Tickets(productTypeID, 1)},
+		}),
 	}, prio.WithInfo(&info))
 	if errors.Is(err, prio.ErrOutcomeUnknown) {
 		fmt.Fprintln(out, "outcome unknown; reconciling", ref)
@@ -80,7 +80,7 @@ func run(out io.Writer) error {
 	}
 
 	fmt.Fprintln(out, "external reference:", ref)
-	fmt.Fprintln(out, "order reference:   ", deref(order.OrderReference))
+	fmt.Fprintln(out, "order reference:   ", order.GetOrderReference())
 	fmt.Fprintln(out, "order status:      ", order.OrderStatus)
 	fmt.Fprintln(out, "idempotency key:   ", info.IdempotencyKey)
 	fmt.Fprintln(out, "sends:             ", info.Sends)
@@ -89,11 +89,4 @@ func run(out io.Writer) error {
 		fmt.Fprintf(out, "orders for external reference %s: %d\n", ref, sandbox.OrdersFor(ref))
 	}
 	return nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -148,8 +148,7 @@ func genEnums(f *ast.File) []byte {
 // model: a struct type whose fields carry json tags.
 func genGetters(fset *token.FileSet, f *ast.File) []byte {
 	var b bytes.Buffer
-	b.WriteString(header + "package generated\n\nimport (\n\"github.com/priosdk/prio-go/wire\"\nopenapi_types \"github.com/oapi-codegen/runtime/types\"\n)\n\n")
-	b.WriteString("var _ wire.Bool\nvar _ openapi_types.Date\n")
+	used := map[string]bool{} // package names the getters' types name
 	methods := map[string]bool{}
 	for _, d := range f.Decls {
 		if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv != nil {
@@ -169,13 +168,19 @@ func genGetters(fset *token.FileSet, f *ast.File) []byte {
 		for _, s := range g.Specs {
 			ts := s.(*ast.TypeSpec)
 			st, ok := ts.Type.(*ast.StructType)
-			if !ok || ts.Assign != 0 || ts.TypeParams != nil || !ts.Name.IsExported() || !hasJSONTags(st) {
+			// The strict server's request objects are not models.
+			if !ok || ts.Assign != 0 || ts.TypeParams != nil || !ts.Name.IsExported() || !hasJSONTags(st) ||
+				strings.HasSuffix(ts.Name.Name, "RequestObject") {
 				continue
 			}
 			models = append(models, model{ts.Name.Name, st})
 		}
 	}
 	slices.SortFunc(models, func(a, b model) int { return strings.Compare(a.name, b.name) })
+	isModel := map[string]bool{}
+	for _, m := range models {
+		isModel[m.name] = true
+	}
 	for _, m := range models {
 		for _, fld := range m.st.Fields.List {
 			star, ok := fld.Type.(*ast.StarExpr)
@@ -186,9 +191,25 @@ func genGetters(fset *token.FileSet, f *ast.File) []byte {
 			if err := printer.Fprint(&t, fset, star.X); err != nil {
 				log.Fatal(err)
 			}
+			ast.Inspect(star.X, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok {
+					if id, ok := sel.X.(*ast.Ident); ok {
+						used[id.Name] = true
+					}
+				}
+				return true
+			})
 			for _, n := range fld.Names {
 				get := "Get" + n.Name
 				if !n.IsExported() || methods[m.name+"."+get] || fieldNamed(m.st, get) {
+					continue
+				}
+				if id, ok := star.X.(*ast.Ident); ok && isModel[id.Name] {
+					// A nested model stays a pointer, so getters chain:
+					// order.GetOrderPricing().GetPriceTotal() is nil-safe.
+					fmt.Fprintf(&b, "\n// %s returns the %s field; nil when x or the field is nil, and\n// its getters accept nil.\n", get, n.Name)
+					fmt.Fprintf(&b, "func (x *%s) %s() *%s {\n\tif x == nil {\n\t\treturn nil\n\t}\n\treturn x.%s\n}\n",
+						m.name, get, t.String(), n.Name)
 					continue
 				}
 				fmt.Fprintf(&b, "\n// %s returns the %s field, or its zero value when x or the field is nil.\n", get, n.Name)
@@ -197,7 +218,25 @@ func genGetters(fset *token.FileSet, f *ast.File) []byte {
 			}
 		}
 	}
-	return b.Bytes()
+	var out bytes.Buffer
+	out.WriteString(header + "package generated\n\nimport (\n")
+	for _, imp := range f.Imports {
+		path, _ := strconv.Unquote(imp.Path.Value)
+		name := path[strings.LastIndex(path, "/")+1:]
+		if imp.Name != nil {
+			name = imp.Name.Name
+		}
+		if used[name] {
+			if imp.Name != nil {
+				fmt.Fprintf(&out, "%s %q\n", name, path)
+			} else {
+				fmt.Fprintf(&out, "%q\n", path)
+			}
+		}
+	}
+	out.WriteString(")\n")
+	out.Write(b.Bytes())
+	return out.Bytes()
 }
 
 func recvName(t ast.Expr) string {
