@@ -1,7 +1,8 @@
 // Package generated holds the code oapi-codegen produces from api/openapi.yaml:
-// the models, the typed client (ClientWithResponses) and the strict net/http
-// server interface. Nothing in this package is edited by hand; change the spec
-// and run `go generate ./...` instead.
+// the models, with a nil-safe getter for each optional field, and the typed
+// client (ClientWithResponses). The server side, which only the sandbox
+// needs, is generated into an internal package. Nothing in this package is
+// edited by hand; change the spec and run `go generate ./...` instead.
 //
 // Most callers use the root package prio, which wires this client to
 // authentication, idempotency keys and retries. Client.API returns it.
