@@ -29,10 +29,11 @@
 //
 // The models are Prio's own (package generated), and they serve as
 // responses too, so most of their fields are optional pointers a request
-// leaves unset. A booking program writes plain values instead: an Item
-// (product, optional availability id, Tickets) becomes an order's bookings
-// with Bookings and a reservation's lines with ReservationLines, and a
-// Person becomes contacts with Contacts. Every pointer field of a model
+// leaves unset; go doc on Order, OrderRequest, Reservation and the other
+// booking models lists their fields. A booking program writes plain values
+// instead: an Item (product, optional availability id, Tickets) becomes an
+// order's bookings with Bookings and a reservation's lines with
+// ReservationLines, and a Person becomes contacts with Contacts. Every pointer field of a model
 // has a nil-safe getter: order.GetOrderReference() is "" when the field or
 // the order is nil, and getters of nested models chain
 // (booking.GetBookingPricing().GetPriceTotal()). Create calls never change

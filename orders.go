@@ -16,22 +16,6 @@ import (
 	"github.com/priosdk/prio-go/wire"
 )
 
-// Order is a booked order as Prio returns it.
-type Order = generated.ConfirmedOrderModel
-
-// OrderRequest is the body of Create Order: one or more bookings, either
-// direct bookings or the confirmation of one reservation.
-type OrderRequest = generated.CreateOrderModel
-
-// OrderUpdate is the body of Update Order.
-type OrderUpdate = generated.UpdateOrderModel
-
-// BookingOption is one entry of OrderRequest.OrderBookings.
-type BookingOption = generated.BookingOption
-
-// ListOrdersParams filters List Orders.
-type ListOrdersParams = generated.GetOrdersParams
-
 // Booking option types.
 const (
 	DirectBooking      = "DIRECT_BOOKING"

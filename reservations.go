@@ -14,11 +14,6 @@ import (
 	"github.com/priosdk/prio-go/generated"
 )
 
-// Reservation is a hold on capacity (a cart) as Prio returns it, and also
-// the body of Create and Update Reservation: read-only fields are ignored
-// on the way in.
-type Reservation = generated.ReservationModel
-
 // ReservationsService holds capacity before payment and confirms it.
 type ReservationsService struct{ c *Client }
 

@@ -3,7 +3,6 @@ package prio
 import (
 	"time"
 
-	"github.com/priosdk/prio-go/generated"
 	"github.com/priosdk/prio-go/wire"
 )
 
@@ -22,19 +21,9 @@ type (
 	Raw = wire.Raw
 )
 
-// ProductTypeDetail is one line of a booking: a product type (ADULT,
-// CHILD, ...) and how many. Prio answers with one line per ticket.
-type ProductTypeDetail = generated.RegularBookingItem
-
-// Contact is a booker or guest contact.
-type Contact = generated.ContactDetails
-
 // Ptr returns a pointer to v, for the optional fields of the models that
 // Item, Person and the getters do not cover.
 func Ptr[T any](v T) *T { return &v }
-
-// ReservationLine is one line of a reservation (a cart item).
-type ReservationLine = generated.ReservationDetail
 
 // CalendarDate is a date without a time of day: the from_date and to_date
 // of the availability calls, birth dates, validity ranges. It is written as

@@ -9,7 +9,8 @@
 package generated
 
 //go:generate go tool -modfile=../tools/go.mod oapi-codegen -config oapi-codegen.yaml ../api/openapi.yaml
-// The nil-safe getters of the models (getters.gen.go) and the enums of
-// package prio (../enums.gen.go) are made from this package's output, so
+// The nil-safe getters of the models (getters.gen.go), and the enums and
+// the booking models' aliases of package prio (../enums.gen.go,
+// ../models.gen.go) are made from this package's output, so
 // they are written right after it.
-//go:generate go run ../internal/cmd/modelgen -src prio.gen.go -getters getters.gen.go -enums ../enums.gen.go
+//go:generate go run ../internal/cmd/modelgen -src prio.gen.go -getters getters.gen.go -enums ../enums.gen.go -models ../models.gen.go

@@ -49,16 +49,43 @@ var enums = []enum{
 	{"PaymentStatus", "PaymentStatus", "Payment", "is the state of a payment of an order or a reservation."},
 }
 
+// alias is a model of package generated that package prio names. Its
+// doc comment lists the model's fields, so that go doc on the alias shows
+// them instead of a single line pointing into package generated.
+type alias struct {
+	name, gen, doc string
+}
+
+var aliases = []alias{
+	{"Order", "ConfirmedOrderModel", "is a booked order as Prio returns it."},
+	{"OrderBooking", "ConfirmedBooking", "is one booking of an Order (Order.OrderBookings)."},
+	{"OrderRequest", "CreateOrderModel", "is the body of Create Order: one or more bookings, either\n// direct bookings (see Bookings) or the confirmation of one reservation\n// (see ReservationsService.Confirm)."},
+	{"OrderUpdate", "UpdateOrderModel", "is the body of Update Order."},
+	{"BookingOption", "BookingOption", "is one entry of OrderRequest.OrderBookings; Item.Booking makes\n// a direct booking."},
+	{"ListOrdersParams", "GetOrdersParams", "filters List Orders."},
+	{"Reservation", "ReservationModel", "is a hold on capacity (a cart) as Prio returns it, and also\n// the body of Create and Update Reservation: read-only fields are ignored\n// on the way in."},
+	{"ReservationLine", "ReservationDetail", "is one line of a reservation (a cart item); Item.ReservationLine\n// makes one."},
+	{"ProductTypeDetail", "RegularBookingItem", "is one line of a booking: a product type (ADULT,\n// CHILD, ...) and how many; Tickets makes one. Prio answers with one line\n// per ticket."},
+	{"Contact", "ContactDetails", "is a booker or guest contact; Person.Contact makes one."},
+	{"Pricing", "Pricing", "is the price breakdown of an order, a booking, a reservation or a\n// ticket."},
+	{"Product", "ProductModel", "is a product's content and configuration."},
+	{"Availability", "AvailabilityModel", "is one slot (or date) with its capacity and prices."},
+	{"ListProductsParams", "GetProductsParams", "filters List Products."},
+	{"AvailabilityParams", "GetProductAvailabilityParams", "selects one product's availability; FromDate is\n// required and a request spans at most 90 days."},
+	{"MultiAvailabilityParams", "GetAvailabilityParams", "selects the availability of several products."},
+}
+
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("modelgen: ")
 	src := flag.String("src", "generated/prio.gen.go", "oapi-codegen's output")
 	enumsOut := flag.String("enums", "", "write the prio enums to this file")
 	gettersOut := flag.String("getters", "", "write the getters of package generated to this file")
+	modelsOut := flag.String("models", "", "write the prio aliases of the booking models to this file")
 	flag.Parse()
 
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, *src, nil, parser.SkipObjectResolution)
+	f, err := parser.ParseFile(fset, *src, nil, parser.SkipObjectResolution|parser.ParseComments)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -67,6 +94,9 @@ func main() {
 	}
 	if *gettersOut != "" {
 		write(*gettersOut, genGetters(fset, f))
+	}
+	if *modelsOut != "" {
+		write(*modelsOut, genModels(fset, f))
 	}
 }
 
@@ -267,4 +297,74 @@ func fieldNamed(st *ast.StructType, name string) bool {
 		}
 	}
 	return false
+}
+
+// genModels writes the aliases with their fields in the doc comment: name,
+// type, and the first sentence of the field's own comment.
+func genModels(fset *token.FileSet, f *ast.File) []byte {
+	structs := map[string]*ast.StructType{}
+	for _, d := range f.Decls {
+		if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.TYPE {
+			for _, sp := range g.Specs {
+				ts := sp.(*ast.TypeSpec)
+				if st, ok := ts.Type.(*ast.StructType); ok {
+					structs[ts.Name.Name] = st
+				}
+			}
+		}
+	}
+	var b bytes.Buffer
+	b.WriteString(header + "package prio\n\nimport \"github.com/priosdk/prio-go/generated\"\n")
+	for _, a := range aliases {
+		st, ok := structs[a.gen]
+		if !ok {
+			log.Fatalf("no struct generated.%s", a.gen)
+		}
+		fmt.Fprintf(&b, "\n// %s %s\n//\n// Its fields (types of package generated; a pointer is optional and has a\n// nil-safe Get method):\n//\n", a.name, a.doc)
+		var rows [][3]string
+		width := [2]int{}
+		for _, fld := range st.Fields.List {
+			var t bytes.Buffer
+			if err := printer.Fprint(&t, fset, fld.Type); err != nil {
+				log.Fatal(err)
+			}
+			for _, n := range fld.Names {
+				if !n.IsExported() || n.Name == "AdditionalProperties" {
+					continue
+				}
+				rows = append(rows, [3]string{n.Name, t.String(), summary(fld.Doc, n.Name)})
+				width[0], width[1] = max(width[0], len(n.Name)), max(width[1], len(t.String()))
+			}
+		}
+		for _, r := range rows {
+			line := fmt.Sprintf("%-*s %-*s %s", width[0], r[0], width[1], r[1], r[2])
+			fmt.Fprintf(&b, "//\t%s\n", strings.TrimRight(line, " "))
+		}
+		if fieldNamed(st, "AdditionalProperties") {
+			b.WriteString("//\n// AdditionalProperties keeps the fields this version does not know, and\n// sends them back.\n")
+		}
+		fmt.Fprintf(&b, "type %s = generated.%s\n", a.name, a.gen)
+	}
+	return b.Bytes()
+}
+
+// summary is the first sentence of a field's comment, without the field's
+// name that oapi-codegen puts first, cut to a line.
+func summary(doc *ast.CommentGroup, name string) string {
+	if doc == nil {
+		return ""
+	}
+	t := strings.Join(strings.Fields(doc.Text()), " ")
+	t = strings.TrimPrefix(t, name+" ")
+	if i := strings.Index(t, ". "); i >= 0 {
+		t = t[:i+1]
+	}
+	if len(t) > 60 {
+		cut := strings.LastIndex(t[:60], " ")
+		if cut < 30 {
+			cut = 60
+		}
+		t = t[:cut] + " ..."
+	}
+	return t
 }
