@@ -88,7 +88,7 @@ func (e *APIError) Error() string {
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " [retry after %s]", e.RetryAfter)
 	}
-	return b.String()
+	return oneLine(b.String()) // Prio's texts may hold line breaks
 }
 
 // Is maps the status to the package's sentinels.
@@ -295,8 +295,8 @@ func (e *ReferenceConflictError) Error() string {
 	if e.Order != nil && e.Order.OrderReference != nil {
 		ref = " (order " + *e.Order.OrderReference + ")"
 	}
-	return fmt.Sprintf("prio: createOrder: external reference %q is already booked%s for another request: %s",
-		e.ExternalReference, ref, e.Reason)
+	return oneLine(fmt.Sprintf("prio: createOrder: external reference %q is already booked%s for another request: %s",
+		e.ExternalReference, ref, e.Reason))
 }
 
 // Is matches ErrKeyReused.
