@@ -110,6 +110,7 @@ func errOrTooLarge(err error) error {
 // network error. It never contains the secret or a token.
 type AuthError struct{ Err error }
 
+// Error names the token request and its cause, which carries no secret.
 func (e *AuthError) Error() string { return "prio: getting an access token: " + e.Err.Error() }
 
 // Unwrap returns the cause.

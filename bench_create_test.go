@@ -83,9 +83,7 @@ func BenchmarkCreateOrder(b *testing.B) {
 		benchCreate(b, func(b *testing.B, s *priotest.Server) benchCreator {
 			p := prio.DefaultRetryPolicy()
 			p.RequestsPerMinute = 0
-			c, err := prio.NewClient(prio.WithBaseURL(s.URL()),
-				prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
-				prio.WithDistributorID(priotest.DefaultDistributorID), prio.WithRetryPolicy(p))
+			c, err := prio.NewClient(prio.WithServer(s), prio.WithRetryPolicy(p))
 			if err != nil {
 				b.Fatal(err)
 			}

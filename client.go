@@ -29,8 +29,9 @@ func (e Environment) BaseURL() string {
 	return "https://" + string(e) + ".prioticket.com/v3.8/distributor"
 }
 
-// ErrInvalidConfig is matched by every error NewClient returns for a bad
-// option, and by errors for invalid arguments to a call.
+// ErrInvalidConfig is matched by every error NewClient returns for a bad or
+// missing option. A call's invalid arguments match ErrInvalidArgument
+// instead, never this.
 var ErrInvalidConfig = errors.New("prio: invalid configuration")
 
 // ErrInvalidArgument is matched by errors for a call's invalid arguments,
@@ -106,8 +107,15 @@ func WithEnvironment(e Environment) Option {
 	}
 }
 
-// WithBaseURL sets any base URL, such as a priotest server's URL(). It must
-// be absolute and end in the API root (…/v3.8/distributor).
+// apiRoot is the path every base URL of this API version ends in.
+const apiRoot = "/v3.8/distributor"
+
+// WithBaseURL sets any base URL, such as a proxy's. It must be absolute
+// http or https and end in the API root, /v3.8/distributor (one trailing
+// slash is allowed): NewClient refuses anything else, so a base URL missing
+// the root fails at construction rather than as a 404 at the first call.
+// For a priotest server, WithServer sets the URL and the credentials at
+// once.
 func WithBaseURL(u string) Option {
 	return func(c *config) error {
 		p, err := url.Parse(u)
@@ -117,10 +125,45 @@ func WithBaseURL(u string) Option {
 		if p.Scheme != "https" && p.Scheme != "http" {
 			return fmt.Errorf("%w: base URL scheme %q", ErrInvalidConfig, p.Scheme)
 		}
-		if p.RawQuery != "" || p.User != nil {
-			return fmt.Errorf("%w: base URL must not carry a query or credentials", ErrInvalidConfig)
+		if p.RawQuery != "" || p.User != nil || p.Fragment != "" {
+			return fmt.Errorf("%w: base URL must not carry a query, a fragment or credentials", ErrInvalidConfig)
 		}
-		c.baseURL = strings.TrimRight(p.String(), "/")
+		p.Path = strings.TrimSuffix(p.Path, "/")
+		p.RawPath = strings.TrimSuffix(p.RawPath, "/")
+		if !strings.HasSuffix(p.Path, apiRoot) {
+			return fmt.Errorf("%w: base URL %q must end in the API root %s, as in %s",
+				ErrInvalidConfig, u, apiRoot, Sandbox.BaseURL())
+		}
+		c.baseURL = p.String()
+		return nil
+	}
+}
+
+// Server is an API server a client can be pointed at with one option: where
+// it serves the API, the credentials it accepts and the distributor they
+// belong to. *priotest.Server implements it.
+type Server interface {
+	URL() string
+	Credentials() (clientID, clientSecret string)
+	DistributorID() string
+}
+
+// WithServer points the client at s: its URL as the base URL (checked as by
+// WithBaseURL), its credentials and its distributor id. With a priotest
+// server, it is the only option a test or an example needs:
+//
+//	client, err := prio.NewClient(prio.WithServer(sandbox))
+func WithServer(s Server) Option {
+	return func(c *config) error {
+		if s == nil {
+			return fmt.Errorf("%w: nil server", ErrInvalidConfig)
+		}
+		id, secret := s.Credentials()
+		for _, o := range []Option{WithBaseURL(s.URL()), WithCredentials(id, secret), WithDistributorID(s.DistributorID())} {
+			if err := o(c); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 }

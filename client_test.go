@@ -21,6 +21,9 @@ func TestNewClientValidates(t *testing.T) {
 		{"relative base URL", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithBaseURL("/v3.8/distributor")}},
 		{"ftp base URL", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithBaseURL("ftp://x/v3.8/distributor")}},
 		{"base URL with query", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithBaseURL("https://x/v3.8/distributor?key=1")}},
+		{"base URL without the API root", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithBaseURL("http://x/")}},
+		{"base URL of another version", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithBaseURL("https://x/v3.7/distributor")}},
+		{"nil server", []Option{WithServer(nil)}},
 		{"unknown environment", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithEnvironment("internal-distributor-api")}},
 		{"bad app header", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithAppHeader("X-Name", "v")}},
 		{"app reference is ours", []Option{WithCredentials("id", "s"), WithDistributorID("501"), WithAppHeader("App-Reference", "v")}},
@@ -116,4 +119,38 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			assert.NotContains(t, out, apiKey, format)
 		}
 	}
+}
+
+func TestBaseURLMustEndInTheAPIRoot(t *testing.T) {
+	t.Parallel()
+	_, err := NewClient(WithCredentials("id", "s"), WithDistributorID("501"), WithBaseURL("http://x/"))
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "/v3.8/distributor", "the message names the expected form")
+	assert.Contains(t, err.Error(), Sandbox.BaseURL())
+
+	c, err := NewClient(WithCredentials("id", "s"), WithDistributorID("501"), WithBaseURL("https://proxy.example/prio/v3.8/distributor/"))
+	require.NoError(t, err)
+	assert.Equal(t, "https://proxy.example/prio/v3.8/distributor", c.BaseURL(), "one trailing slash is dropped")
+}
+
+// fixedServer is a Server that is not a priotest one.
+type fixedServer struct{ url, id, secret, distributor string }
+
+func (f fixedServer) URL() string                   { return f.url }
+func (f fixedServer) Credentials() (string, string) { return f.id, f.secret }
+func (f fixedServer) DistributorID() string         { return f.distributor }
+
+func TestWithServer(t *testing.T) {
+	t.Parallel()
+	c, err := NewClient(WithServer(fixedServer{"https://x/v3.8/distributor", "id", "s", "777"}))
+	require.NoError(t, err)
+	assert.Equal(t, "https://x/v3.8/distributor", c.BaseURL())
+	assert.Equal(t, "777", c.DistributorID())
+	assert.Equal(t, "id", c.cfg.clientID)
+	assert.Equal(t, "s", c.cfg.clientSecret.value())
+
+	_, err = NewClient(WithServer(fixedServer{"https://x/", "id", "s", "777"}))
+	assert.ErrorIs(t, err, ErrInvalidConfig, "the server's URL is checked like any base URL")
+	_, err = NewClient(WithServer(fixedServer{"https://x/v3.8/distributor", "", "", "777"}))
+	assert.ErrorIs(t, err, ErrInvalidConfig)
 }

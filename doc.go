@@ -15,10 +15,10 @@
 //	)
 //	order, err := client.Orders.Create(ctx, &prio.OrderRequest{
 //		OrderExternalReference: "shop-order-1042", // your id: the booking's identity
-//		OrderBookings: []prio.BookingOption{{
-//			ProductId:          prio.Ptr("62522"),
-//			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: "1", ProductTypeCount: 2}},
-//		}},
+//		OrderBookings: prio.Bookings(prio.Item{
+//			ProductID: "62522",
+//			Tickets:   []prio.ProductTypeDetail{prio.Tickets("1", 2)},
+//		}),
 //	})
 //
 // FromEnv builds the options from PRIO_CLIENT_ID, PRIO_CLIENT_SECRET,
@@ -26,6 +26,18 @@
 // services (Orders, Reservations, Products, Webhooks) cover the booking
 // flow; Client.API returns the generated typed client for every other
 // endpoint, with the same authentication, keys, retries and limits.
+//
+// The models are Prio's own (package generated), and they serve as
+// responses too, so most of their fields are optional pointers a request
+// leaves unset; go doc on Order, OrderRequest, Reservation and the other
+// booking models lists their fields. A booking program writes plain values
+// instead: an Item (product, optional availability id, Tickets) becomes an
+// order's bookings with Bookings and a reservation's lines with
+// ReservationLines, and a Person becomes contacts with Contacts. Every pointer field of a model
+// has a nil-safe getter: order.GetOrderReference() is "" when the field or
+// the order is nil, and getters of nested models chain
+// (booking.GetBookingPricing().GetPriceTotal()). Create calls never change
+// the request they are given.
 //
 // # Idempotency keys
 //
@@ -197,7 +209,11 @@
 // it to Prio support), error_message (may be shown to guests),
 // error_description, errors[], and the key and number of sends. Bodies that
 // are not Prio's JSON (an HTML page from a proxy, a truncated body) still
-// give an *APIError. Network failures after the last send are a
+// give an *APIError. Its Code is an ErrorCode, with constants for the codes
+// the booking flow meets (CodeNoAvailability, CodeBookingDeclined,
+// CodeReservationExpired, ...); Prio has many more and may add any, so a
+// switch over it keeps a default branch. Network failures after the last
+// send are a
 // *TransportError. No error string or log line contains the client secret,
 // a token, the API key, or a guest's email, name or phone number.
 //
@@ -217,7 +233,12 @@
 // Raw.Object or Raw.Decode give its meaning where there is one. Amounts,
 // prices, fees, taxes and percentages are Decimal, text that accepts a JSON
 // number without going through floating point and is always sent as a
-// string. Enums are open. The order, reservation and contact models and
+// string. Enums are open; those a booking meets have Go names in this
+// package (OrderStatus with OrderConfirmed, BookingStatus with
+// BookingConfirmed, ContactType with ContactBooker, AdmissionType,
+// ProductType, ProductStatus, PaymentStatus), written by
+// internal/cmd/modelgen from the generated code. Dates without a time are
+// CalendarDate (prio.Date(t)), written as 2006-01-02. The order, reservation and contact models and
 // everything inside them keep the fields this version does not know in
 // AdditionalProperties and send them back, so Get, change, Update (see
 // UpdateOf) deletes nothing Prio added since.
@@ -225,8 +246,9 @@
 // # Testing without Prio
 //
 // Package priotest is a stateful fake Prio with server-side idempotency and
-// fault injection; cmd/prio-sandbox (or prio sandbox) runs it as a
-// process. cmd/prio is the operators' command line. Package batch books
+// fault injection; prio.NewClient(prio.WithServer(s)) points a client at a
+// *priotest.Server s (URL, credentials, distributor id).
+// cmd/prio-sandbox (or prio sandbox) runs it as a process. cmd/prio is the operators' command line. Package batch books
 // thousands of rows with a durable journal and resumes exactly after a
 // crash.
 package prio

@@ -36,12 +36,12 @@ type APIError struct {
 	StatusCode int // HTTP status of the last answer
 
 	// Prio's error body.
-	Code        string   // "error", e.g. INVALID_REQUEST
-	Reference   string   // "error_reference": quote it to Prio support
-	Message     string   // "error_message": may be shown to end users
-	Description string   // "error_description": for developers
-	URI         string   // "error_uri"
-	Details     []string // "errors": e.g. validation problems
+	Code        ErrorCode // "error", e.g. CodeNoAvailability
+	Reference   string    // "error_reference": quote it to Prio support
+	Message     string    // "error_message": may be shown to end users
+	Description string    // "error_description": for developers
+	URI         string    // "error_uri"
+	Details     []string  // "errors": e.g. validation problems
 
 	// What the SDK knows about the call.
 	Operation      string        // operationId, e.g. createOrder
@@ -52,6 +52,9 @@ type APIError struct {
 	BodyTruncated  bool          // the body was longer than 64 KiB
 }
 
+// Error is one line: the operation, the status, Prio's error code and
+// description (with personal data redacted), then error_reference, the key,
+// the number of sends and any Retry-After, each in brackets.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString("prio: ")
@@ -62,7 +65,7 @@ func (e *APIError) Error() string {
 	fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
 	if e.Code != "" {
 		b.WriteString(" ")
-		b.WriteString(e.Code)
+		b.WriteString(string(e.Code))
 	}
 	if e.Description != "" {
 		b.WriteString(": ")
@@ -85,7 +88,7 @@ func (e *APIError) Error() string {
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " [retry after %s]", e.RetryAfter)
 	}
-	return b.String()
+	return oneLine(b.String()) // Prio's texts may hold line breaks
 }
 
 // Is maps the status to the package's sentinels.
@@ -183,7 +186,7 @@ func parseErrorBody(e *APIError, body []byte) {
 	if err := json.Unmarshal(body, &eb); err != nil {
 		return
 	}
-	e.Code = text(eb.Error)
+	e.Code = ErrorCode(text(eb.Error))
 	e.Reference = text(eb.ErrorReference)
 	e.Message = text(eb.ErrorMessage)
 	e.Description = text(eb.ErrorDescription)
@@ -236,6 +239,8 @@ type OutcomeUnknownError struct {
 	LookupErr error
 }
 
+// Error is one line: the external reference to settle, what was tried, when
+// it becomes decidable, and the folded text of SendErr and LookupErr.
 func (e *OutcomeUnknownError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "prio: %s: outcome unknown for external reference %q after %d sends and %d look-ups in %s",
@@ -284,13 +289,15 @@ type ReferenceConflictError struct {
 	Reason            string // how the found order differs from the request
 }
 
+// Error names the reference, the order found under it and how that order
+// differs from the request.
 func (e *ReferenceConflictError) Error() string {
 	ref := ""
 	if e.Order != nil && e.Order.OrderReference != nil {
 		ref = " (order " + *e.Order.OrderReference + ")"
 	}
-	return fmt.Sprintf("prio: createOrder: external reference %q is already booked%s for another request: %s",
-		e.ExternalReference, ref, e.Reason)
+	return oneLine(fmt.Sprintf("prio: createOrder: external reference %q is already booked%s for another request: %s",
+		e.ExternalReference, ref, e.Reason))
 }
 
 // Is matches ErrKeyReused.

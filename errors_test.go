@@ -1,6 +1,7 @@
 package prio
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -65,4 +66,21 @@ func TestAPIErrorStringRedacts(t *testing.T) {
 	assert.Contains(t, msg, "ER-9")
 	assert.NotContains(t, msg, "jane.doe@example.com")
 	assert.NotContains(t, msg, "1234 5678")
+}
+
+// Every error of the package is one line, whatever text Prio sent.
+func TestErrorsAreOneLine(t *testing.T) {
+	t.Parallel()
+	api := &APIError{StatusCode: 422, Code: CodeBookingDeclined, Description: "the supplier said:\r\nno\nnot today", Reference: "ref-1"}
+	for _, err := range []error{
+		api,
+		&OutcomeUnknownError{Operation: "createOrder", SendErr: api, LookupErr: errors.New("first\nsecond")},
+		&ReferenceConflictError{ExternalReference: "r", Reason: "product 1\nproduct 2"},
+		&AuthError{Err: api},
+	} {
+		if msg := err.Error(); strings.ContainsAny(msg, "\r\n") {
+			t.Errorf("%T: %q has a line break", err, msg)
+		}
+	}
+	assert.Contains(t, api.Error(), "the supplier said:; no; not today")
 }

@@ -151,7 +151,7 @@ func TestHoldExpiryAfterADoubtfulConfirm(t *testing.T) {
 	})
 	c := fakeClient(t, w, testPolicy())
 	res := &Reservation{ReservationReference: Ptr("R1")}
-	order, err := c.Reservations.Confirm(t.Context(), res, OrderRequest{OrderExternalReference: "confirm-doubt"})
+	order, err := c.Reservations.Confirm(t.Context(), *res.ReservationReference, &OrderRequest{OrderExternalReference: "confirm-doubt"})
 	require.NoError(t, err)
 	assert.Equal(t, "9003", *order.OrderReference)
 }

@@ -11,6 +11,9 @@ import (
 	"github.com/priosdk/prio-go/priotest"
 )
 
+// A *priotest.Server is a prio.Server: WithServer points a client at it.
+var _ prio.Server = (*priotest.Server)(nil)
+
 // startSandbox starts an in-process sandbox for the examples. Real code
 // passes prio.WithEnvironment and the credentials Prio issued instead.
 func startSandbox(opts ...priotest.Option) (*priotest.Server, []prio.Option) {
@@ -18,11 +21,7 @@ func startSandbox(opts ...priotest.Option) (*priotest.Server, []prio.Option) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	return s, []prio.Option{
-		prio.WithBaseURL(s.URL()),
-		prio.WithCredentials("sandbox-client", "sandbox-secret"),
-		prio.WithDistributorID("501"),
-	}
+	return s, []prio.Option{prio.WithServer(s)}
 }
 
 func ExampleNewClient() {
@@ -45,10 +44,10 @@ func ExampleOrdersService_Create() {
 
 	order, err := client.Orders.Create(context.Background(), &prio.OrderRequest{
 		OrderExternalReference: "shop-1042",
-		OrderBookings: []prio.BookingOption{{
-			ProductId:          prio.Ptr(priotest.ProductOpen),
-			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 2}},
-		}},
+		OrderBookings: prio.Bookings(prio.Item{
+			ProductID: priotest.ProductOpen,
+			Tickets:   []prio.ProductTypeDetail{prio.Tickets(priotest.ProductTypeAdult, 2)},
+		}),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -71,17 +70,17 @@ func ExampleReservationsService_Confirm() {
 	}
 	res, err := client.Reservations.Create(ctx, &prio.Reservation{
 		ReservationExternalReference: "cart-77",
-		ReservationDetails: []prio.ReservationLine{{
-			BookingExternalReference: "cart-77-1",
-			ProductId:                priotest.ProductTimeSlot,
-			ProductAvailabilityId:    slots[0].AvailabilityId,
-			ProductTypeDetails:       []prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 1}},
-		}},
+		ReservationDetails: prio.ReservationLines(prio.Item{
+			ProductID:      priotest.ProductTimeSlot,
+			AvailabilityID: slots[0].GetAvailabilityId(),
+			Reference:      "cart-77-1",
+			Tickets:        []prio.ProductTypeDetail{prio.Tickets(priotest.ProductTypeAdult, 1)},
+		}),
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	order, err := client.Reservations.Confirm(ctx, res, prio.OrderRequest{OrderExternalReference: "cart-77"})
+	order, err := client.Reservations.Confirm(ctx, res.GetReservationReference(), &prio.OrderRequest{OrderExternalReference: "cart-77"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -105,10 +104,10 @@ func ExampleOrdersService_Reconcile() {
 
 	req := &prio.OrderRequest{
 		OrderExternalReference: "shop-2001",
-		OrderBookings: []prio.BookingOption{{
-			ProductId:          prio.Ptr(priotest.ProductOpen),
-			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 1}},
-		}},
+		OrderBookings: prio.Bookings(prio.Item{
+			ProductID: priotest.ProductOpen,
+			Tickets:   []prio.ProductTypeDetail{prio.Tickets(priotest.ProductTypeAdult, 1)},
+		}),
 	}
 	_, err := client.Orders.Create(ctx, req)
 	var unknown *prio.OutcomeUnknownError
@@ -136,10 +135,10 @@ func ExampleOrdersService_List() {
 	for i := range 3 {
 		_, err := client.Orders.Create(ctx, &prio.OrderRequest{
 			OrderExternalReference: fmt.Sprintf("list-%d", i),
-			OrderBookings: []prio.BookingOption{{
-				ProductId:          prio.Ptr(priotest.ProductOpen),
-				ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 1}},
-			}},
+			OrderBookings: prio.Bookings(prio.Item{
+				ProductID: priotest.ProductOpen,
+				Tickets:   []prio.ProductTypeDetail{prio.Tickets(priotest.ProductTypeAdult, 1)},
+			}),
 		})
 		if err != nil {
 			log.Fatal(err)

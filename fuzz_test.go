@@ -120,7 +120,7 @@ func FuzzNewAPIError(f *testing.F) {
 		// A body that is Prio's error model is read field for field.
 		var want errorBody
 		if len(body) <= maxErrorBody && json.Unmarshal(body, &want) == nil && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-			if e.Code != text(want.Error) || e.Reference != text(want.ErrorReference) || e.Message != text(want.ErrorMessage) ||
+			if string(e.Code) != text(want.Error) || e.Reference != text(want.ErrorReference) || e.Message != text(want.ErrorMessage) ||
 				e.Description != text(want.ErrorDescription) || e.URI != text(want.ErrorURI) || len(e.Details) != len(details(want.Errors)) {
 				t.Fatalf("error model %q read as %+v", body, e)
 			}

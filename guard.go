@@ -24,6 +24,7 @@ type LocalLimitError struct {
 	Info       CallInfo      // the call so far (earlier sends, if any)
 }
 
+// Error says which local limit refused the send and when it allows again.
 func (e *LocalLimitError) Error() string {
 	msg := "prio: "
 	if e.Info.Operation != "" {

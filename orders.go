@@ -16,22 +16,6 @@ import (
 	"github.com/priosdk/prio-go/wire"
 )
 
-// Order is a booked order as Prio returns it.
-type Order = generated.ConfirmedOrderModel
-
-// OrderRequest is the body of Create Order: one or more bookings, either
-// direct bookings or the confirmation of one reservation.
-type OrderRequest = generated.CreateOrderModel
-
-// OrderUpdate is the body of Update Order.
-type OrderUpdate = generated.UpdateOrderModel
-
-// BookingOption is one entry of OrderRequest.OrderBookings.
-type BookingOption = generated.BookingOption
-
-// ListOrdersParams filters List Orders.
-type ListOrdersParams = generated.GetOrdersParams
-
 // Booking option types.
 const (
 	DirectBooking      = "DIRECT_BOOKING"
@@ -397,7 +381,7 @@ func answeredByPrio(resp *http.Response) bool {
 // keyInUse recognises a refusal saying that another request with the same
 // idempotency key is still being processed.
 func keyInUse(ae *APIError) bool {
-	c := strings.ToUpper(ae.Code)
+	c := strings.ToUpper(string(ae.Code))
 	return strings.Contains(c, "IN_USE") || strings.Contains(c, "IN_PROGRESS") || strings.Contains(c, "PROCESSING")
 }
 
@@ -478,7 +462,7 @@ func (s *OrdersService) prepare(in *OrderRequest) (*OrderRequest, error) {
 // isHoldExpired recognises Prio's refusal to confirm a reservation whose
 // hold has lapsed.
 func isHoldExpired(ae *APIError) bool {
-	return ae.StatusCode >= 400 && ae.StatusCode < 500 && strings.Contains(strings.ToUpper(ae.Code), "EXPIRED")
+	return ae.StatusCode >= 400 && ae.StatusCode < 500 && strings.Contains(strings.ToUpper(string(ae.Code)), "EXPIRED")
 }
 
 // errOrderAbsent is what FindByExternalReference wraps when Prio lists no
@@ -612,13 +596,17 @@ func (s *OrdersService) Update(ctx context.Context, orderReference string, updat
 	return &out.Data.Order, nil
 }
 
-// CancelOptions narrows a cancellation. The zero value cancels the whole
-// order and refunds any payment.
+// CancelOptions narrows a cancellation, of an order (Orders.Cancel) or of a
+// reservation (Reservations.Cancel). The zero value, like nil, cancels the
+// whole order or reservation and refunds any payment.
 type CancelOptions struct {
-	BookingReferences      []string // cancel only these bookings
-	ProductTypeTransaction []string // cancel only these tickets (advanced)
-	Reason                 string
-	NoRefund               bool // keep payments (Prio refunds by default)
+	// BookingReferences cancels only these bookings: an order's
+	// booking_reference values, or a reservation's lines (their
+	// booking_reservation_reference values).
+	BookingReferences      []string
+	ProductTypeTransaction []string // orders only: cancel only these tickets (advanced)
+	Reason                 string   // sent as cancellation_reason
+	NoRefund               bool     // orders only: keep payments (Prio refunds by default)
 }
 
 // Cancel cancels an order, whole or in part, and returns the updated order.
@@ -836,7 +824,7 @@ func latest(a, b time.Time) time.Time {
 // orderSettled reports whether an order has left every processing state.
 func orderSettled(o *Order) bool {
 	switch o.OrderStatus {
-	case "ORDER_PENDING", "ORDER_REVIEW", "ORDER_PROCESSING":
+	case OrderPending, OrderReview, "ORDER_PROCESSING": // the last is not in the spec's list
 		return false
 	}
 	for _, b := range o.OrderBookings {

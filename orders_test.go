@@ -54,9 +54,7 @@ func createSettled(t *testing.T, c *prio.Client, req *prio.OrderRequest, opts ..
 func newClient(t *testing.T, s *priotest.Server, opts ...prio.Option) *prio.Client {
 	t.Helper()
 	base := []prio.Option{
-		prio.WithBaseURL(s.URL()),
-		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
-		prio.WithDistributorID("501"),
+		prio.WithServer(s),
 		prio.WithRetryPolicy(fastPolicy()),
 	}
 	c, err := prio.NewClient(append(base, opts...)...)
@@ -230,7 +228,7 @@ func TestCreateRefusals(t *testing.T) {
 	var ae *prio.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, http.StatusUnprocessableEntity, ae.StatusCode)
-	assert.Equal(t, "BOOKING_DECLINED", ae.Code)
+	assert.Equal(t, prio.CodeBookingDeclined, ae.Code)
 	assert.NotEmpty(t, ae.Reference)
 	assert.Equal(t, 1, ae.Sends)
 	assert.Equal(t, info.IdempotencyKey, ae.IdempotencyKey)

@@ -32,6 +32,8 @@ const (
 	OutcomeRetryLater
 )
 
+// String is the outcome's short name, as batch journals and queue results
+// record it.
 func (o Outcome) String() string {
 	switch o {
 	case OutcomeBooked:

@@ -11,22 +11,6 @@ import (
 	"github.com/priosdk/prio-go/generated"
 )
 
-// Product is a product's content and configuration.
-type Product = generated.ProductModel
-
-// Availability is one slot (or date) with its capacity and prices.
-type Availability = generated.AvailabilityModel
-
-// ListProductsParams filters List Products.
-type ListProductsParams = generated.GetProductsParams
-
-// AvailabilityParams selects one product's availability; FromDate is
-// required and a request spans at most 90 days.
-type AvailabilityParams = generated.GetProductAvailabilityParams
-
-// MultiAvailabilityParams selects the availability of several products.
-type MultiAvailabilityParams = generated.GetAvailabilityParams
-
 // ProductsService reads the catalogue and availability.
 type ProductsService struct{ c *Client }
 

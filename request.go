@@ -39,6 +39,7 @@ type callOptions struct {
 	policy      *RetryPolicy
 	info        *CallInfo
 	since       time.Time
+	holdUntil   time.Time // Reservations.Confirm: when the hold ends
 	accept      string
 	keyError    error
 	lookupFirst bool

@@ -7,16 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/priosdk/prio-go/generated"
 )
-
-// Reservation is a hold on capacity (a cart) as Prio returns it, and also
-// the body of Create and Update Reservation: read-only fields are ignored
-// on the way in.
-type Reservation = generated.ReservationModel
 
 // ReservationsService holds capacity before payment and confirms it.
 type ReservationsService struct{ c *Client }
@@ -25,8 +21,8 @@ type ReservationsService struct{ c *Client }
 // reservation per order; change it later with Update. The idempotency key
 // is derived from the distributor id and ReservationExternalReference, so
 // retries (automatic, or yours after a crash) hold capacity only once on a
-// server that honours keys. Missing defaults are filled in on req: the
-// client's distributor id.
+// server that honours keys. req is not changed: the client's distributor
+// id, when missing, is filled in on a copy.
 func (s *ReservationsService) Create(ctx context.Context, req *Reservation, opts ...CallOption) (*Reservation, error) {
 	if req == nil || strings.TrimSpace(req.ReservationExternalReference) == "" {
 		return nil, fmt.Errorf("%w: reservation_external_reference is required", ErrInvalidArgument)
@@ -34,9 +30,7 @@ func (s *ReservationsService) Create(ctx context.Context, req *Reservation, opts
 	if len(req.ReservationDetails) == 0 {
 		return nil, fmt.Errorf("%w: reservation_details is empty", ErrInvalidArgument)
 	}
-	if req.ReservationDistributorId == "" {
-		req.ReservationDistributorId = s.c.cfg.distributorID
-	}
+	req = s.withDistributor(req)
 	k, err := s.c.newCall("createReservation", opts)
 	if err != nil {
 		return nil, err
@@ -48,6 +42,17 @@ func (s *ReservationsService) Create(ctx context.Context, req *Reservation, opts
 	return s.sendBody(ctx, k, req, func(ctx context.Context, body []byte, eds ...generated.RequestEditorFn) (*http.Response, error) {
 		return s.c.raw.CreateReservationWithBody(ctx, "application/json", bytes.NewReader(body), eds...)
 	})
+}
+
+// withDistributor returns req, or a copy of it with the client's
+// distributor id when it names none: the caller's value is never changed.
+func (s *ReservationsService) withDistributor(req *Reservation) *Reservation {
+	if req.ReservationDistributorId != "" {
+		return req
+	}
+	cp := *req
+	cp.ReservationDistributorId = s.c.cfg.distributorID
+	return &cp
 }
 
 // sendBody encodes a reservation once, guards its key, and runs the call.
@@ -105,14 +110,12 @@ func (s *ReservationsService) GetIfModified(ctx context.Context, reservationRefe
 // Update changes a reservation: a line with an empty
 // booking_reservation_reference is added, a line with one replaces that
 // line (quantities are overwritten, not added). Send only the lines to
-// change.
+// change. req is not changed.
 func (s *ReservationsService) Update(ctx context.Context, reservationReference string, req *Reservation, opts ...CallOption) (*Reservation, error) {
 	if reservationReference == "" || req == nil {
 		return nil, fmt.Errorf("%w: reservation reference and body are required", ErrInvalidArgument)
 	}
-	if req.ReservationDistributorId == "" {
-		req.ReservationDistributorId = s.c.cfg.distributorID
-	}
+	req = s.withDistributor(req)
 	k, err := s.c.newCall("updateReservation", opts)
 	if err != nil {
 		return nil, err
@@ -122,18 +125,29 @@ func (s *ReservationsService) Update(ctx context.Context, reservationReference s
 	})
 }
 
-// Cancel releases a whole reservation, or only the given lines
-// (booking_reservation_reference values). Prio refunds any payment made.
-func (s *ReservationsService) Cancel(ctx context.Context, reservationReference string, lines []string, reason string, opts ...CallOption) (*Reservation, error) {
+// Cancel releases a whole reservation, or only some of its lines, and
+// returns it. It takes the same options as Orders.Cancel: BookingReferences
+// names the lines (their booking_reservation_reference values) and Reason
+// is sent as the cancellation reason; a nil o releases the whole
+// reservation. Prio refunds any payment made, so ProductTypeTransaction and
+// NoRefund, which only orders know, are refused with ErrInvalidArgument.
+func (s *ReservationsService) Cancel(ctx context.Context, reservationReference string, o *CancelOptions, opts ...CallOption) (*Reservation, error) {
 	if reservationReference == "" {
 		return nil, fmt.Errorf("%w: empty reservation reference", ErrInvalidArgument)
 	}
 	p := &generated.CancelReservationParams{}
-	if len(lines) > 0 {
-		p.BookingReservationReference = &lines
-	}
-	if reason != "" {
-		p.CancellationReason = &reason
+	if o != nil {
+		if len(o.ProductTypeTransaction) > 0 || o.NoRefund {
+			return nil, fmt.Errorf("%w: a reservation is cancelled by line or whole, and always refunded: ProductTypeTransaction and NoRefund are for orders", ErrInvalidArgument)
+		}
+		if len(o.BookingReferences) > 0 {
+			lines := slices.Clone(o.BookingReferences)
+			p.BookingReservationReference = &lines
+		}
+		if o.Reason != "" {
+			reason := o.Reason
+			p.CancellationReason = &reason
+		}
 	}
 	var out generated.ReservationDetailResponse
 	err := s.c.simple(ctx, "cancelReservation", opts, &out, func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
@@ -184,23 +198,39 @@ func (s *ReservationsService) RemovePromocode(ctx context.Context, reservationRe
 	return &out.Data.Reservation, nil
 }
 
-// Confirm books a held reservation: it creates the order described by
-// order (its external reference, contacts, options) with one
-// CONFIRM_RESERVATION booking, through Orders.Create and all its
-// guarantees. A reservation whose reservation_valid_until has passed fails
-// with ErrHoldExpired before anything is sent, and Prio's own refusal of an
-// expired hold also matches ErrHoldExpired; neither is retried.
-func (s *ReservationsService) Confirm(ctx context.Context, res *Reservation, order OrderRequest, opts ...CallOption) (*Order, error) {
-	if res == nil || res.ReservationReference == nil || *res.ReservationReference == "" {
-		return nil, fmt.Errorf("%w: the reservation has no reservation_reference", ErrInvalidArgument)
+// Confirm books a held reservation, named by its reservation_reference
+// (what a shop keeps of a cart): it creates the order described by order
+// (its external reference, contacts, options) with one CONFIRM_RESERVATION
+// booking, through Orders.Create and all its guarantees. order is not
+// changed; its OrderBookings must be empty, since Confirm sets them.
+//
+// Prio's refusal of an expired hold matches ErrHoldExpired and is not
+// retried. When the caller knows the hold's end (the reservation's
+// ReservationValidUntil), WithHoldUntil lets Confirm fail with
+// ErrHoldExpired once it has passed, before anything is sent.
+func (s *ReservationsService) Confirm(ctx context.Context, reservationReference string, order *OrderRequest, opts ...CallOption) (*Order, error) {
+	if reservationReference == "" {
+		return nil, fmt.Errorf("%w: empty reservation reference", ErrInvalidArgument)
+	}
+	if order == nil {
+		return nil, fmt.Errorf("%w: nil order request: Confirm needs at least its order_external_reference", ErrInvalidArgument)
 	}
 	if len(order.OrderBookings) > 0 {
 		return nil, fmt.Errorf("%w: Confirm sets order_bookings itself", ErrInvalidArgument)
 	}
-	if until := res.ReservationValidUntil; until != nil && !until.IsZero() && !s.c.cfg.now().Before(until.Time) {
-		return nil, fmt.Errorf("%w: reservation %s was valid until %s", ErrHoldExpired, *res.ReservationReference, until)
+	if until := buildCallOptions(opts).holdUntil; !until.IsZero() && !s.c.cfg.now().Before(until) {
+		return nil, fmt.Errorf("%w: reservation %s was valid until %s", ErrHoldExpired, reservationReference, until.Format(time.RFC3339))
 	}
-	ref := *res.ReservationReference
-	order.OrderBookings = []BookingOption{{BookingOptionType: ConfirmReservation, ReservationReference: &ref}}
-	return s.c.Orders.Create(ctx, &order, opts...)
+	req := *order
+	ref := reservationReference
+	req.OrderBookings = []BookingOption{{BookingOptionType: ConfirmReservation, ReservationReference: &ref}}
+	return s.c.Orders.Create(ctx, &req, opts...)
+}
+
+// WithHoldUntil tells Reservations.Confirm when the reservation's hold
+// ends (its ReservationValidUntil), so that a hold known to have lapsed
+// fails with ErrHoldExpired without a request; other calls ignore it.
+// Without it Confirm sends, and Prio's refusal matches ErrHoldExpired.
+func WithHoldUntil(validUntil time.Time) CallOption {
+	return func(o *callOptions) { o.holdUntil = validUntil }
 }

@@ -137,7 +137,7 @@ func TestReservationUpdateAndPromocodesOnTheSandbox(t *testing.T) {
 	_, err = c.Reservations.AddPromocode(ctx, ref, priotest.PromoExpired)
 	var declined *prio.APIError
 	require.True(t, errors.As(err, &declined), "%v", err)
-	assert.Equal(t, "INVALID_PROMOCODE", declined.Code)
+	assert.Equal(t, prio.CodeInvalidPromocode, declined.Code)
 	assert.NotEmpty(t, declined.Message, "a message for the guest")
 
 	res, err = c.Reservations.RemovePromocode(ctx, ref, priotest.PromoPercent)
@@ -148,7 +148,7 @@ func TestReservationUpdateAndPromocodesOnTheSandbox(t *testing.T) {
 	assert.ErrorIs(t, err, prio.ErrNotFound)
 
 	openLine := *res.ReservationDetails[1].BookingReservationReference
-	res, err = c.Reservations.Cancel(ctx, ref, []string{openLine}, "")
+	res, err = c.Reservations.Cancel(ctx, ref, &prio.CancelOptions{BookingReferences: []string{openLine}})
 	require.NoError(t, err)
 	assert.Equal(t, prio.Decimal("90.00"), *res.ReservationPricing.PriceTotal)
 	cancel := wire.last(t, http.MethodDelete, "/v3.8/distributor/reservations/"+ref)
@@ -156,7 +156,7 @@ func TestReservationUpdateAndPromocodesOnTheSandbox(t *testing.T) {
 
 	_, err = c.Reservations.AddPromocode(ctx, ref, priotest.PromoFixed)
 	require.NoError(t, err)
-	order, err := c.Reservations.Confirm(ctx, res, prio.OrderRequest{OrderExternalReference: "cart-1-order", OrderLanguage: "en"})
+	order, err := c.Reservations.Confirm(ctx, *res.ReservationReference, &prio.OrderRequest{OrderExternalReference: "cart-1-order", OrderLanguage: "en"})
 	require.NoError(t, err)
 	assert.Equal(t, prio.Decimal("85.00"), *order.OrderPricing.PriceTotal, "the order keeps the 5.00 off")
 	assert.Equal(t, priotest.SlotCapacity-3, openSpotsOf(t, c, slot), "the held spots are now booked")

@@ -261,6 +261,8 @@ type TransportError struct {
 	detail string // Err's text, scrubbed of secrets and personal data
 }
 
+// Error is one line: the method, the redacted URL, the cause scrubbed of
+// secrets and guests' data, then sends, elapsed time and key in brackets.
 func (e *TransportError) Error() string {
 	var b strings.Builder
 	b.WriteString("prio: ")

@@ -105,19 +105,19 @@ func TestReservationsHoldAndConfirm(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "res-1", got.ReservationExternalReference)
 
-	order, err := c.Reservations.Confirm(ctx, res, prio.OrderRequest{OrderExternalReference: "res-1-order"})
+	order, err := c.Reservations.Confirm(ctx, *res.ReservationReference, &prio.OrderRequest{OrderExternalReference: "res-1-order"})
 	require.NoError(t, err)
 	assert.Equal(t, "ORDER_CONFIRMED", string(order.OrderStatus))
 
 	// Confirming the same hold under another external reference is refused.
-	_, err = c.Reservations.Confirm(ctx, res, prio.OrderRequest{OrderExternalReference: "res-1-order-b"})
+	_, err = c.Reservations.Confirm(ctx, *res.ReservationReference, &prio.OrderRequest{OrderExternalReference: "res-1-order-b"})
 	assert.ErrorIs(t, err, prio.ErrConflict)
 
 	// Cancelling a second reservation gives its capacity back.
 	res2, err := c.Reservations.Create(ctx, &prio.Reservation{ReservationExternalReference: "res-2",
 		ReservationDetails: []prio.ReservationLine{line}})
 	require.NoError(t, err)
-	_, err = c.Reservations.Cancel(ctx, *res2.ReservationReference, nil, "changed mind")
+	_, err = c.Reservations.Cancel(ctx, *res2.ReservationReference, &prio.CancelOptions{Reason: "changed mind"})
 	require.NoError(t, err)
 	slots, err = c.Products.Availability(ctx, priotest.ProductTimeSlot, &prio.AvailabilityParams{FromDate: prio.Date(day)})
 	require.NoError(t, err)
@@ -137,23 +137,60 @@ func TestConfirmExpiredHold(t *testing.T) {
 		}}})
 	require.NoError(t, err)
 
-	// Our side: a hold known to have lapsed is not sent at all.
+	// Our side: a hold known to have lapsed (WithHoldUntil) is not sent
+	// at all.
 	time.Sleep(80 * time.Millisecond)
 	before := s.Stats().RequestsTotal
-	_, err = c.Reservations.Confirm(ctx, res, prio.OrderRequest{OrderExternalReference: "short-hold-order"})
+	_, err = c.Reservations.Confirm(ctx, *res.ReservationReference, &prio.OrderRequest{OrderExternalReference: "short-hold-order"},
+		prio.WithHoldUntil(res.ReservationValidUntil.Time))
 	assert.ErrorIs(t, err, prio.ErrHoldExpired)
 	assert.Equal(t, before, s.Stats().RequestsTotal)
 
-	// Prio's side: a stale copy that still looks valid gets Prio's refusal,
-	// also as ErrHoldExpired, and is not retried.
-	stale := *res
-	future := prio.DateTime{Time: time.Now().Add(time.Hour)}
-	stale.ReservationValidUntil = &future
+	// Prio's side: without the hold's end (or with a stale one that still
+	// looks valid), Prio's refusal also matches ErrHoldExpired, and is not
+	// retried.
 	var info prio.CallInfo
-	_, err = c.Reservations.Confirm(ctx, &stale, prio.OrderRequest{OrderExternalReference: "short-hold-order-2"}, prio.WithInfo(&info))
+	_, err = c.Reservations.Confirm(ctx, *res.ReservationReference, &prio.OrderRequest{OrderExternalReference: "short-hold-order-2"},
+		prio.WithHoldUntil(time.Now().Add(time.Hour)), prio.WithInfo(&info))
 	assert.ErrorIs(t, err, prio.ErrHoldExpired)
 	assert.Equal(t, 1, info.Sends)
 	assert.Equal(t, 0, s.OrdersFor("short-hold-order-2"))
+}
+
+// Confirm and Cancel take what a shop keeps (the reservation reference)
+// and the same options as the order calls; Confirm leaves the caller's
+// request as it was.
+func TestConfirmByReferenceAndCancelOptions(t *testing.T) {
+	t.Parallel()
+	s := priotest.NewServer(t)
+	c := newClient(t, s)
+	ctx := t.Context()
+	line := prio.ReservationLine{BookingExternalReference: "l1", ProductId: priotest.ProductOpen,
+		ProductTypeDetails: []prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 1}}}
+	res, err := c.Reservations.Create(ctx, &prio.Reservation{ReservationExternalReference: "by-ref", ReservationDetails: []prio.ReservationLine{line}})
+	require.NoError(t, err)
+
+	req := &prio.OrderRequest{OrderExternalReference: "by-ref-order"}
+	order, err := c.Reservations.Confirm(ctx, *res.ReservationReference, req)
+	require.NoError(t, err)
+	assert.Equal(t, prio.OrderConfirmed, order.OrderStatus)
+	assert.Empty(t, req.OrderBookings, "Confirm books on a copy")
+	assert.Empty(t, req.OrderDistributorId)
+
+	_, err = c.Reservations.Confirm(ctx, "", req)
+	assert.ErrorIs(t, err, prio.ErrInvalidArgument)
+	_, err = c.Reservations.Confirm(ctx, *res.ReservationReference, nil)
+	assert.ErrorIs(t, err, prio.ErrInvalidArgument)
+
+	res2, err := c.Reservations.Create(ctx, &prio.Reservation{ReservationExternalReference: "by-ref-2", ReservationDetails: []prio.ReservationLine{line}})
+	require.NoError(t, err)
+	before := s.Stats().RequestsTotal
+	_, err = c.Reservations.Cancel(ctx, *res2.ReservationReference, &prio.CancelOptions{NoRefund: true})
+	assert.ErrorIs(t, err, prio.ErrInvalidArgument, "a reservation is always refunded")
+	assert.Equal(t, before, s.Stats().RequestsTotal, "refused before sending")
+	got, err := c.Reservations.Cancel(ctx, *res2.ReservationReference, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "by-ref-2", got.ReservationExternalReference)
 }
 
 func TestAPIEscapeHatch(t *testing.T) {

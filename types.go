@@ -3,9 +3,6 @@ package prio
 import (
 	"time"
 
-	openapi_types "github.com/oapi-codegen/runtime/types"
-
-	"github.com/priosdk/prio-go/generated"
 	"github.com/priosdk/prio-go/wire"
 )
 
@@ -24,19 +21,15 @@ type (
 	Raw = wire.Raw
 )
 
-// ProductTypeDetail is one line of a booking: a product type (ADULT,
-// CHILD, ...) and how many. Prio answers with one line per ticket.
-type ProductTypeDetail = generated.RegularBookingItem
-
-// Contact is a booker or guest contact.
-type Contact = generated.ContactDetails
-
-// Ptr returns a pointer to v, for the optional fields of the models.
+// Ptr returns a pointer to v, for the optional fields of the models that
+// Item, Person and the getters do not cover.
 func Ptr[T any](v T) *T { return &v }
 
-// ReservationLine is one line of a reservation (a cart item).
-type ReservationLine = generated.ReservationDetail
+// CalendarDate is a date without a time of day: the from_date and to_date
+// of the availability calls, birth dates, validity ranges. It is written as
+// 2006-01-02.
+type CalendarDate = wire.Date
 
-// Date returns the calendar date of t (in t's location) for the date
-// parameters of the availability calls.
-func Date(t time.Time) openapi_types.Date { return openapi_types.Date{Time: t} }
+// Date returns the calendar date of t (its year, month and day in t's
+// location), for the date fields and parameters.
+func Date(t time.Time) CalendarDate { return wire.NewDate(t) }

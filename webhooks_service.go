@@ -12,6 +12,11 @@ import (
 // Webhook is a subscription to Prio's notifications.
 type Webhook = generated.Webhook
 
+// NotificationEvent names an event a webhook subscribes to
+// (Webhook.WebhookEvents): one of the Event constants, or a newer one Prio
+// added.
+type NotificationEvent = generated.NotificationEvent
+
 // WebhooksService manages webhook subscriptions. Receive the notifications
 // with a WebhookHandler.
 type WebhooksService struct{ c *Client }

@@ -8,10 +8,7 @@ package api_test
 // its set and fails on drift in either direction.
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -133,9 +130,7 @@ func TestMoneyRule(t *testing.T) {
 	for _, e := range moneyRuleErrors(doc, ex.MoneyRule) {
 		t.Error(e)
 	}
-	if _, err := os.Stat(referenceDir); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("reference inventory %s not present", referenceDir)
-	}
+	requireInventory(t)
 	_, models := loadInventory(t)
 	want := moneyInInventory(models, ex.MoneyRule)
 	got := slices.Sorted(slices.Values(ex.MoneyRule.Fields))

@@ -39,9 +39,7 @@ func newClient(t *testing.T, s *priotest.Server, edit func(*prio.RetryPolicy)) *
 		edit(&p)
 	}
 	c, err := prio.NewClient(
-		prio.WithBaseURL(s.URL()),
-		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
-		prio.WithDistributorID(priotest.DefaultDistributorID),
+		prio.WithServer(s),
 		prio.WithRetryPolicy(p),
 	)
 	require.NoError(t, err)

@@ -58,6 +58,8 @@ type RowError struct {
 	Err               error
 }
 
+// Error names the input line (and the reference, when it could be read)
+// before the cause.
 func (e *RowError) Error() string {
 	if e.ExternalReference != "" {
 		return fmt.Sprintf("line %d (%s): %v", e.Line, e.ExternalReference, e.Err)

@@ -114,6 +114,8 @@ type RefusedError struct {
 	Err    error
 }
 
+// Error names the booking's external reference and the refusal: the call's
+// error when there is one, else the text recorded on the job.
 func (e *RefusedError) Error() string {
 	msg := e.Result.Error
 	if e.Err != nil {

@@ -84,9 +84,7 @@ func benchClient(b *testing.B, sandbox *priotest.Server) *prio.Client {
 	p := prio.DefaultRetryPolicy()
 	p.RequestsPerMinute = 0
 	p.ProcessingHorizon = testHorizon
-	c, err := prio.NewClient(prio.WithBaseURL(sandbox.URL()),
-		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
-		prio.WithDistributorID(priotest.DefaultDistributorID), prio.WithRetryPolicy(p), prio.WithMaxConcurrency(64))
+	c, err := prio.NewClient(prio.WithServer(sandbox), prio.WithRetryPolicy(p), prio.WithMaxConcurrency(64))
 	if err != nil {
 		b.Fatal(err)
 	}

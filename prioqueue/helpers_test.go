@@ -52,9 +52,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	var err error
 	e.client, err = prio.NewClient(
-		prio.WithBaseURL(e.sandbox.URL()),
-		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
-		prio.WithDistributorID(priotest.DefaultDistributorID),
+		prio.WithServer(e.sandbox),
 		prio.WithRetryPolicy(policy),
 	)
 	require.NoError(t, err)

@@ -345,7 +345,7 @@ func (w *Worker) result(job *river.Job[CreateOrderArgs], outcome prio.Outcome, o
 		res.Error = err.Error()
 		var api *prio.APIError
 		if errors.As(err, &api) {
-			res.StatusCode, res.ErrorCode, res.ErrorReference = api.StatusCode, api.Code, api.Reference
+			res.StatusCode, res.ErrorCode, res.ErrorReference = api.StatusCode, string(api.Code), api.Reference
 		}
 	}
 	return res

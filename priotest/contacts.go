@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/internal/apiserver"
 )
 
 // contact is one entry of the Contacts module with its history. Contacts
@@ -63,7 +64,7 @@ func (h handlers) contactByUID(uid string) (*contact, *apiError) {
 
 // GetContacts lists the Contacts module, filtered by contact_type and
 // contact_external_uid, paged.
-func (h handlers) GetContacts(ctx context.Context, req generated.GetContactsRequestObject) (generated.GetContactsResponseObject, error) {
+func (h handlers) GetContacts(ctx context.Context, req apiserver.GetContactsRequestObject) (apiserver.GetContactsResponseObject, error) {
 	p := req.Params
 	if e := h.checkDistributor(p.DistributorId); e != nil {
 		return nil, e
@@ -92,7 +93,7 @@ func (h handlers) GetContacts(ctx context.Context, req generated.GetContactsRequ
 	}
 	setLastModified(ctx, last)
 	items := all[pg.from:pg.to]
-	return generated.GetContacts200JSONResponse{
+	return apiserver.GetContacts200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.ContactListResponseData{
 			Kind: generated.KindContact, Items: nonNil(items),
@@ -104,7 +105,7 @@ func (h handlers) GetContacts(ctx context.Context, req generated.GetContactsRequ
 
 // GetContact answers one contact; with include_versions=true its earlier
 // versions follow it, newest first.
-func (h handlers) GetContact(ctx context.Context, req generated.GetContactRequestObject) (generated.GetContactResponseObject, error) {
+func (h handlers) GetContact(ctx context.Context, req apiserver.GetContactRequestObject) (apiserver.GetContactResponseObject, error) {
 	s := h.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,7 +120,7 @@ func (h handlers) GetContact(ctx context.Context, req generated.GetContactReques
 		}
 	}
 	setLastModified(ctx, c.modified)
-	return generated.GetContact200JSONResponse{
+	return apiserver.GetContact200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data:       generated.ContactDetailResponseData{Kind: generated.KindContact, Items: items},
 	}, nil
@@ -129,7 +130,7 @@ func (h handlers) GetContact(ctx context.Context, req generated.GetContactReques
 // new version. The orders named in order_reference get the new version in
 // place of the old one (or added when they did not carry it), which raises
 // their version.
-func (h handlers) UpdateContact(ctx context.Context, req generated.UpdateContactRequestObject) (generated.UpdateContactResponseObject, error) {
+func (h handlers) UpdateContact(ctx context.Context, req apiserver.UpdateContactRequestObject) (apiserver.UpdateContactResponseObject, error) {
 	s := h.s
 	s.mu.Lock()
 	now := s.now()
@@ -172,7 +173,7 @@ func (h handlers) UpdateContact(ctx context.Context, req generated.UpdateContact
 		events = append(events, event{kind: generated.ORDERUPDATE, order: o.model(distributorName), ref: o.ref, at: now})
 	}
 	setLastModified(ctx, now)
-	return generated.UpdateContact200JSONResponse{
+	return apiserver.UpdateContact200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data:       generated.ContactDetailResponseData{Kind: generated.KindContact, Items: []generated.ContactDetails{d}},
 	}, nil

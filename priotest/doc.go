@@ -6,7 +6,7 @@
 // In a test:
 //
 //	s := priotest.NewServer(t, priotest.WithFaults(priotest.Sequence("createOrder", priotest.FaultDropAfter)))
-//	client := newClient(s.URL(), "sandbox-client", "sandbox-secret", "501") // your Prio client
+//	client, err := prio.NewClient(prio.WithServer(s)) // URL, credentials, distributor id
 //	// ... book priotest.ProductOpen for one adult (priotest.ProductTypeAdult) under reference "r-1" ...
 //	if n := s.OrdersFor("r-1"); n != 1 {
 //		t.Fatalf("booked %d times", n)

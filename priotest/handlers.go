@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	openapi_types "github.com/oapi-codegen/runtime/types"
-
 	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/internal/apiserver"
 	"github.com/priosdk/prio-go/wire"
 )
 
@@ -19,7 +18,7 @@ import (
 // authenticated and the request matches the spec.
 type handlers struct{ s *Server }
 
-var _ generated.StrictServerInterface = handlers{}
+var _ apiserver.StrictServerInterface = handlers{}
 
 const distributorName = "Sandbox Distributor"
 
@@ -63,12 +62,12 @@ func (h handlers) checkDistributor(id *string) *apiError {
 
 // GetToken issues an access token; the Basic credentials were checked by
 // the pipeline.
-func (h handlers) GetToken(ctx context.Context, req generated.GetTokenRequestObject) (generated.GetTokenResponseObject, error) {
+func (h handlers) GetToken(ctx context.Context, req apiserver.GetTokenRequestObject) (apiserver.GetTokenResponseObject, error) {
 	if req.Body == nil || req.Body.GrantType != "client_credentials" {
 		return nil, errorf(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials.")
 	}
 	token, ttl := h.s.issueToken(info(ctx).clientID)
-	out := generated.GetToken200JSONResponse{
+	out := apiserver.GetToken200JSONResponse{
 		AccessToken: token,
 		TokenType:   "Bearer",
 		ExpiresIn:   int((ttl + time.Second - 1) / time.Second),
@@ -78,19 +77,19 @@ func (h handlers) GetToken(ctx context.Context, req generated.GetTokenRequestObj
 }
 
 // GetSystemPing answers "Ping".
-func (handlers) GetSystemPing(context.Context, generated.GetSystemPingRequestObject) (generated.GetSystemPingResponseObject, error) {
-	return generated.GetSystemPing200TextResponse("Ping"), nil
+func (handlers) GetSystemPing(context.Context, apiserver.GetSystemPingRequestObject) (apiserver.GetSystemPingResponseObject, error) {
+	return apiserver.GetSystemPing200TextResponse("Ping"), nil
 }
 
 // GetSystemStatus answers 200.
-func (handlers) GetSystemStatus(context.Context, generated.GetSystemStatusRequestObject) (generated.GetSystemStatusResponseObject, error) {
-	return generated.GetSystemStatus200Response{}, nil
+func (handlers) GetSystemStatus(context.Context, apiserver.GetSystemStatusRequestObject) (apiserver.GetSystemStatusResponseObject, error) {
+	return apiserver.GetSystemStatus200Response{}, nil
 }
 
 // --- products and availability ---
 
 // GetProducts lists the seeded catalogue, optionally filtered by product_id.
-func (h handlers) GetProducts(ctx context.Context, req generated.GetProductsRequestObject) (generated.GetProductsResponseObject, error) {
+func (h handlers) GetProducts(ctx context.Context, req apiserver.GetProductsRequestObject) (apiserver.GetProductsResponseObject, error) {
 	p := req.Params
 	if e := h.checkDistributor(p.DistributorId); e != nil {
 		return nil, e
@@ -110,7 +109,7 @@ func (h handlers) GetProducts(ctx context.Context, req generated.GetProductsRequ
 	}
 	setLastModified(ctx, epoch)
 	items = items[pg.from:pg.to]
-	return generated.GetProducts200JSONResponse{
+	return apiserver.GetProducts200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.ProductListResponseData{
 			Kind: generated.KindProduct, Items: nonNil(items),
@@ -121,7 +120,7 @@ func (h handlers) GetProducts(ctx context.Context, req generated.GetProductsRequ
 }
 
 // GetProduct answers one seeded product.
-func (h handlers) GetProduct(ctx context.Context, req generated.GetProductRequestObject) (generated.GetProductResponseObject, error) {
+func (h handlers) GetProduct(ctx context.Context, req apiserver.GetProductRequestObject) (apiserver.GetProductResponseObject, error) {
 	if e := h.checkDistributor(req.Params.DistributorId); e != nil {
 		return nil, e
 	}
@@ -131,7 +130,7 @@ func (h handlers) GetProduct(ctx context.Context, req generated.GetProductReques
 	}
 	epoch := h.s.epoch()
 	setLastModified(ctx, epoch)
-	return generated.GetProduct200JSONResponse{
+	return apiserver.GetProduct200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data:       generated.ProductDetailData{Kind: generated.KindProduct, Product: p.model(epoch, h.s.cfg.distributorID)},
 	}, nil
@@ -140,7 +139,7 @@ func (h handlers) GetProduct(ctx context.Context, req generated.GetProductReques
 // maxAvailabilityDays is Prio's limit on one availability request.
 const maxAvailabilityDays = 90
 
-func dayRange(from openapi_types.Date, to *openapi_types.Date) ([]time.Time, *apiError) {
+func dayRange(from wire.Date, to *wire.Date) ([]time.Time, *apiError) {
 	start := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, sandboxZone)
 	end := start
 	if to != nil {
@@ -211,7 +210,7 @@ func (h handlers) availability(ctx context.Context, products []*product, days []
 }
 
 // GetProductAvailability lists the availability of one product.
-func (h handlers) GetProductAvailability(ctx context.Context, req generated.GetProductAvailabilityRequestObject) (generated.GetProductAvailabilityResponseObject, error) {
+func (h handlers) GetProductAvailability(ctx context.Context, req apiserver.GetProductAvailabilityRequestObject) (apiserver.GetProductAvailabilityResponseObject, error) {
 	if e := h.checkDistributor(req.Params.DistributorId); e != nil {
 		return nil, e
 	}
@@ -223,12 +222,12 @@ func (h handlers) GetProductAvailability(ctx context.Context, req generated.GetP
 	if e != nil {
 		return nil, e
 	}
-	return generated.GetProductAvailability200JSONResponse(h.availability(ctx, []*product{p}, days, req.Params.SpotsOpenMin)), nil
+	return apiserver.GetProductAvailability200JSONResponse(h.availability(ctx, []*product{p}, days, req.Params.SpotsOpenMin)), nil
 }
 
 // GetAvailability lists the availability of several products (all when
 // product_id is not given).
-func (h handlers) GetAvailability(ctx context.Context, req generated.GetAvailabilityRequestObject) (generated.GetAvailabilityResponseObject, error) {
+func (h handlers) GetAvailability(ctx context.Context, req apiserver.GetAvailabilityRequestObject) (apiserver.GetAvailabilityResponseObject, error) {
 	if e := h.checkDistributor(req.Params.DistributorId); e != nil {
 		return nil, e
 	}
@@ -242,13 +241,13 @@ func (h handlers) GetAvailability(ctx context.Context, req generated.GetAvailabi
 	if e != nil {
 		return nil, e
 	}
-	return generated.GetAvailability200JSONResponse(h.availability(ctx, products, days, req.Params.SpotsOpenMin)), nil
+	return apiserver.GetAvailability200JSONResponse(h.availability(ctx, products, days, req.Params.SpotsOpenMin)), nil
 }
 
 // --- reservations ---
 
 // CreateReservation holds capacity for HoldTime.
-func (h handlers) CreateReservation(ctx context.Context, req generated.CreateReservationRequestObject) (generated.CreateReservationResponseObject, error) {
+func (h handlers) CreateReservation(ctx context.Context, req apiserver.CreateReservationRequestObject) (apiserver.CreateReservationResponseObject, error) {
 	s := h.s
 	in := req.Body.Data.Reservation
 	if e := h.checkDistributor(&in.ReservationDistributorId); e != nil {
@@ -286,7 +285,7 @@ func (h handlers) CreateReservation(ctx context.Context, req generated.CreateRes
 	s.st.reservations[r.ref] = r
 	s.st.holding = append(s.st.holding, r)
 	s.scheduleSettle(s.cfg.holdTime)
-	return generated.CreateReservation201JSONResponse{
+	return apiserver.CreateReservation201JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data:       generated.ReservationDetailData{Kind: generated.KindReservation, Reservation: r.model(distributorName)},
 	}, nil
@@ -315,18 +314,18 @@ func (h handlers) reservationResponse(ctx context.Context, ref string, change fu
 }
 
 // GetReservation answers a reservation, expired ones included.
-func (h handlers) GetReservation(ctx context.Context, req generated.GetReservationRequestObject) (generated.GetReservationResponseObject, error) {
+func (h handlers) GetReservation(ctx context.Context, req apiserver.GetReservationRequestObject) (apiserver.GetReservationResponseObject, error) {
 	out, err := h.reservationResponse(ctx, req.ReservationReference, nil)
 	if err != nil {
 		return nil, err
 	}
-	return generated.GetReservation200JSONResponse(out), nil
+	return apiserver.GetReservation200JSONResponse(out), nil
 }
 
 // CancelReservation releases a hold, whole or some lines. Cancelling what
 // is already cancelled or expired answers the reservation as it is; a
 // confirmed reservation is refused with 409 RESERVATION_ALREADY_CONFIRMED.
-func (h handlers) CancelReservation(ctx context.Context, req generated.CancelReservationRequestObject) (generated.CancelReservationResponseObject, error) {
+func (h handlers) CancelReservation(ctx context.Context, req apiserver.CancelReservationRequestObject) (apiserver.CancelReservationResponseObject, error) {
 	var only []string
 	if req.Params.BookingReservationReference != nil {
 		only = *req.Params.BookingReservationReference
@@ -356,7 +355,7 @@ func (h handlers) CancelReservation(ctx context.Context, req generated.CancelRes
 	if err != nil {
 		return nil, err
 	}
-	return generated.CancelReservation200JSONResponse(out), nil
+	return apiserver.CancelReservation200JSONResponse(out), nil
 }
 
 // --- orders ---
@@ -364,7 +363,7 @@ func (h handlers) CancelReservation(ctx context.Context, req generated.CancelRes
 // CreateOrder books directly or confirms a reservation. See the package
 // documentation for the answers to declined products, full slots and dead
 // reservations.
-func (h handlers) CreateOrder(ctx context.Context, req generated.CreateOrderRequestObject) (generated.CreateOrderResponseObject, error) {
+func (h handlers) CreateOrder(ctx context.Context, req apiserver.CreateOrderRequestObject) (apiserver.CreateOrderResponseObject, error) {
 	s := h.s
 	in := req.Body.Data.Order
 	if e := h.checkDistributor(&in.OrderDistributorId); e != nil {
@@ -385,7 +384,7 @@ func (h handlers) CreateOrder(ctx context.Context, req generated.CreateOrderRequ
 		if prior := s.st.ordersByExt[in.OrderExternalReference]; len(prior) > 0 {
 			s.replays.Add(1)
 			markReplayed(ctx)
-			return generated.CreateOrder201JSONResponse{
+			return apiserver.CreateOrder201JSONResponse{
 				ApiVersion: ptr(apiVersion),
 				Data:       generated.OrderDetailResponseData{Kind: generated.KindOrder, Order: prior[0].model(distributorName)},
 			}, nil
@@ -468,7 +467,7 @@ func (h handlers) CreateOrder(ctx context.Context, req generated.CreateOrderRequ
 	}
 	m := o.model(distributorName)
 	events = append(events, event{kind: generated.ORDERCREATE, order: m, ref: o.ref, at: now})
-	return generated.CreateOrder201JSONResponse{
+	return apiserver.CreateOrder201JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data:       generated.OrderDetailResponseData{Kind: generated.KindOrder, Order: m},
 	}, nil
@@ -515,7 +514,7 @@ func orderMatches(o *order, p generated.GetOrdersParams) bool {
 
 // GetOrders lists orders in Prio's paginated envelope, newest first unless
 // order_sort_order is ASC, as the cache has them unless cache=false.
-func (h handlers) GetOrders(ctx context.Context, req generated.GetOrdersRequestObject) (generated.GetOrdersResponseObject, error) {
+func (h handlers) GetOrders(ctx context.Context, req apiserver.GetOrdersRequestObject) (apiserver.GetOrdersResponseObject, error) {
 	s := h.s
 	p := req.Params
 	cached := s.cachedRead(p.Cache, false)
@@ -568,7 +567,7 @@ func (h handlers) GetOrders(ctx context.Context, req generated.GetOrdersRequestO
 		return nil, e
 	}
 	setLastModified(ctx, last)
-	return generated.GetOrders200JSONResponse{
+	return apiserver.GetOrders200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.OrderListResponseData{
 			Kind: generated.KindOrder, Items: nonNil(items),
@@ -632,19 +631,19 @@ func (h handlers) orderAnswer(ctx context.Context, ref string, cached bool, chan
 
 // GetOrder answers one order, from the cache unless cache=false or
 // order_version is given.
-func (h handlers) GetOrder(ctx context.Context, req generated.GetOrderRequestObject) (generated.GetOrderResponseObject, error) {
+func (h handlers) GetOrder(ctx context.Context, req apiserver.GetOrderRequestObject) (apiserver.GetOrderResponseObject, error) {
 	cached := h.s.cachedRead(req.Params.Cache, req.Params.OrderVersion != nil)
 	out, err := h.orderAnswer(ctx, req.OrderReference, cached, nil)
 	if err != nil {
 		return nil, err
 	}
-	return generated.GetOrder200JSONResponse(out), nil
+	return apiserver.GetOrder200JSONResponse(out), nil
 }
 
 // UpdateOrder replaces the order's contacts, notes, custom fields, options
 // and language and raises its version. Booking amendments are not
 // simulated; a cancelled order is refused with 409 ORDER_CANCELLED.
-func (h handlers) UpdateOrder(ctx context.Context, req generated.UpdateOrderRequestObject) (generated.UpdateOrderResponseObject, error) {
+func (h handlers) UpdateOrder(ctx context.Context, req apiserver.UpdateOrderRequestObject) (apiserver.UpdateOrderResponseObject, error) {
 	in := req.Body.Data.Order
 	if e := h.checkDistributor(&in.OrderDistributorId); e != nil {
 		return nil, e
@@ -666,13 +665,13 @@ func (h handlers) UpdateOrder(ctx context.Context, req generated.UpdateOrderRequ
 	if err != nil {
 		return nil, err
 	}
-	return generated.UpdateOrder200JSONResponse(out), nil
+	return apiserver.UpdateOrder200JSONResponse(out), nil
 }
 
 // CancelOrder cancels an order, or some bookings (booking_reference) or
 // persons (product_type_transaction_id) of it, and gives capacity back.
 // Cancelling what is already cancelled answers the order unchanged.
-func (h handlers) CancelOrder(ctx context.Context, req generated.CancelOrderRequestObject) (generated.CancelOrderResponseObject, error) {
+func (h handlers) CancelOrder(ctx context.Context, req apiserver.CancelOrderRequestObject) (apiserver.CancelOrderResponseObject, error) {
 	var bookings, persons []string
 	if req.Params.BookingReference != nil {
 		bookings = *req.Params.BookingReference
@@ -714,13 +713,13 @@ func (h handlers) CancelOrder(ctx context.Context, req generated.CancelOrderRequ
 	if err != nil {
 		return nil, err
 	}
-	return generated.CancelOrder200JSONResponse(out), nil
+	return apiserver.CancelOrder200JSONResponse(out), nil
 }
 
 // GetVoucher answers the voucher of an order: a download URL by default, a
 // small PDF for Accept: application/pdf. Vouchers of pending orders are
 // released only with force_release; cancelled orders have none.
-func (h handlers) GetVoucher(ctx context.Context, req generated.GetVoucherRequestObject) (generated.GetVoucherResponseObject, error) {
+func (h handlers) GetVoucher(ctx context.Context, req apiserver.GetVoucherRequestObject) (apiserver.GetVoucherResponseObject, error) {
 	force := req.Params.ForceRelease != nil && req.Params.ForceRelease.Bool()
 	_, err := h.withOrder(ctx, req.OrderReference, func(_ time.Time, o *order) (*event, *apiError) {
 		switch o.status {
@@ -742,10 +741,10 @@ func (h handlers) GetVoucher(ctx context.Context, req generated.GetVoucherReques
 	}
 	if ci := info(ctx); ci.r != nil && strings.Contains(ci.r.Header.Get("Accept"), "application/pdf") {
 		pdf := voucherPDF(req.OrderReference)
-		return generated.GetVoucher200ApplicationpdfResponse{Body: strings.NewReader(pdf), ContentLength: int64(len(pdf))}, nil
+		return apiserver.GetVoucher200ApplicationpdfResponse{Body: strings.NewReader(pdf), ContentLength: int64(len(pdf))}, nil
 	}
 	url := h.s.AdminURL() + "/_sandbox/vouchers/" + req.OrderReference + ".pdf"
-	return generated.GetVoucher200JSONResponse{Url: url, Data: generated.GetVoucherResponseJSONData{Url: ptr(url)}}, nil
+	return apiserver.GetVoucher200JSONResponse{Url: url, Data: generated.GetVoucherResponseJSONData{Url: ptr(url)}}, nil
 }
 
 // voucherPDF is a minimal one-page PDF naming the order.
@@ -760,7 +759,7 @@ func voucherPDF(ref string) string {
 // --- webhooks and notifications ---
 
 // AddWebhook registers a webhook.
-func (h handlers) AddWebhook(_ context.Context, req generated.AddWebhookRequestObject) (generated.AddWebhookResponseObject, error) {
+func (h handlers) AddWebhook(_ context.Context, req apiserver.AddWebhookRequestObject) (apiserver.AddWebhookResponseObject, error) {
 	in := req.Body.Data.Webhook
 	if len(in.WebhookEvents) == 0 {
 		return nil, errorf(http.StatusBadRequest, codeInvalidRequest, "webhook_events is empty.")
@@ -778,14 +777,14 @@ func (h handlers) AddWebhook(_ context.Context, req generated.AddWebhookRequestO
 		created: s.now(),
 	}
 	s.st.webhooks = append(s.st.webhooks, wh)
-	return generated.AddWebhook201JSONResponse{
+	return apiserver.AddWebhook201JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data:       generated.CreateWebhookResponseData{Kind: generated.KindWebhook, Webhook: wh.model()},
 	}, nil
 }
 
 // GetWebhooks lists the registered webhooks.
-func (h handlers) GetWebhooks(_ context.Context, req generated.GetWebhooksRequestObject) (generated.GetWebhooksResponseObject, error) {
+func (h handlers) GetWebhooks(_ context.Context, req apiserver.GetWebhooksRequestObject) (apiserver.GetWebhooksResponseObject, error) {
 	s := h.s
 	s.mu.Lock()
 	all := make([]generated.Webhook, 0, len(s.st.webhooks))
@@ -798,7 +797,7 @@ func (h handlers) GetWebhooks(_ context.Context, req generated.GetWebhooksReques
 		return nil, e
 	}
 	items := all[pg.from:pg.to]
-	return generated.GetWebhooks200JSONResponse{
+	return apiserver.GetWebhooks200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.WebhookListResponseData{
 			Kind: generated.KindWebhook, Items: items,
@@ -809,7 +808,7 @@ func (h handlers) GetWebhooks(_ context.Context, req generated.GetWebhooksReques
 }
 
 // RemoveWebhook deletes a webhook.
-func (h handlers) RemoveWebhook(_ context.Context, req generated.RemoveWebhookRequestObject) (generated.RemoveWebhookResponseObject, error) {
+func (h handlers) RemoveWebhook(_ context.Context, req apiserver.RemoveWebhookRequestObject) (apiserver.RemoveWebhookResponseObject, error) {
 	s := h.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -818,13 +817,13 @@ func (h handlers) RemoveWebhook(_ context.Context, req generated.RemoveWebhookRe
 	if len(s.st.webhooks) == n {
 		return nil, errorf(http.StatusNotFound, "NOT_FOUND", "Webhook %s does not exist.", req.WebhookId)
 	}
-	return generated.RemoveWebhook200Response{}, nil
+	return apiserver.RemoveWebhook200Response{}, nil
 }
 
 // AddNotification sends the given notification to every webhook with a
 // URL, whatever events it subscribed to, with the order as payload when
 // notification_item_id names one.
-func (h handlers) AddNotification(_ context.Context, req generated.AddNotificationRequestObject) (generated.AddNotificationResponseObject, error) {
+func (h handlers) AddNotification(_ context.Context, req apiserver.AddNotificationRequestObject) (apiserver.AddNotificationResponseObject, error) {
 	n := req.Body.Data.Notification
 	s := h.s
 	s.mu.Lock()
@@ -835,7 +834,7 @@ func (h handlers) AddNotification(_ context.Context, req generated.AddNotificati
 	}
 	s.mu.Unlock()
 	s.dispatchTo(ev, func(*webhook) bool { return true })
-	return generated.AddNotification200Response{}, nil
+	return apiserver.AddNotification200Response{}, nil
 }
 
 // --- helpers ---

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/internal/apiserver"
 )
 
 // logNotification records a notification about to be sent to one webhook;
@@ -28,7 +29,7 @@ func (s *Server) noteDelivery(rec *notificationRecord, delivered bool) {
 
 // GetNotifications lists the notifications sent to webhooks, newest first,
 // with their delivery status.
-func (h handlers) GetNotifications(_ context.Context, req generated.GetNotificationsRequestObject) (generated.GetNotificationsResponseObject, error) {
+func (h handlers) GetNotifications(_ context.Context, req apiserver.GetNotificationsRequestObject) (apiserver.GetNotificationsResponseObject, error) {
 	s := h.s
 	s.mu.Lock()
 	all := make([]generated.WebhookNotification, 0, len(s.st.ext.notifications))
@@ -41,7 +42,7 @@ func (h handlers) GetNotifications(_ context.Context, req generated.GetNotificat
 		return nil, e
 	}
 	items := all[pg.from:pg.to]
-	return generated.GetNotifications200JSONResponse{
+	return apiserver.GetNotifications200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.NotificationListResponseData{
 			Kind: generated.KindNotification, Items: items,
@@ -53,12 +54,12 @@ func (h handlers) GetNotifications(_ context.Context, req generated.GetNotificat
 
 // GetSystemSpecification answers the OpenAPI document the sandbox serves
 // and validates against, as JSON.
-func (h handlers) GetSystemSpecification(context.Context, generated.GetSystemSpecificationRequestObject) (generated.GetSystemSpecificationResponseObject, error) {
+func (h handlers) GetSystemSpecification(context.Context, apiserver.GetSystemSpecificationRequestObject) (apiserver.GetSystemSpecificationResponseObject, error) {
 	b, err := json.Marshal(h.s.spec.doc)
 	if err != nil {
 		return nil, err
 	}
-	var doc generated.GetSystemSpecification200JSONResponse
+	var doc apiserver.GetSystemSpecification200JSONResponse
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/internal/apiserver"
 	"github.com/priosdk/prio-go/wire"
 )
 
@@ -181,7 +182,7 @@ func (st *state) due(ref string, bookings []string) (int, *apiError) {
 
 // AddPayment starts a payment of an order or reservation (order_reference,
 // required here) for what is due, or payment_amount when given.
-func (h handlers) AddPayment(_ context.Context, req generated.AddPaymentRequestObject) (generated.AddPaymentResponseObject, error) {
+func (h handlers) AddPayment(_ context.Context, req apiserver.AddPaymentRequestObject) (apiserver.AddPaymentResponseObject, error) {
 	ref := deref(req.Params.OrderReference)
 	if ref == "" {
 		return nil, errorf(http.StatusBadRequest, codeInvalidRequest, "order_reference is required: the order or reservation to pay.")
@@ -230,14 +231,14 @@ func (h handlers) AddPayment(_ context.Context, req generated.AddPaymentRequestO
 		out.PaymentLinkExpiresAt = dtp(now.Add(24 * time.Hour))
 		out.PaymentAction = &map[string]json.RawMessage{"type": json.RawMessage(`"redirect"`), "url": jsonString(p.link)}
 	}
-	return generated.AddPayment201JSONResponse{
+	return apiserver.AddPayment201JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data:       generated.CreatePaymentResponseData{Kind: generated.KindPayment, Payment: out},
 	}, nil
 }
 
 // GetPayments lists payments, filtered and paged.
-func (h handlers) GetPayments(ctx context.Context, req generated.GetPaymentsRequestObject) (generated.GetPaymentsResponseObject, error) {
+func (h handlers) GetPayments(ctx context.Context, req apiserver.GetPaymentsRequestObject) (apiserver.GetPaymentsResponseObject, error) {
 	p := req.Params
 	eq := func(want *string, have string) bool { return want == nil || *want == "" || *want == have }
 	s := h.s
@@ -262,7 +263,7 @@ func (h handlers) GetPayments(ctx context.Context, req generated.GetPaymentsRequ
 	}
 	setLastModified(ctx, last)
 	items := all[pg.from:pg.to]
-	return generated.GetPayments200JSONResponse{
+	return apiserver.GetPayments200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.PaymentListResponseData{
 			Kind: generated.KindPayment, Items: nonNil(items),
@@ -277,7 +278,7 @@ func (h handlers) GetPayments(ctx context.Context, req generated.GetPaymentsRequ
 // payment_id, payment_merchant_reference,
 // payment_service_provider_reference, order_reference and
 // booking_reference must name it.
-func (h handlers) CancelPayment(_ context.Context, req generated.CancelPaymentRequestObject) (generated.CancelPaymentResponseObject, error) {
+func (h handlers) CancelPayment(_ context.Context, req apiserver.CancelPaymentRequestObject) (apiserver.CancelPaymentResponseObject, error) {
 	q := req.Params
 	given := func(v *string) bool { return v != nil && *v != "" }
 	if !given(q.PaymentId) && !given(q.PaymentMerchantReference) && !given(q.PaymentServiceProviderReference) &&
@@ -328,7 +329,7 @@ func (h handlers) CancelPayment(_ context.Context, req generated.CancelPaymentRe
 		return nil, errorf(http.StatusConflict, codePaymentFinal, "Payment %s is %s.", p.id, p.status)
 	}
 	p.modified = now
-	return generated.CancelPayment200JSONResponse{
+	return apiserver.CancelPayment200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data:       generated.PaymentDetailsResponseData{Kind: generated.KindPayment, Payment: p.model()},
 	}, nil
@@ -345,7 +346,7 @@ var paymentMethods = func() string {
 
 // GetPaymentConfig answers a fixed provider configuration for an existing
 // order or reservation.
-func (h handlers) GetPaymentConfig(_ context.Context, req generated.GetPaymentConfigRequestObject) (generated.GetPaymentConfigResponseObject, error) {
+func (h handlers) GetPaymentConfig(_ context.Context, req apiserver.GetPaymentConfigRequestObject) (apiserver.GetPaymentConfigResponseObject, error) {
 	s := h.s
 	s.mu.Lock()
 	_, isOrder := s.st.ordersByRef[req.Params.OrderReference]
@@ -354,7 +355,7 @@ func (h handlers) GetPaymentConfig(_ context.Context, req generated.GetPaymentCo
 	if !isOrder && !isRes {
 		return nil, errorf(http.StatusNotFound, "NOT_FOUND", "No order or reservation %s.", req.Params.OrderReference)
 	}
-	return generated.GetPaymentConfig200JSONResponse{
+	return apiserver.GetPaymentConfig200JSONResponse{
 		PaymentMethods:      ptr(paymentMethods),
 		PaymentOriginDomain: ptr(s.AdminURL()),
 		PaymentOriginKey:    ptr("pub.v2.priotest." + strings.ToLower(string(req.Params.PaymentGatewayType))),
@@ -362,7 +363,7 @@ func (h handlers) GetPaymentConfig(_ context.Context, req generated.GetPaymentCo
 }
 
 // AddPaymentDetails completes a PENDING payment: it becomes PAID.
-func (h handlers) AddPaymentDetails(_ context.Context, req generated.AddPaymentDetailsRequestObject) (generated.AddPaymentDetailsResponseObject, error) {
+func (h handlers) AddPaymentDetails(_ context.Context, req apiserver.AddPaymentDetailsRequestObject) (apiserver.AddPaymentDetailsResponseObject, error) {
 	if strings.TrimSpace(req.Body.Data) == "" {
 		return nil, errorf(http.StatusBadRequest, codeInvalidRequest, "data is empty.")
 	}
@@ -378,7 +379,7 @@ func (h handlers) AddPaymentDetails(_ context.Context, req generated.AddPaymentD
 		return nil, errorf(http.StatusConflict, codePaymentFinal, "Payment %s is %s.", p.id, p.status)
 	}
 	p.status, p.modified = generated.PaymentStatusPAID, s.now()
-	return generated.AddPaymentDetails201JSONResponse{
+	return apiserver.AddPaymentDetails201JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.SubmitPaymentDetailsResponseData{Kind: generated.KindPayment, Payment: generated.AdyenDropInPaymentResponse{
 			PaymentDetails: p.model(), PaymentObjectType: p.req.PaymentObjectType, PaymentResultCode: ptr("Authorised"),

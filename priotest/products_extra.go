@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/internal/apiserver"
 	"github.com/priosdk/prio-go/wire"
 )
 
@@ -66,7 +67,7 @@ func (h handlers) knownProduct(id *string) *apiError {
 
 // GetProductCategories lists the seeded categories, filtered by id, type
 // and a search in their names.
-func (h handlers) GetProductCategories(ctx context.Context, req generated.GetProductCategoriesRequestObject) (generated.GetProductCategoriesResponseObject, error) {
+func (h handlers) GetProductCategories(ctx context.Context, req apiserver.GetProductCategoriesRequestObject) (apiserver.GetProductCategoriesResponseObject, error) {
 	p := req.Params
 	if e := h.checkDistributor(p.DistributorId); e != nil {
 		return nil, e
@@ -88,7 +89,7 @@ func (h handlers) GetProductCategories(ctx context.Context, req generated.GetPro
 		})
 	}
 	setLastModified(ctx, h.s.epoch())
-	return generated.GetProductCategories200JSONResponse{
+	return apiserver.GetProductCategories200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data:       generated.DistributorProductCategoriesResponseData{Kind: generated.KindCategory, Items: items, TotalItems: len(items)},
 	}, nil
@@ -96,7 +97,7 @@ func (h handlers) GetProductCategories(ctx context.Context, req generated.GetPro
 
 // GetProductDestinations lists the one seeded destination, the city of
 // every seeded product.
-func (h handlers) GetProductDestinations(ctx context.Context, req generated.GetProductDestinationsRequestObject) (generated.GetProductDestinationsResponseObject, error) {
+func (h handlers) GetProductDestinations(ctx context.Context, req apiserver.GetProductDestinationsRequestObject) (apiserver.GetProductDestinationsResponseObject, error) {
 	p := req.Params
 	if e := h.checkDistributor(p.DistributorId); e != nil {
 		return nil, e
@@ -111,7 +112,7 @@ func (h handlers) GetProductDestinations(ctx context.Context, req generated.GetP
 	}
 	setLastModified(ctx, h.s.epoch())
 	items := all[pg.from:pg.to]
-	return generated.GetProductDestinations200JSONResponse{
+	return apiserver.GetProductDestinations200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.ProductDestinationsResponseData{
 			Kind: generated.KindDestination, Items: items,
@@ -123,7 +124,7 @@ func (h handlers) GetProductDestinations(ctx context.Context, req generated.GetP
 
 // GetProductLocations lists the seeded locations, filtered by product and
 // type.
-func (h handlers) GetProductLocations(ctx context.Context, req generated.GetProductLocationsRequestObject) (generated.GetProductLocationsResponseObject, error) {
+func (h handlers) GetProductLocations(ctx context.Context, req apiserver.GetProductLocationsRequestObject) (apiserver.GetProductLocationsResponseObject, error) {
 	p := req.Params
 	if e := h.checkDistributor(p.DistributorId); e != nil {
 		return nil, e
@@ -152,7 +153,7 @@ func (h handlers) GetProductLocations(ctx context.Context, req generated.GetProd
 	}
 	setLastModified(ctx, h.s.epoch())
 	items := all[pg.from:pg.to]
-	return generated.GetProductLocations200JSONResponse{
+	return apiserver.GetProductLocations200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.LocationListResponseData{
 			Kind: generated.KindLocation, Items: nonNil(items),
@@ -163,7 +164,7 @@ func (h handlers) GetProductLocations(ctx context.Context, req generated.GetProd
 }
 
 // GetProductRoutes lists the seeded route: the canal loop of the cruise.
-func (h handlers) GetProductRoutes(ctx context.Context, req generated.GetProductRoutesRequestObject) (generated.GetProductRoutesResponseObject, error) {
+func (h handlers) GetProductRoutes(ctx context.Context, req apiserver.GetProductRoutesRequestObject) (apiserver.GetProductRoutesResponseObject, error) {
 	p := req.Params
 	if e := h.checkDistributor(p.DistributorId); e != nil {
 		return nil, e
@@ -189,7 +190,7 @@ func (h handlers) GetProductRoutes(ctx context.Context, req generated.GetProduct
 	}
 	setLastModified(ctx, h.s.epoch())
 	items := all[pg.from:pg.to]
-	return generated.GetProductRoutes200JSONResponse{
+	return apiserver.GetProductRoutes200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.RoutesListResponseData{
 			Kind: generated.KindRoute, Items: nonNil(items),
@@ -201,7 +202,7 @@ func (h handlers) GetProductRoutes(ctx context.Context, req generated.GetProduct
 
 // GetProductTaxes lists the seeded taxes, filtered by region; every seeded
 // product carries both.
-func (h handlers) GetProductTaxes(ctx context.Context, req generated.GetProductTaxesRequestObject) (generated.GetProductTaxesResponseObject, error) {
+func (h handlers) GetProductTaxes(ctx context.Context, req apiserver.GetProductTaxesRequestObject) (apiserver.GetProductTaxesResponseObject, error) {
 	p := req.Params
 	if e := h.checkDistributor(p.DistributorId); e != nil {
 		return nil, e
@@ -223,7 +224,7 @@ func (h handlers) GetProductTaxes(ctx context.Context, req generated.GetProductT
 	}
 	setLastModified(ctx, h.s.epoch())
 	items := nonNil(all[pg.from:pg.to])
-	return generated.GetProductTaxes200JSONResponse{
+	return apiserver.GetProductTaxes200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.DistributorProductTaxesResponseData{
 			Kind: generated.KindTax, Items: &items,
@@ -236,7 +237,7 @@ func (h handlers) GetProductTaxes(ctx context.Context, req generated.GetProductT
 // GetCurrencyRates answers the sandbox's fixed rates for any day, from EUR
 // or another currency it knows (USD, GBP, CHF); others get 422
 // INVALID_CURRENCY.
-func (h handlers) GetCurrencyRates(ctx context.Context, req generated.GetCurrencyRatesRequestObject) (generated.GetCurrencyRatesResponseObject, error) {
+func (h handlers) GetCurrencyRates(ctx context.Context, req apiserver.GetCurrencyRatesRequestObject) (apiserver.GetCurrencyRatesResponseObject, error) {
 	base := strings.ToUpper(cmp.Or(deref(req.Params.CurrencyBase), "EUR"))
 	from, ok := eurRates[base]
 	if !ok {
@@ -249,7 +250,7 @@ func (h handlers) GetCurrencyRates(ctx context.Context, req generated.GetCurrenc
 		}
 	}
 	setLastModified(ctx, h.s.epoch())
-	return generated.GetCurrencyRates200JSONResponse{
+	return apiserver.GetCurrencyRates200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data: generated.DistributorCurrencyRatesResponseData{Kind: generated.KindCurrency, TotalItems: 1,
 			Items: []generated.CurrencyConversion{{CurrencyBase: ptr(base), CurrencyDate: req.Params.CurrencyDate, CurrencyRates: rates}}},
@@ -259,7 +260,7 @@ func (h handlers) GetCurrencyRates(ctx context.Context, req generated.GetCurrenc
 // GetProductStock lists the stock records (v3.8): the ticket allocation of
 // ProductOpen, counted down by its bookings and holds, and a retired record
 // shown only with include_disabled.
-func (h handlers) GetProductStock(ctx context.Context, req generated.GetProductStockRequestObject) (generated.GetProductStockResponseObject, error) {
+func (h handlers) GetProductStock(ctx context.Context, req apiserver.GetProductStockRequestObject) (apiserver.GetProductStockResponseObject, error) {
 	p := req.Params
 	if e := h.checkDistributor(p.DistributorId); e != nil {
 		return nil, e
@@ -299,7 +300,7 @@ func (h handlers) GetProductStock(ctx context.Context, req generated.GetProductS
 		return nil, e
 	}
 	items := nonNil(all[pg.from:pg.to])
-	return generated.GetProductStock200JSONResponse{
+	return apiserver.GetProductStock200JSONResponse{
 		ApiVersion: ptr(apiVersion),
 		Data:       generated.StockListResponseData{Kind: generated.KindProduct, Items: items, TotalItems: pg.total},
 	}, nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/internal/apiserver"
 )
 
 // The seeded promocodes. Add Promocode applies them to a reservation; the
@@ -102,7 +103,7 @@ func (st *state) amendable(r *reservation) *apiError {
 // AddPromocode applies a seeded promocode to a reservation. Unknown and
 // expired codes answer 422 INVALID_PROMOCODE; applying a code twice
 // answers the reservation unchanged.
-func (h handlers) AddPromocode(ctx context.Context, req generated.AddPromocodeRequestObject) (generated.AddPromocodeResponseObject, error) {
+func (h handlers) AddPromocode(ctx context.Context, req apiserver.AddPromocodeRequestObject) (apiserver.AddPromocodeResponseObject, error) {
 	code := req.Params.PromoCode
 	out, err := h.reservationResponse(ctx, req.ReservationReference, func(now time.Time, r *reservation) *apiError {
 		if e := h.s.st.amendable(r); e != nil {
@@ -124,12 +125,12 @@ func (h handlers) AddPromocode(ctx context.Context, req generated.AddPromocodeRe
 	if err != nil {
 		return nil, err
 	}
-	return generated.AddPromocode200JSONResponse(out), nil
+	return apiserver.AddPromocode200JSONResponse(out), nil
 }
 
 // RemovePromocode takes a code off a reservation; a code that is not on it
 // answers 404.
-func (h handlers) RemovePromocode(ctx context.Context, req generated.RemovePromocodeRequestObject) (generated.RemovePromocodeResponseObject, error) {
+func (h handlers) RemovePromocode(ctx context.Context, req apiserver.RemovePromocodeRequestObject) (apiserver.RemovePromocodeResponseObject, error) {
 	code := req.PromoCode
 	out, err := h.reservationResponse(ctx, req.ReservationReference, func(now time.Time, r *reservation) *apiError {
 		if e := h.s.st.amendable(r); e != nil {
@@ -145,5 +146,5 @@ func (h handlers) RemovePromocode(ctx context.Context, req generated.RemovePromo
 	if err != nil {
 		return nil, err
 	}
-	return generated.RemovePromocode200JSONResponse(out), nil
+	return apiserver.RemovePromocode200JSONResponse(out), nil
 }

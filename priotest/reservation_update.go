@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/internal/apiserver"
 )
 
 // UpdateReservation changes a held reservation: a line without
@@ -14,7 +15,7 @@ import (
 // line (product, slot and counts). Held capacity moves with the lines: the
 // old counts are released and the new ones held, all or nothing. The hold
 // is extended by the hold time.
-func (h handlers) UpdateReservation(ctx context.Context, req generated.UpdateReservationRequestObject) (generated.UpdateReservationResponseObject, error) {
+func (h handlers) UpdateReservation(ctx context.Context, req apiserver.UpdateReservationRequestObject) (apiserver.UpdateReservationResponseObject, error) {
 	in := req.Body.Data.Reservation
 	if e := h.checkDistributor(&in.ReservationDistributorId); e != nil {
 		return nil, e
@@ -93,5 +94,5 @@ func (h handlers) UpdateReservation(ctx context.Context, req generated.UpdateRes
 	if err != nil {
 		return nil, err
 	}
-	return generated.UpdateReservation200JSONResponse(out), nil
+	return apiserver.UpdateReservation200JSONResponse(out), nil
 }

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/priosdk/prio-go/generated"
+	"github.com/priosdk/prio-go/internal/apiserver"
 )
 
 // Server is a running sandbox. All its methods are safe for concurrent use.
@@ -248,7 +248,7 @@ func newServer(opts ...Option) (*Server, error) {
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.webhookTr = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
 	s.webhookClient = &http.Client{Transport: s.webhookTr}
-	strict := generated.NewStrictHandlerWithOptions(handlers{s}, nil, generated.StrictHTTPServerOptions{
+	strict := apiserver.NewStrictHandlerWithOptions(handlers{s}, nil, apiserver.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, _ *http.Request, err error) {
 			errorf(http.StatusBadRequest, codeInvalidRequest, "%v", err).write(w)
 		},
@@ -256,7 +256,7 @@ func newServer(opts ...Option) (*Server, error) {
 			asAPIError(err).write(w)
 		},
 	})
-	s.api = generated.HandlerWithOptions(strict, generated.StdHTTPServerOptions{
+	s.api = apiserver.HandlerWithOptions(strict, apiserver.StdHTTPServerOptions{
 		BaseURL: basePath,
 		ErrorHandlerFunc: func(w http.ResponseWriter, _ *http.Request, err error) {
 			errorf(http.StatusBadRequest, codeInvalidRequest, "%v", err).write(w)
@@ -351,6 +351,16 @@ func (s *Server) scheduleSettle(d time.Duration) {
 
 // URL is the API's base URL, ending in /v3.8/distributor.
 func (s *Server) URL() string { return s.baseURL + basePath }
+
+// Credentials returns the client id and secret the token endpoint accepts
+// (WithCredentials).
+func (s *Server) Credentials() (clientID, clientSecret string) {
+	return s.cfg.clientID, s.cfg.clientSecret
+}
+
+// DistributorID returns the distributor the credentials belong to
+// (WithDistributorID).
+func (s *Server) DistributorID() string { return s.cfg.distributorID }
 
 // AdminURL is the server's root URL (scheme and host), under which the
 // /_sandbox/ endpoints live.

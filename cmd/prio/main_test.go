@@ -329,7 +329,7 @@ func TestReservations(t *testing.T) {
 
 	confirmed, err := c.Reservations.Create(ctx, &prio.Reservation{ReservationExternalReference: "cart-8", ReservationDetails: []prio.ReservationLine{line("cart-8-1")}})
 	require.NoError(t, err)
-	_, err = c.Reservations.Confirm(ctx, confirmed, prio.OrderRequest{OrderExternalReference: "cart-8-order", OrderLanguage: "en"})
+	_, err = c.Reservations.Confirm(ctx, *confirmed.ReservationReference, &prio.OrderRequest{OrderExternalReference: "cart-8-order", OrderLanguage: "en"})
 	require.NoError(t, err)
 	r = prioAt(t, s, "reservations", "cancel", *confirmed.ReservationReference)
 	assert.Equal(t, exitRefused, r.code, "a confirmed reservation cannot be cancelled: %s", r.stderr)

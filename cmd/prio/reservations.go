@@ -65,7 +65,7 @@ func (a *app) reservationsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := c.Reservations.Cancel(cmd.Context(), argv[0], lines, reason)
+			r, err := c.Reservations.Cancel(cmd.Context(), argv[0], &prio.CancelOptions{BookingReferences: lines, Reason: reason})
 			if err != nil {
 				return err
 			}

@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
+	prio "github.com/priosdk/prio-go"
 	"github.com/priosdk/prio-go/batch"
-	"github.com/priosdk/prio-go/generated"
 	"github.com/priosdk/prio-go/wire"
 )
 
@@ -233,7 +233,7 @@ func decodeJSONRecord(b []byte) (record, error) {
 
 // request turns a record into a Create Order body: one booking, either a
 // direct booking of one product type or the confirmation of a reservation.
-func (rec record) request() (*generated.CreateOrderModel, error) {
+func (rec record) request() (*prio.OrderRequest, error) {
 	ref := rec[colExternalReference]
 	if ref == "" {
 		return nil, fmt.Errorf("%s is empty", colExternalReference)
@@ -241,16 +241,16 @@ func (rec record) request() (*generated.CreateOrderModel, error) {
 	if len(ref) > 255 {
 		return nil, fmt.Errorf("%s is longer than 255 characters", colExternalReference)
 	}
-	req := &generated.CreateOrderModel{
+	req := &prio.OrderRequest{
 		OrderExternalReference: ref,
 		OrderLanguage:          "en",
 	}
-	var b generated.BookingOption
+	var b prio.BookingOption
 	if res := rec[colReservation]; res != "" {
-		b.BookingOptionType = string(generated.CONFIRMRESERVATION)
+		b.BookingOptionType = prio.ConfirmReservation
 		b.ReservationReference = &res
 	} else {
-		b.BookingOptionType = string(generated.DIRECTBOOKING)
+		b.BookingOptionType = prio.DirectBooking
 		pid, tid := rec[colProductID], rec[colProductTypeID]
 		if pid == "" || tid == "" {
 			return nil, fmt.Errorf("%s and %s are required unless %s is given", colProductID, colProductTypeID, colReservation)
@@ -263,14 +263,14 @@ func (rec record) request() (*generated.CreateOrderModel, error) {
 			}
 			count = n
 		}
-		item := generated.RegularBookingItem{ProductTypeId: tid, ProductTypeCount: count}
+		item := prio.Tickets(tid, count)
 		if k := rec[colProductType]; k != "" {
 			// Open values: suppliers' custom types come under their own names.
-			kind := generated.ProductType(strings.ToUpper(k))
+			kind := prio.ProductType(strings.ToUpper(k))
 			item.ProductType = &kind
 		}
 		b.ProductId = &pid
-		b.ProductTypeDetails = &[]generated.RegularBookingItem{item}
+		b.ProductTypeDetails = &[]prio.ProductTypeDetail{item}
 		if a := rec[colAvailabilityID]; a != "" {
 			b.ProductAvailabilityId = &a
 		}
@@ -282,15 +282,13 @@ func (rec record) request() (*generated.CreateOrderModel, error) {
 		}
 		b.BookingTravelDate = &t
 	}
-	req.OrderBookings = []generated.BookingOption{b}
+	req.OrderBookings = []prio.BookingOption{b}
 	if e := rec[colContactEmail]; e != "" {
 		addr, err := mail.ParseAddress(e)
 		if err != nil || addr.Name != "" {
 			return nil, fmt.Errorf("%s %q is not an e-mail address", colContactEmail, e)
 		}
-		email := addr.Address
-		booker := generated.ContactTypeBOOKER
-		req.OrderContacts = &[]generated.ContactDetails{{ContactEmail: &email, ContactType: &booker}}
+		req.OrderContacts = prio.Contacts(prio.Person{Type: prio.ContactBooker, Email: addr.Address})
 	}
 	return req, nil
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	prio "github.com/priosdk/prio-go"
 	"github.com/priosdk/prio-go/batch"
-	"github.com/priosdk/prio-go/generated"
 )
 
 // readAll collects the rows and errors of an input.
@@ -28,7 +28,7 @@ func readAll(t *testing.T, input string, f format) (rows []batch.Row, errs []err
 }
 
 // body renders a request as it is sent, to compare whole requests.
-func body(t *testing.T, req *generated.CreateOrderModel) string {
+func body(t *testing.T, req *prio.OrderRequest) string {
 	t.Helper()
 	b, err := json.Marshal(req)
 	require.NoError(t, err)

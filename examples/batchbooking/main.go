@@ -260,11 +260,7 @@ func connect(c config) (*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts = []prio.Option{
-			prio.WithBaseURL(t.sandbox.URL()),
-			prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
-			prio.WithDistributorID(priotest.DefaultDistributorID),
-		}
+		opts = []prio.Option{prio.WithServer(t.sandbox)}
 		t.where = fmt.Sprintf("the embedded sandbox at %s (faults %s, cache lag %s)", t.sandbox.URL(), profile.Name, c.cacheLag)
 		if c.attemptTimeout == 0 {
 			c.attemptTimeout = sandboxAttemptTimeout

@@ -51,11 +51,7 @@ func run(out io.Writer) error {
 		defer sandbox.Close()
 		fmt.Fprintln(out, "sandbox:", sandbox.URL())
 		fmt.Fprintln(out, "fault:   the first Create Order is processed, then its connection is closed without a response")
-		opts = []prio.Option{
-			prio.WithBaseURL(sandbox.URL()),
-			prio.WithCredentials("sandbox-client", "sandbox-secret"),
-			prio.WithDistributorID("501"),
-		}
+		opts = []prio.Option{prio.WithServer(sandbox)}
 		productID, productTypeID = priotest.ProductOpen, priotest.ProductTypeAdult
 	} else if productID == "" || productTypeID == "" {
 		return errors.New("set PRIO_PRODUCT_ID and PRIO_PRODUCT_TYPE_ID to a bookable product for the real API")
@@ -70,10 +66,10 @@ func run(out io.Writer) error {
 	var info prio.CallInfo
 	order, err := client.Orders.Create(ctx, &prio.OrderRequest{
 		OrderExternalReference: ref,
-		OrderBookings: []prio.BookingOption{{
-			ProductId:          prio.Ptr(productID),
-			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: productTypeID, ProductTypeCount: 1}},
-		}},
+		OrderBookings: prio.Bookings(prio.Item{
+			ProductID: productID,
+			Tickets:   []prio.ProductTypeDetail{prio.Tickets(productTypeID, 1)},
+		}),
 	}, prio.WithInfo(&info))
 	if errors.Is(err, prio.ErrOutcomeUnknown) {
 		fmt.Fprintln(out, "outcome unknown; reconciling", ref)
@@ -84,7 +80,7 @@ func run(out io.Writer) error {
 	}
 
 	fmt.Fprintln(out, "external reference:", ref)
-	fmt.Fprintln(out, "order reference:   ", deref(order.OrderReference))
+	fmt.Fprintln(out, "order reference:   ", order.GetOrderReference())
 	fmt.Fprintln(out, "order status:      ", order.OrderStatus)
 	fmt.Fprintln(out, "idempotency key:   ", info.IdempotencyKey)
 	fmt.Fprintln(out, "sends:             ", info.Sends)
@@ -93,11 +89,4 @@ func run(out io.Writer) error {
 		fmt.Fprintf(out, "orders for external reference %s: %d\n", ref, sandbox.OrdersFor(ref))
 	}
 	return nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

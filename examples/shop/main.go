@@ -166,9 +166,7 @@ func connect(faults string) (*prio.Client, time.Duration, *priotest.Server, stri
 	policy.ProcessingHorizon = sandboxHorizon
 	policy.BookingAttemptTimeout = 5 * time.Second
 	c, err := prio.NewClient(
-		prio.WithBaseURL(sb.URL()),
-		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
-		prio.WithDistributorID(priotest.DefaultDistributorID),
+		prio.WithServer(sb),
 		prio.WithRetryPolicy(policy),
 	)
 	if err != nil {

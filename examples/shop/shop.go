@@ -17,7 +17,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	prio "github.com/priosdk/prio-go"
-	"github.com/priosdk/prio-go/generated"
 	"github.com/priosdk/prio-go/prioqueue"
 )
 
@@ -125,14 +124,13 @@ func (s *shop) checkout(w http.ResponseWriter, r *http.Request) {
 	id := "shop-" + hex.EncodeToString(b[:])
 	req := &prio.OrderRequest{
 		OrderExternalReference: id, // the shop's id is the booking's identity
-		OrderBookings: []prio.BookingOption{{
-			ProductId:          prio.Ptr(in.ProductID),
-			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: in.ProductTypeID, ProductTypeCount: in.Quantity}},
-		}},
+		OrderBookings: prio.Bookings(prio.Item{
+			ProductID: in.ProductID,
+			Tickets:   []prio.ProductTypeDetail{prio.Tickets(in.ProductTypeID, in.Quantity)},
+		}),
 	}
 	if in.Email != "" {
-		booker := generated.ContactTypeBOOKER
-		req.OrderContacts = &[]generated.ContactDetails{{ContactEmail: prio.Ptr(in.Email), ContactType: &booker}}
+		req.OrderContacts = prio.Contacts(prio.Person{Type: prio.ContactBooker, Email: in.Email})
 	}
 	args, err := prioqueue.NewCreateOrderArgs(s.client.DistributorID(), req)
 	if err != nil {

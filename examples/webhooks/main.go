@@ -27,7 +27,6 @@ import (
 	"time"
 
 	prio "github.com/priosdk/prio-go"
-	"github.com/priosdk/prio-go/generated"
 	"github.com/priosdk/prio-go/priotest"
 )
 
@@ -48,8 +47,7 @@ func run(out io.Writer) error {
 		return err
 	}
 	defer sandbox.Close()
-	client, err := prio.NewClient(prio.WithBaseURL(sandbox.URL()),
-		prio.WithCredentials("sandbox-client", "sandbox-secret"), prio.WithDistributorID("501"))
+	client, err := prio.NewClient(prio.WithServer(sandbox))
 	if err != nil {
 		return err
 	}
@@ -80,31 +78,31 @@ func run(out io.Writer) error {
 	hook, err := client.Webhooks.Create(ctx, &prio.Webhook{
 		WebhookUrl:    &url,
 		WebhookAuth:   &auth,
-		WebhookEvents: []generated.NotificationEvent{prio.EventOrderCreate, prio.EventOrderUpdate, prio.EventOrderCancel},
+		WebhookEvents: []prio.NotificationEvent{prio.EventOrderCreate, prio.EventOrderUpdate, prio.EventOrderCancel},
 	})
 	if err != nil {
 		return fmt.Errorf("subscribing: %w", err)
 	}
-	logger.Info("subscribed", "webhook_id", deref(hook.WebhookId))
+	logger.Info("subscribed", "webhook_id", hook.GetWebhookId())
 
 	ref := fmt.Sprintf("webhook-demo-%d", time.Now().UnixNano())
 	order, err := client.Orders.Create(ctx, &prio.OrderRequest{
 		OrderExternalReference: ref,
-		OrderBookings: []prio.BookingOption{{
-			ProductId:          prio.Ptr(priotest.ProductOpen),
-			ProductTypeDetails: &[]prio.ProductTypeDetail{{ProductTypeId: priotest.ProductTypeAdult, ProductTypeCount: 1}},
-		}},
+		OrderBookings: prio.Bookings(prio.Item{
+			ProductID: priotest.ProductOpen,
+			Tickets:   []prio.ProductTypeDetail{prio.Tickets(priotest.ProductTypeAdult, 1)},
+		}),
 	})
 	if err != nil {
 		return err
 	}
-	logger.Info("booked", "order_reference", *order.OrderReference, "external_reference", ref)
+	logger.Info("booked", "order_reference", order.GetOrderReference(), "external_reference", ref)
 
 	var first prio.WebhookEvent
 	select {
 	case first = <-received:
-		if first.OrderReference() != *order.OrderReference {
-			return fmt.Errorf("notification for %q, booked %q", first.OrderReference(), *order.OrderReference)
+		if first.OrderReference() != order.GetOrderReference() {
+			return fmt.Errorf("notification for %q, booked %q", first.OrderReference(), order.GetOrderReference())
 		}
 	case <-ctx.Done():
 		return errors.New("no notification arrived")
@@ -140,11 +138,4 @@ func deliver(ctx context.Context, url, authorization string, body []byte) (int, 
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
