@@ -82,14 +82,18 @@ func TestCreateGatewayBeforeSlowOrigin(t *testing.T) {
 			profile := priotest.Sequence("createOrder", kind)
 			profile.GatewayDelay, profile.OriginDelay = 10*time.Millisecond, 200*time.Millisecond
 			s := priotest.NewServer(t, priotest.WithIdempotency(priotest.IdempotencyNone), priotest.WithFaults(profile))
-			c := newClient(t, s)
+			// The horizon is ten times the origin's delay, so that a loaded
+			// machine cannot make the sandbox break the promise it stands for.
+			p := fastPolicy()
+			p.ProcessingHorizon = 2 * time.Second
+			c := newClient(t, s, prio.WithRetryPolicy(p))
 			ref := "gateway-" + string(kind)
 			before := time.Now()
 			_, err := c.Orders.Create(t.Context(), orderFor(ref, priotest.ProductOpen))
 			var ue *prio.OutcomeUnknownError
 			require.ErrorAs(t, err, &ue, "a gateway's page is no answer from Prio")
 			assert.False(t, errors.Is(err, prio.ErrServer), "a possible booking is not a server error")
-			assert.True(t, ue.DecidableAt.After(before.Add(fastPolicy().ProcessingHorizon)), "decidable a horizon after the send")
+			assert.True(t, ue.DecidableAt.After(before.Add(p.ProcessingHorizon)), "decidable a horizon after the send")
 			assert.Equal(t, 1, createSends(s), "no re-send before the horizon")
 
 			order, _ := createSettled(t, c, orderFor(ref, priotest.ProductOpen))
@@ -115,7 +119,7 @@ func TestCreateRetriedWhileFirstSendProcesses(t *testing.T) {
 			s := priotest.NewServer(t, priotest.WithIdempotency(mode), priotest.WithFaults(profile))
 			p := fastPolicy()
 			p.BookingAttemptTimeout = 300 * time.Millisecond
-			p.ProcessingHorizon = 2 * time.Second
+			p.ProcessingHorizon = 3 * time.Second
 			c := newClient(t, s, prio.WithRetryPolicy(p))
 			ref := "retried-" + string(mode)
 
@@ -145,6 +149,7 @@ func TestCreateAfterRestartWaitsForThePreviousAttempt(t *testing.T) {
 	s := priotest.NewServer(t, priotest.WithIdempotency(priotest.IdempotencyNone), priotest.WithFaults(profile))
 	p := fastPolicy()
 	p.BookingAttemptTimeout = 100 * time.Millisecond
+	p.ProcessingHorizon = 2 * time.Second // far past the 400 ms of processing
 	first := newClient(t, s, prio.WithRetryPolicy(p))
 	_, err := first.Orders.Create(t.Context(), orderFor("restart", priotest.ProductOpen))
 	var ue *prio.OutcomeUnknownError
@@ -396,7 +401,9 @@ func TestReconcileWaitsOutTheHorizon(t *testing.T) {
 	profile := priotest.Sequence("createOrder", priotest.FaultGateway502)
 	profile.GatewayDelay, profile.OriginDelay = 10*time.Millisecond, 300*time.Millisecond
 	s := priotest.NewServer(t, priotest.WithIdempotency(priotest.IdempotencyNone), priotest.WithFaults(profile))
-	c := newClient(t, s, prio.WithReconcileSchedule(prio.ReconcileSchedule{Interval: 20 * time.Millisecond, Count: 5,
+	p := fastPolicy()
+	p.ProcessingHorizon = 2 * time.Second // far past the origin's 300 ms
+	c := newClient(t, s, prio.WithRetryPolicy(p), prio.WithReconcileSchedule(prio.ReconcileSchedule{Interval: 20 * time.Millisecond, Count: 5,
 		MaxInterval: 50 * time.Millisecond, GiveUpAfter: 10 * time.Millisecond}))
 	_, err := c.Orders.Create(t.Context(), orderFor("reconcile-horizon", priotest.ProductOpen))
 	require.ErrorIs(t, err, prio.ErrOutcomeUnknown)
