@@ -92,6 +92,7 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 	if err != nil {
 		return nil, k.finish(err)
 	}
+	k.body = body
 	b := &booking{s: s, k: k, req: req, body: body, horizon: s.c.doer.policy.ProcessingHorizon, start: time.Now()}
 	b.know(prior, k.opts)
 	order, err := b.run(ctx)

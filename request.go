@@ -128,8 +128,9 @@ type call struct {
 	opts      *callOptions
 	key       string
 	booking   bool
-	doubt     bool // stopOnDoubt for the transport
-	followUp  bool // a look-up settling another call
+	doubt     bool   // stopOnDoubt for the transport
+	followUp  bool   // a look-up settling another call
+	body      []byte // the encoded request body, when the call has it
 	start     time.Time
 	sends     int
 	lookups   int
@@ -153,7 +154,7 @@ func (c *Client) newCall(operation string, opts []CallOption) (*call, error) {
 // and returns the response or the transport's error. fn is the generated
 // client method.
 func (k *call) send(ctx context.Context, fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (*http.Response, error) {
-	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt, followUp: k.followUp}
+	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt, followUp: k.followUp, body: k.body}
 	k.lastState = cs
 	ctx = withCallState(ctx, cs)
 	editors := []generated.RequestEditorFn{func(_ context.Context, req *http.Request) error {

@@ -49,17 +49,12 @@ func newBaseTransport(maxIdlePerHost int) *http.Transport {
 }
 
 // sendTracker collects what countSends learns about one send of the loop
-// (one RoundTrip of attemptTransport). Its fields are written from
-// net/http's connection goroutines, hence atomics.
+// (one RoundTrip of attemptTransport); the loop's state (callRun) points
+// to the current one. Its fields are written from net/http's connection
+// goroutines, hence atomics, and a late event of an earlier send lands in
+// that send's tracker, not the current one.
 type sendTracker struct {
 	written atomic.Bool // a request was fully written to a connection
-}
-
-type sendTrackerKey struct{}
-
-func trackerFrom(ctx context.Context) *sendTracker {
-	t, _ := ctx.Value(sendTrackerKey{}).(*sendTracker)
-	return t
 }
 
 // countSends wraps rt, the transport that puts requests on the wire, to
@@ -84,7 +79,11 @@ type sendCounter struct{ next http.RoundTripper }
 
 func (c *sendCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	cs, tr := callStateFrom(ctx), trackerFrom(ctx)
+	cs := callStateFrom(ctx)
+	var tr *sendTracker
+	if cs != nil {
+		tr = cs.run.tracker
+	}
 	if cs == nil && tr == nil {
 		return c.next.RoundTrip(req)
 	}
@@ -243,7 +242,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 	}()
 	tr := &sendTracker{}
-	actx = context.WithValue(actx, sendTrackerKey{}, tr)
+	run.tracker = tr
 	start := time.Now()
 
 	out := req.WithContext(actx)
