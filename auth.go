@@ -41,6 +41,7 @@ type tokenFetcher struct {
 	rt       http.RoundTripper
 	secrets  *secretSet
 	guard    *clientErrorGuard // Prio counts the token endpoint's 4XX too
+	tel      *telemetry
 }
 
 type tokenResponse struct {
@@ -73,10 +74,12 @@ func (f *tokenFetcher) Token() (*oauth2.Token, error) {
 	resp, err := f.rt.RoundTrip(req)
 	if err != nil {
 		place.settle(false)
+		f.tel.tokenFetched(false)
 		return nil, &AuthError{Err: err}
 	}
 	defer resp.Body.Close()
 	place.settle(resp.StatusCode >= 400 && resp.StatusCode < 500)
+	f.tel.tokenFetched(resp.StatusCode == http.StatusOK)
 	if resp.StatusCode != http.StatusOK {
 		return nil, &AuthError{Err: newAPIError(resp, "getToken")}
 	}

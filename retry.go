@@ -335,6 +335,7 @@ type doer struct {
 	limits localLimits
 	logger *slog.Logger
 	red    redactor
+	tel    *telemetry // nil or empty: no spans, no metrics
 }
 
 // newDoer builds the doer over rt, the chain that puts one request on the

@@ -244,6 +244,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	tr := &sendTracker{}
 	run.tracker = tr
 	start := time.Now()
+	actx, span := run.d.tel.startSend(actx, req, run.attempt)
 
 	out := req.WithContext(actx)
 	if run.cs.stopOnDoubt {
@@ -274,6 +275,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		run.lastDoubt = tr.written.Load() && !provenUnsent(err)
 		run.anyDoubt = run.anyDoubt || run.lastDoubt
 		run.d.logSend(ctx, run, req, 0, err, time.Since(start))
+		run.d.tel.endSend(span, run.cs.operation, req.Method, 0, "", err)
 		return nil, err
 	}
 
@@ -293,6 +295,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp.Request = req
 	}
 	run.d.logSend(ctx, run, req, status, nil, time.Since(start))
+	run.d.tel.endSend(span, run.cs.operation, req.Method, status, ref, nil)
 	return resp, nil
 }
 
