@@ -87,55 +87,64 @@ func (c *sendCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	if cs == nil && tr == nil {
 		return c.next.RoundTrip(req)
 	}
-	var (
-		mu      sync.Mutex
-		traced  bool // net/http's transport took the request
-		writes  int  // WroteRequest events without error
-		counted int  // sends recorded
-	)
-	record := func() {
-		if cs != nil {
-			cs.update(func(i *CallInfo) { i.Sends++ })
-		}
-		if tr != nil {
-			tr.written.Store(true)
-		}
-	}
-	trace := &httptrace.ClientTrace{
-		GetConn: func(string) {
-			mu.Lock()
-			traced = true
-			mu.Unlock()
-		},
-		WroteRequest: func(info httptrace.WroteRequestInfo) {
-			if info.Err != nil {
-				// An incomplete request cannot be acted on.
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			writes++
-			if writes > counted {
-				counted++
-				record()
-			}
-		},
-	}
-	resp, err := c.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	st := &sendCount{cs: cs, tr: tr}
+	st.trace.GetConn = st.gotConn
+	st.trace.WroteRequest = st.wroteRequest
+	resp, err := c.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, &st.trace)))
 
-	mu.Lock()
-	defer mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	switch {
-	case !traced && counted == 0 && (err == nil || !provenUnsent(err)):
-		counted++
-		record()
-	case err == nil && counted == 0:
+	case !st.traced && st.counted == 0 && (err == nil || !provenUnsent(err)):
+		st.recordLocked()
+	case err == nil && st.counted == 0:
 		// The server answered before the request was fully written; it
 		// still left. A later WroteRequest must not count it again.
-		counted++
-		record()
+		st.recordLocked()
 	}
 	return resp, err
+}
+
+// sendCount is one RoundTrip of sendCounter: its trace hooks and what they
+// saw, in one allocation. The hooks run on net/http's goroutines.
+type sendCount struct {
+	cs    *callState
+	tr    *sendTracker
+	trace httptrace.ClientTrace
+
+	mu      sync.Mutex
+	traced  bool // net/http's transport took the request
+	writes  int  // WroteRequest events without error
+	counted int  // sends recorded
+}
+
+func (st *sendCount) gotConn(string) {
+	st.mu.Lock()
+	st.traced = true
+	st.mu.Unlock()
+}
+
+func (st *sendCount) wroteRequest(info httptrace.WroteRequestInfo) {
+	if info.Err != nil {
+		// An incomplete request cannot be acted on.
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.writes++
+	if st.writes > st.counted {
+		st.recordLocked()
+	}
+}
+
+func (st *sendCount) recordLocked() {
+	st.counted++
+	if st.cs != nil {
+		st.cs.update(func(i *CallInfo) { i.Sends++ })
+	}
+	if st.tr != nil {
+		st.tr.written.Store(true)
+	}
 }
 
 // provenUnsent reports errors that show the request never reached the
@@ -310,6 +319,26 @@ func bufferBody(resp *http.Response, cancel context.CancelFunc) (b []byte, strea
 		return nil, false, nil
 	}
 	orig := resp.Body
+	if n := resp.ContentLength; n >= 0 && n <= maxBufferedBody {
+		// The announced length: one buffer of that size, then a check
+		// that nothing follows.
+		b = make([]byte, n)
+		if _, err = io.ReadFull(orig, b); err == nil {
+			var one [1]byte
+			if m, _ := orig.Read(one[:]); m > 0 {
+				err = errors.New("body longer than its Content-Length")
+			}
+		} else if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			orig.Close()
+			return nil, false, fmt.Errorf("reading the response body: %w", err)
+		}
+		orig.Close()
+		resp.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b}
+		return b, false, nil
+	}
 	b, err = io.ReadAll(io.LimitReader(orig, maxBufferedBody+1))
 	if err != nil {
 		orig.Close()
