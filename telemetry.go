@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -61,11 +62,73 @@ type telemetry struct {
 	tracer trace.Tracer // nil: no spans
 	prop   propagation.TextMapPropagator
 	m      *instruments // nil: no metrics
+
+	mu    sync.Mutex
+	names map[string]string // span names by operation
 }
 
 type instruments struct {
 	calls, sends, retries, lookups, unknown, tokenFetches metric.Int64Counter
 	callDuration, sendDuration                            metric.Float64Histogram
+
+	// Attribute sets are built once per combination and reused: a
+	// measurement then costs the SDK a look-up, not a new set.
+	mu   sync.Mutex
+	sets map[setKey]measurement
+}
+
+// measurement holds one attribute set as the option slices Add and Record
+// take, so that passing them allocates nothing.
+type measurement struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+// setKey is one combination of measurement attributes; empty fields are
+// left out of the set.
+type setKey struct {
+	operation, outcome, method, errorType, result string
+	status                                        int
+}
+
+// maxCachedSets bounds the cache; combinations past it are built on each
+// use (operations, outcomes and statuses are few, so it is not reached).
+const maxCachedSets = 4096
+
+func (in *instruments) attrs(k setKey) measurement {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if m, ok := in.sets[k]; ok {
+		return m
+	}
+	kvs := make([]attribute.KeyValue, 0, 4)
+	if k.operation != "" {
+		kvs = append(kvs, attrOperation.String(k.operation))
+	}
+	if k.outcome != "" {
+		kvs = append(kvs, attrOutcome.String(k.outcome))
+	}
+	if k.method != "" {
+		kvs = append(kvs, attribute.String("http.request.method", k.method))
+	}
+	if k.status != 0 {
+		kvs = append(kvs, attribute.Int("http.response.status_code", k.status))
+	}
+	if k.errorType != "" {
+		kvs = append(kvs, attribute.String("error.type", k.errorType))
+	}
+	if k.result != "" {
+		kvs = append(kvs, attrResult.String(k.result))
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	m := measurement{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+	if in.sets == nil {
+		in.sets = map[setKey]measurement{}
+	}
+	if len(in.sets) < maxCachedSets {
+		in.sets[k] = m
+	}
+	return m
 }
 
 // isGlobalDefault reports a provider that is the OpenTelemetry global
@@ -159,14 +222,37 @@ func outcomeClass(err error) string {
 	return outcomeUnknown
 }
 
+// Span start options, made once: passed as slices, they allocate nothing.
+var (
+	callSpanStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	sendSpanStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+)
+
+// spanName returns "prio.<operation>", made once per operation.
+func (t *telemetry) spanName(op string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n, ok := t.names[op]; ok {
+		return n
+	}
+	n := "prio." + op
+	if t.names == nil {
+		t.names = map[string]string{}
+	}
+	if len(t.names) < maxCachedSets {
+		t.names[op] = n
+	}
+	return n
+}
+
 // startCall starts the call's span, once, and returns ctx carrying it.
+// Its attributes are set when it ends, in one go.
 func (k *call) startCall(ctx context.Context) context.Context {
 	t := k.c.doer.tel
 	if !t.tracing() || k.span != nil {
 		return ctx
 	}
-	ctx, k.span = t.tracer.Start(ctx, "prio."+k.operation, trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(attrOperation.String(k.operation)))
+	ctx, k.span = t.tracer.Start(ctx, t.spanName(k.operation), callSpanStart...)
 	return ctx
 }
 
@@ -179,27 +265,28 @@ func (k *call) endCall(inf CallInfo, outcome string) {
 	t := k.c.doer.tel
 	if t.metrics() {
 		ctx := context.Background()
-		op := metric.WithAttributes(attrOperation.String(k.operation))
-		t.m.calls.Add(ctx, 1, metric.WithAttributes(attrOperation.String(k.operation), attrOutcome.String(outcome)))
+		op := t.m.attrs(setKey{operation: k.operation})
+		withOutcome := t.m.attrs(setKey{operation: k.operation, outcome: outcome})
+		t.m.calls.Add(ctx, 1, withOutcome.add...)
 		if inf.Sends > 0 {
-			t.m.sends.Add(ctx, int64(inf.Sends), op)
+			t.m.sends.Add(ctx, int64(inf.Sends), op.add...)
 		}
 		if inf.Sends > 1 {
-			t.m.retries.Add(ctx, int64(inf.Sends-1), op)
+			t.m.retries.Add(ctx, int64(inf.Sends-1), op.add...)
 		}
 		if inf.Lookups > 0 {
-			t.m.lookups.Add(ctx, int64(inf.Lookups), op)
+			t.m.lookups.Add(ctx, int64(inf.Lookups), op.add...)
 		}
 		if outcome == outcomeUnknown {
-			t.m.unknown.Add(ctx, 1, op)
+			t.m.unknown.Add(ctx, 1, op.add...)
 		}
-		t.m.callDuration.Record(ctx, inf.Elapsed.Seconds(), metric.WithAttributes(attrOperation.String(k.operation), attrOutcome.String(outcome)))
+		t.m.callDuration.Record(ctx, inf.Elapsed.Seconds(), withOutcome.rec...)
 	}
 	if k.span == nil {
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, 6)
-	attrs = append(attrs, attrSends.Int(inf.Sends), attrOutcome.String(outcome))
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs, attrOperation.String(k.operation), attrSends.Int(inf.Sends), attrOutcome.String(outcome))
 	if inf.IdempotencyKey != "" {
 		attrs = append(attrs, attrKey.String(inf.IdempotencyKey))
 	}
@@ -251,7 +338,8 @@ func (t *telemetry) startSend(ctx context.Context, req *http.Request, attempt in
 	if attempt > 1 {
 		attrs = append(attrs, attribute.Int("http.request.resend_count", attempt-1))
 	}
-	ctx, s.span = t.tracer.Start(ctx, req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ctx, s.span = t.tracer.Start(ctx, req.Method, sendSpanStart...)
+	s.span.SetAttributes(attrs...)
 	t.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	return ctx, s
 }
@@ -263,13 +351,11 @@ func (t *telemetry) endSend(s sendSpan, operation, method string, status int, re
 		return
 	}
 	if t.metrics() {
-		attrs := []attribute.KeyValue{attrOperation.String(operation), attribute.String("http.request.method", method)}
-		if status != 0 {
-			attrs = append(attrs, attribute.Int("http.response.status_code", status))
-		} else {
-			attrs = append(attrs, attribute.String("error.type", errorType(err)))
+		k := setKey{operation: operation, method: method, status: status}
+		if status == 0 {
+			k.errorType = errorType(err)
 		}
-		t.m.sendDuration.Record(context.Background(), time.Since(s.start).Seconds(), metric.WithAttributes(attrs...))
+		t.m.sendDuration.Record(context.Background(), time.Since(s.start).Seconds(), t.m.attrs(k).rec...)
 	}
 	if s.span == nil {
 		return
@@ -299,7 +385,7 @@ func (t *telemetry) tokenFetched(ok bool) {
 	if !ok {
 		r = "error"
 	}
-	t.m.tokenFetches.Add(context.Background(), 1, metric.WithAttributes(attrResult.String(r)))
+	t.m.tokenFetches.Add(context.Background(), 1, t.m.attrs(setKey{result: r}).add...)
 }
 
 // errorType names a send's failure by class, never by its text (which
