@@ -422,3 +422,27 @@ func TestTelemetryOffByDefault(t *testing.T) {
 	defer r.mu.Unlock()
 	assert.Equal(t, []string{""}, r.parents["POST /v3.8/distributor/orders"])
 }
+
+// TestTelemetryCreateRefused: Prio's 422 refuses the booking outright:
+// one send, no look-up, outcome refused with Prio's error_reference.
+func TestTelemetryCreateRefused(t *testing.T) {
+	t.Parallel()
+	s := priotest.NewServer(t)
+	r := newOTelRig(t, s)
+	o := guestOrder("otel-refused")
+	o.OrderBookings[0].ProductId = prio.Ptr(priotest.ProductDeclined)
+	_, err := r.c.Orders.Create(t.Context(), o)
+	require.Error(t, err)
+
+	calls := r.byName("prio.createOrder")
+	require.Len(t, calls, 1)
+	a := attrs(calls[0])
+	assert.Equal(t, "refused", a["prio.outcome"].AsString())
+	assert.Equal(t, int64(422), a["http.response.status_code"].AsInt64())
+	assert.NotEmpty(t, a["prio.error_reference"].AsString())
+	assert.Equal(t, codes.Error, calls[0].Status().Code)
+	assert.Empty(t, r.byName("prio.getOrders"), "a refusal needs no look-up")
+	assert.Equal(t, int64(1), r.counter(t, "prio.client.calls", opCreate, outcomeAttr("refused")))
+	assert.Zero(t, r.counter(t, "prio.client.outcome_unknown"))
+	r.assertNoLeaks(t)
+}
