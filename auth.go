@@ -41,6 +41,7 @@ type tokenFetcher struct {
 	rt       http.RoundTripper
 	secrets  *secretSet
 	guard    *clientErrorGuard // Prio counts the token endpoint's 4XX too
+	tel      *telemetry
 }
 
 type tokenResponse struct {
@@ -73,10 +74,12 @@ func (f *tokenFetcher) Token() (*oauth2.Token, error) {
 	resp, err := f.rt.RoundTrip(req)
 	if err != nil {
 		place.settle(false)
+		f.tel.tokenFetched(false)
 		return nil, &AuthError{Err: err}
 	}
 	defer resp.Body.Close()
 	place.settle(resp.StatusCode >= 400 && resp.StatusCode < 500)
+	f.tel.tokenFetched(resp.StatusCode == http.StatusOK)
 	if resp.StatusCode != http.StatusOK {
 		return nil, &AuthError{Err: newAPIError(resp, "getToken")}
 	}
@@ -295,10 +298,15 @@ func replayBody(req *http.Request) (io.ReadCloser, bool) {
 
 // authorize returns a copy of req with the bearer token and API key. The
 // key goes into the copy's URL only, so no error built from the caller's
-// request can show it.
+// request can show it. The copy is shallow: the header map is this send's
+// own (the loop copies it before every send, a redirect hop and the re-send
+// after a 401 get theirs), so the token is written into it.
 func (a *authTransport) authorize(req *http.Request, token string) *http.Request {
-	r := req.Clone(req.Context())
-	r.Body = req.Body
+	r := new(http.Request)
+	*r = *req
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
 	if cs := callStateFrom(req.Context()); cs != nil && cs.stopOnDoubt {
 		// net/http re-sends on its own a request it can rewind when a
 		// kept-alive connection dies after the request was written. For a
@@ -309,6 +317,8 @@ func (a *authTransport) authorize(req *http.Request, token string) *http.Request
 	}
 	r.Header.Set("Authorization", "Bearer "+token)
 	if k := a.apiKey.value(); k != "" {
+		u := *req.URL
+		r.URL = &u
 		q := r.URL.Query()
 		q.Set("key", k)
 		r.URL.RawQuery = q.Encode()

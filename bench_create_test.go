@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	prio "github.com/priosdk/prio-go"
 	"github.com/priosdk/prio-go/generated"
 	"github.com/priosdk/prio-go/priotest"
@@ -75,7 +79,9 @@ func benchOrder(ref string) *prio.OrderRequest {
 // BenchmarkCreateOrder books one order per iteration over loopback against
 // an in-process sandbox: "sdk" through Orders.Create (client-side rate
 // limiter off), "baseline" with a hand-written net/http request carrying
-// the same body and an Idempotency-Key, decoded into the same type. The
+// the same body and an Idempotency-Key, decoded into the same type;
+// "sdk-otel" is "sdk" with an OpenTelemetry SDK tracer (every span
+// sampled and batched) and meter. The
 // server's own work is in both; the difference is the SDK's cost.
 // cmd/prio-bench reports the same comparison side by side.
 func BenchmarkCreateOrder(b *testing.B) {
@@ -84,6 +90,29 @@ func BenchmarkCreateOrder(b *testing.B) {
 			p := prio.DefaultRetryPolicy()
 			p.RequestsPerMinute = 0
 			c, err := prio.NewClient(prio.WithServer(s), prio.WithRetryPolicy(p))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return func(ctx context.Context, ref string) error {
+				_, err := c.Orders.Create(ctx, benchOrder(ref))
+				return err
+			}
+		})
+	})
+	b.Run("sdk-otel", func(b *testing.B) {
+		benchCreate(b, func(b *testing.B, s *priotest.Server) benchCreator {
+			p := prio.DefaultRetryPolicy()
+			p.RequestsPerMinute = 0
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			b.Cleanup(func() {
+				_ = tp.Shutdown(context.Background())
+				_ = mp.Shutdown(context.Background())
+			})
+			c, err := prio.NewClient(prio.WithBaseURL(s.URL()),
+				prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
+				prio.WithDistributorID(priotest.DefaultDistributorID), prio.WithRetryPolicy(p),
+				prio.WithTracerProvider(tp), prio.WithMeterProvider(mp))
 			if err != nil {
 				b.Fatal(err)
 			}

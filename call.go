@@ -41,6 +41,14 @@ type callState struct {
 	// first send adds nothing to the budget: during an outage a booking
 	// and its look-up together cost what a booking and one retry do.
 	followUp bool
+	// body is the request body the call encoded, handed to the doer so
+	// that it is not read and copied again (nil: the doer reads it).
+	body []byte
+
+	// run is the retry loop's state while the doer's Do runs: the one
+	// per-call object the layers under the generated client share through
+	// the context, so that no send adds a context value of its own.
+	run callRun
 
 	mu   sync.Mutex
 	info CallInfo

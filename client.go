@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/priosdk/prio-go/generated"
 )
 
@@ -89,10 +92,31 @@ type config struct {
 	maxConcurrency int
 	reconcile      ReconcileSchedule
 	now            func() time.Time
+	telemetry      telemetryConfig
 }
 
 // Option configures a Client.
 type Option func(*config) error
+
+// WithTracerProvider sets where the client's spans go (default: the
+// global provider as it is when NewClient runs; none set, no spans and no
+// cost). docs/TELEMETRY.md lists the spans and their attributes.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) error {
+		c.telemetry.tracerProvider = tp
+		return nil
+	}
+}
+
+// WithMeterProvider sets where the client's metrics go (default: the
+// global provider as it is when NewClient runs; none set, no metrics and
+// no cost). docs/TELEMETRY.md lists the instruments.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) error {
+		c.telemetry.meterProvider = mp
+		return nil
+	}
+}
 
 // WithEnvironment selects one of Prio's environments (default Sandbox).
 func WithEnvironment(e Environment) Option {
@@ -362,6 +386,8 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.auth = newAuthTransport(counted, baseURL, &cfg, c.red.values)
 	c.doer = newDoer(c.auth, cfg.policy, cfg.logger, c.red)
 	c.auth.fetcher.guard = c.doer.limits.guard // the token endpoint's 4XX count too
+	c.doer.tel = newTelemetry(cfg.telemetry, c.doer)
+	c.auth.fetcher.tel = c.doer.tel
 	c.keys = newKeyGuard(100_000, 24*time.Hour)
 
 	var err error

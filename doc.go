@@ -220,6 +220,20 @@
 // WithInfo reports, for any call, the key, the number of sends, the elapsed
 // time, the last status and Prio's error_reference.
 //
+// # Traces and metrics
+//
+// The client speaks the OpenTelemetry API (the SDK and the exporters are
+// the program's): WithTracerProvider and WithMeterProvider, or the global
+// providers as NewClient finds them. Each call gets a span prio.<operation>
+// with the key, sends, look-ups, outcome (ok, refused, unknown) and
+// error_reference; each send a client span under it, whose W3C trace
+// context goes out with the request. Counters of calls by outcome, sends,
+// retries, look-ups, unknown outcomes and token fetches, histograms of call
+// and send durations, and gauges of the retry budget and the 4XX guard
+// complete it; docs/TELEMETRY.md lists every name and unit. No span or
+// metric carries a secret, a token, a body or guest data. With no provider
+// set, the client records nothing and pays for nothing.
+//
 // # Decoding
 //
 // Decoding is strict where the spec knows a type from Prio's own inventory:

@@ -78,6 +78,13 @@ func (b *retryBudget) deposit() {
 	b.mu.Unlock()
 }
 
+// level returns the tokens in the bucket, for the telemetry gauge.
+func (b *retryBudget) level() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tokens
+}
+
 // withdraw takes the token a retry needs; false means no retry.
 func (b *retryBudget) withdraw() bool {
 	if b == nil {
@@ -244,6 +251,15 @@ func (g *clientErrorGuard) recordLocked(now time.Time) {
 		g.times = g.times[:len(g.times)-1]
 	}
 	g.times = append(g.times, now)
+}
+
+// level returns the 4XX answers within the window at now plus the places
+// held by sends on their way: how much of the allowance is used.
+func (g *clientErrorGuard) level(now time.Time) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pruneLocked(now)
+	return len(g.times) + g.inflight
 }
 
 // wait returns how long sending stays refused; 0 means send.

@@ -2,6 +2,7 @@ package prio
 
 import (
 	"container/list"
+	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -47,13 +48,21 @@ var keyNamespace = uuid.MustParse("ac99e1b6-70bc-4fb1-8a22-6b3d18b5b63d")
 // key for the same booking, so Prio can recognise a re-send of it.
 func DeriveKey(distributorID, operation, reference string) string {
 	// Length prefixes keep ("ab", "c") and ("a", "bc") apart.
-	name := make([]byte, 0, len(distributorID)+len(operation)+len(reference)+16)
+	var stack [128]byte
+	name := append(stack[:0], keyNamespace[:]...)
 	for _, part := range [...]string{distributorID, operation, reference} {
 		name = strconv.AppendInt(name, int64(len(part)), 10)
 		name = append(name, ':')
 		name = append(name, part...)
 	}
-	return uuid.NewSHA1(keyNamespace, name).String()
+	// uuid.NewSHA1(keyNamespace, name) without its hash object and
+	// buffers: SHA-1 of namespace and name, version 5, RFC 4122 variant.
+	sum := sha1.Sum(name)
+	var u uuid.UUID
+	copy(u[:], sum[:])
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	return u.String()
 }
 
 // NewRandomKey returns a fresh random idempotency key (a UUIDv4). Keep it

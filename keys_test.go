@@ -2,6 +2,7 @@ package prio
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -172,4 +173,21 @@ func TestKeyGuardConcurrent(t *testing.T) {
 	wg.Wait()
 	assert.LessOrEqual(t, g.size(), 50)
 	assert.Positive(t, refused, "two bodies per key collide")
+}
+
+// TestDeriveKeyIsUUIDv5: the hand-rolled hashing gives exactly what
+// uuid.NewSHA1 gives, so derived keys never change.
+func TestDeriveKeyIsUUIDv5(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("r", 300) // past the stack buffer
+	for _, c := range [][3]string{{"501", "createOrder", "shop-1"}, {"", "", ""}, {"ab", "c", "d"}, {"a", "bc", "d"}, {"501", "createOrder", long}} {
+		name := []byte{}
+		for _, part := range c {
+			name = strconv.AppendInt(name, int64(len(part)), 10)
+			name = append(name, ':')
+			name = append(name, part...)
+		}
+		want := uuid.NewSHA1(keyNamespace, name).String()
+		assert.Equal(t, want, DeriveKey(c[0], c[1], c[2]), "%q", c)
+	}
 }

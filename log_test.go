@@ -15,6 +15,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // Values that must never show in a log line or an error string.
@@ -88,6 +92,12 @@ func TestRedactionFaultyRun(t *testing.T) {
 		p := testPolicy()
 		p.ClientErrorLimit = 2
 		d := newDoer(authLike{countSends(wire)}, p, logger, red)
+		spans := tracetest.NewSpanRecorder()
+		reader := sdkmetric.NewManualReader()
+		d.tel = newTelemetry(telemetryConfig{
+			tracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)),
+			meterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+		}, d)
 
 		query := url.Values{
 			"order_external_reference": {"ext-1"},
@@ -138,7 +148,34 @@ func TestRedactionFaultyRun(t *testing.T) {
 		require.Contains(t, out, "prio: giving up")
 		require.Contains(t, out, "REDACTED")
 
+		// Span names, statuses, attributes and events, and metric points.
+		var tel []string
+		for _, sp := range spans.Ended() {
+			tel = append(tel, sp.Name(), sp.Status().Description)
+			for _, kv := range sp.Attributes() {
+				tel = append(tel, string(kv.Key)+"="+kv.Value.String())
+			}
+			for _, ev := range sp.Events() {
+				tel = append(tel, ev.Name)
+				for _, kv := range ev.Attributes {
+					tel = append(tel, string(kv.Key)+"="+kv.Value.String())
+				}
+			}
+		}
+		require.GreaterOrEqual(t, len(spans.Ended()), 6, "a span per send")
+		var rm metricdata.ResourceMetrics
+		require.NoError(t, reader.Collect(t.Context(), &rm))
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				tel = append(tel, fmt.Sprintf("%s %+v", m.Name, m.Data))
+			}
+		}
+		telText := strings.Join(tel, "\n")
+		require.Contains(t, telText, "url.full=")
+		require.Contains(t, telText, "REDACTED", "the guest's query is in url.full, redacted")
+
 		for _, leak := range leakForms() {
+			assert.NotContains(t, telText, leak, "telemetry leaks %q", leak)
 			assert.NotContains(t, out, leak, "a log line leaks %q", leak)
 			for _, s := range texts {
 				assert.NotContains(t, s, leak, "an error string leaks %q", leak)

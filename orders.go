@@ -76,6 +76,8 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 	if err != nil {
 		return nil, k.finish(err)
 	}
+	k.body = body
+	ctx = k.startCall(ctx) // the look-ups' spans are children of this call's
 	b := &booking{s: s, k: k, req: req, body: body, horizon: s.c.doer.policy.ProcessingHorizon, start: time.Now()}
 	b.know(prior, k.opts)
 	order, err := b.run(ctx)
@@ -295,6 +297,7 @@ func (b *booking) unknown(sendErr, lookupErr error) error {
 	if k.opts.info != nil {
 		*k.opts.info = inf
 	}
+	k.endCall(inf, outcomeUnknown)
 	at := b.doubtUntil
 	if now := time.Now(); at.Before(now) {
 		// The look-up failed, not the horizon: try again shortly, or when

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/priosdk/prio-go/generated"
 )
 
@@ -129,12 +131,15 @@ type call struct {
 	opts      *callOptions
 	key       string
 	booking   bool
-	doubt     bool // stopOnDoubt for the transport
-	followUp  bool // a look-up settling another call
+	doubt     bool   // stopOnDoubt for the transport
+	followUp  bool   // a look-up settling another call
+	body      []byte // the encoded request body, when the call has it
 	start     time.Time
 	sends     int
 	lookups   int
 	lastState *callState
+	span      trace.Span // nil unless tracing
+	ended     bool       // endCall ran
 }
 
 func (c *Client) newCall(operation string, opts []CallOption) (*call, error) {
@@ -154,9 +159,9 @@ func (c *Client) newCall(operation string, opts []CallOption) (*call, error) {
 // and returns the response or the transport's error. fn is the generated
 // client method.
 func (k *call) send(ctx context.Context, fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (*http.Response, error) {
-	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt, followUp: k.followUp}
+	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt, followUp: k.followUp, body: k.body}
 	k.lastState = cs
-	ctx = withCallState(ctx, cs)
+	ctx = withCallState(k.startCall(ctx), cs)
 	editors := []generated.RequestEditorFn{func(_ context.Context, req *http.Request) error {
 		if k.key != "" {
 			req.Header.Set(keyHeader, k.key) // the transport adds App-Reference
@@ -198,6 +203,9 @@ func (k *call) finish(err error) error {
 	inf := k.info()
 	if k.opts.info != nil {
 		*k.opts.info = inf
+	}
+	if t := k.c.doer.tel; t.tracing() || t.metrics() {
+		k.endCall(inf, outcomeClass(err))
 	}
 	if err == nil {
 		return nil

@@ -332,10 +332,12 @@ func ResponseCallInfo(resp *http.Response) (CallInfo, bool) {
 type doer struct {
 	policy RetryPolicy
 	hc     *http.Client
+	rc     *retryablehttp.Client // the loop, built once; its hooks find the call in the request's context
 	budget *retryBudget
 	limits localLimits
 	logger *slog.Logger
 	red    redactor
+	tel    *telemetry // nil or empty: no spans, no metrics
 }
 
 // newDoer builds the doer over rt, the chain that puts one request on the
@@ -343,7 +345,7 @@ type doer struct {
 // budget, 4XX guard and rate limiter come from p and are shared by every
 // call; logger may be nil (silent).
 func newDoer(rt http.RoundTripper, p RetryPolicy, logger *slog.Logger, red redactor) *doer {
-	return &doer{
+	d := &doer{
 		policy: p,
 		hc:     &http.Client{Transport: &attemptTransport{next: rt}, CheckRedirect: checkRedirect},
 		budget: newRetryBudget(p.BudgetRatio, p.BudgetBurst),
@@ -354,17 +356,35 @@ func newDoer(rt http.RoundTripper, p RetryPolicy, logger *slog.Logger, red redac
 		logger: logger,
 		red:    red,
 	}
+	// One retryablehttp.Client for every call. Every default is replaced:
+	// checkRetry enforces the call's own MaxSends (a per-call policy may
+	// change it), so RetryMax only has to be out of its way; the wait
+	// checkRetry chose is taken in prepareRetry, which sees the request
+	// (Backoff does not), so the loop's own timer waits for nothing.
+	d.rc = &retryablehttp.Client{
+		HTTPClient:     d.hc,
+		Logger:         nil,
+		RetryMax:       math.MaxInt32,
+		CheckRetry:     checkRetry,
+		Backoff:        noBackoff,
+		ErrorHandler:   keepLastResponse,
+		RequestLogHook: beforeSend,
+		PrepareRetry:   prepareRetry,
+	}
+	return d
 }
 
-// callRun is the loop's state for one Do. Sends of one call are
-// sequential and run on the caller's goroutine (CheckRetry, Backoff, the
-// hooks and attemptTransport.RoundTrip), so it needs no lock.
+// callRun is the loop's state for one Do, held in the call's callState.
+// Sends of one call are sequential and run on the caller's goroutine
+// (CheckRetry, PrepareRetry, the hooks and attemptTransport.RoundTrip), so
+// it needs no lock.
 type callRun struct {
-	d       *doer
+	d       *doer // nil outside Do
 	p       RetryPolicy
 	cs      *callState
 	method  string
 	url     *url.URL
+	key     string
 	retryOK bool
 	start   time.Time
 	before  int // cs's Sends when this Do began
@@ -374,17 +394,20 @@ type callRun struct {
 	lastDoubt bool // the latest send may have been acted on
 	anyDoubt  bool // some send may have been acted on
 	wait      time.Duration
-	place     guardPlace // the current send's place in the 4XX guard
-	body      []byte     // the request body, for a re-send after a token refresh
-	stop      string     // why the loop stopped on a retryable outcome
+	place     guardPlace   // the current send's place in the 4XX guard
+	tracker   *sendTracker // what countSends learns of the current send
+	body      []byte       // the request body, for a re-send after a token refresh
+	stop      string       // why the loop stopped on a retryable outcome
 	budgetOut bool
 }
 
-type callRunKey struct{}
-
+// runFrom returns the loop's state of the call in ctx, or nil outside Do.
 func runFrom(ctx context.Context) *callRun {
-	r, _ := ctx.Value(callRunKey{}).(*callRun)
-	return r
+	cs := callStateFrom(ctx)
+	if cs == nil || cs.run.d == nil {
+		return nil
+	}
+	return &cs.run
 }
 
 // Do sends req, retrying as the policy says. It returns either the last
@@ -402,19 +425,29 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 	if cs.policy != nil {
 		p = *cs.policy
 	}
-	body, err := readRequestBody(req)
-	if err != nil {
-		return nil, fmt.Errorf("prio: reading the request body: %w", err)
+	body := cs.body
+	if body != nil {
+		// The call handed over the bytes it encoded: no second copy.
+		if req.Body != nil {
+			req.Body.Close()
+		}
+	} else {
+		var err error
+		if body, err = readRequestBody(req); err != nil {
+			return nil, fmt.Errorf("prio: reading the request body: %w", err)
+		}
 	}
 	key := req.Header.Get(keyHeader)
-	run := &callRun{
+	cs.run = callRun{
 		d: d, p: p, cs: cs,
 		method:  req.Method,
 		url:     req.URL,
+		key:     key,
 		retryOK: methodRetryable(req.Method, key != ""),
 		start:   time.Now(),
 		body:    body,
 	}
+	run := &cs.run
 	cs.update(func(i *CallInfo) {
 		if i.Operation == "" {
 			i.Operation = cs.operation
@@ -424,12 +457,10 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 		}
 		run.before = i.Sends
 	})
-	ctx = context.WithValue(ctx, callRunKey{}, run)
 
-	out := req.Clone(ctx)
-	if key != "" && out.Header.Get(referenceHeader) == "" {
-		out.Header.Set(referenceHeader, key)
-	}
+	// A shallow copy: the header map is copied before each send
+	// (beforeSend), so the caller's request is never changed.
+	out := req.WithContext(ctx)
 	out.Body, out.GetBody, out.ContentLength = nil, nil, 0
 	rreq := &retryablehttp.Request{Request: out}
 	var raw any // a nil []byte would not be a nil body
@@ -439,22 +470,7 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 	if err := rreq.SetBody(raw); err != nil {
 		return nil, fmt.Errorf("prio: preparing the request body: %w", err)
 	}
-	// One retryablehttp.Client per call, over the shared http.Client: its
-	// hooks are closures over this call's state (Backoff gets no request,
-	// and a per-call policy may change MaxSends). Every default is
-	// replaced; PrepareRetry stays nil because nothing is re-signed.
-	rc := &retryablehttp.Client{
-		HTTPClient:     d.hc,
-		Logger:         nil,
-		RetryWaitMin:   p.BaseDelay,
-		RetryWaitMax:   p.MaxDelay,
-		RetryMax:       max(p.MaxSends-1, 0),
-		CheckRetry:     run.checkRetry,
-		Backoff:        run.backoff,
-		ErrorHandler:   keepLastResponse,
-		RequestLogHook: run.beforeSend,
-	}
-	resp, err := rc.Do(rreq)
+	resp, err := d.rc.Do(rreq)
 	return run.finish(ctx, resp, err)
 }
 
@@ -463,16 +479,55 @@ func readRequestBody(req *http.Request) ([]byte, error) {
 		return nil, nil
 	}
 	defer req.Body.Close()
+	if n := req.ContentLength; n > 0 && n <= maxBufferedBody {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(req.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
 	return io.ReadAll(req.Body)
 }
 
-// beforeSend numbers each send of the loop in App-Attempt. The header map
-// is copied first: the previous send's request shares it and net/http may
-// still be writing that one.
-func (r *callRun) beforeSend(_ retryablehttp.Logger, req *http.Request, i int) {
-	r.attempt = i + 1
+// beforeSend numbers each send of the loop in App-Attempt and adds
+// App-Reference. The header map is copied first: the previous send's
+// request (or the caller's) shares it and net/http may still be writing
+// that one.
+func beforeSend(_ retryablehttp.Logger, req *http.Request, i int) {
+	r := runFrom(req.Context())
 	req.Header = req.Header.Clone()
+	if r == nil {
+		return
+	}
+	r.attempt = i + 1
+	if r.key != "" && req.Header.Get(referenceHeader) == "" {
+		req.Header.Set(referenceHeader, r.key)
+	}
 	req.Header.Set(attemptHeader, strconv.Itoa(i+1))
+}
+
+// noBackoff is the loop's Backoff: the wait is taken in prepareRetry.
+func noBackoff(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return 0 }
+
+// prepareRetry is the loop's PrepareRetry: it waits as checkRetry chose,
+// and ends the call with ctx's error if ctx ends first.
+func prepareRetry(req *http.Request) error {
+	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := runFrom(ctx)
+	if r == nil || r.wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(r.wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // checkRetry is the loop's CheckRetry. ctx is the caller's context. It
@@ -481,7 +536,11 @@ func (r *callRun) beforeSend(_ retryablehttp.Logger, req *http.Request, i int) {
 // wait and whether that wait fits before the deadline, and whether the
 // budget has a token. It never returns an error: the outcome itself is
 // what Do returns.
-func (r *callRun) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	r := runFrom(ctx)
+	if r == nil {
+		return false, nil
+	}
 	r.stop = ""
 	if ctx.Err() != nil {
 		return false, nil
@@ -537,11 +596,6 @@ func (r *callRun) checkRetry(ctx context.Context, resp *http.Response, err error
 
 // unsent reports whether the latest send wrote nothing to the server.
 func (r *callRun) unsent() bool { return !r.lastDoubt }
-
-// backoff hands the loop the wait checkRetry chose.
-func (r *callRun) backoff(_, _ time.Duration, _ int, _ *http.Response) time.Duration {
-	return r.wait
-}
 
 // keepLastResponse is the loop's ErrorHandler: it never returns both a
 // response and an error, and never drops the last answer for an error.

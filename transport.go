@@ -49,17 +49,12 @@ func newBaseTransport(maxIdlePerHost int) *http.Transport {
 }
 
 // sendTracker collects what countSends learns about one send of the loop
-// (one RoundTrip of attemptTransport). Its fields are written from
-// net/http's connection goroutines, hence atomics.
+// (one RoundTrip of attemptTransport); the loop's state (callRun) points
+// to the current one. Its fields are written from net/http's connection
+// goroutines, hence atomics, and a late event of an earlier send lands in
+// that send's tracker, not the current one.
 type sendTracker struct {
 	written atomic.Bool // a request was fully written to a connection
-}
-
-type sendTrackerKey struct{}
-
-func trackerFrom(ctx context.Context) *sendTracker {
-	t, _ := ctx.Value(sendTrackerKey{}).(*sendTracker)
-	return t
 }
 
 // countSends wraps rt, the transport that puts requests on the wire, to
@@ -84,59 +79,72 @@ type sendCounter struct{ next http.RoundTripper }
 
 func (c *sendCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	cs, tr := callStateFrom(ctx), trackerFrom(ctx)
+	cs := callStateFrom(ctx)
+	var tr *sendTracker
+	if cs != nil {
+		tr = cs.run.tracker
+	}
 	if cs == nil && tr == nil {
 		return c.next.RoundTrip(req)
 	}
-	var (
-		mu      sync.Mutex
-		traced  bool // net/http's transport took the request
-		writes  int  // WroteRequest events without error
-		counted int  // sends recorded
-	)
-	record := func() {
-		if cs != nil {
-			cs.update(func(i *CallInfo) { i.Sends++ })
-		}
-		if tr != nil {
-			tr.written.Store(true)
-		}
-	}
-	trace := &httptrace.ClientTrace{
-		GetConn: func(string) {
-			mu.Lock()
-			traced = true
-			mu.Unlock()
-		},
-		WroteRequest: func(info httptrace.WroteRequestInfo) {
-			if info.Err != nil {
-				// An incomplete request cannot be acted on.
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			writes++
-			if writes > counted {
-				counted++
-				record()
-			}
-		},
-	}
-	resp, err := c.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	st := &sendCount{cs: cs, tr: tr}
+	st.trace.GetConn = st.gotConn
+	st.trace.WroteRequest = st.wroteRequest
+	resp, err := c.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, &st.trace)))
 
-	mu.Lock()
-	defer mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	switch {
-	case !traced && counted == 0 && (err == nil || !provenUnsent(err)):
-		counted++
-		record()
-	case err == nil && counted == 0:
+	case !st.traced && st.counted == 0 && (err == nil || !provenUnsent(err)):
+		st.recordLocked()
+	case err == nil && st.counted == 0:
 		// The server answered before the request was fully written; it
 		// still left. A later WroteRequest must not count it again.
-		counted++
-		record()
+		st.recordLocked()
 	}
 	return resp, err
+}
+
+// sendCount is one RoundTrip of sendCounter: its trace hooks and what they
+// saw, in one allocation. The hooks run on net/http's goroutines.
+type sendCount struct {
+	cs    *callState
+	tr    *sendTracker
+	trace httptrace.ClientTrace
+
+	mu      sync.Mutex
+	traced  bool // net/http's transport took the request
+	writes  int  // WroteRequest events without error
+	counted int  // sends recorded
+}
+
+func (st *sendCount) gotConn(string) {
+	st.mu.Lock()
+	st.traced = true
+	st.mu.Unlock()
+}
+
+func (st *sendCount) wroteRequest(info httptrace.WroteRequestInfo) {
+	if info.Err != nil {
+		// An incomplete request cannot be acted on.
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.writes++
+	if st.writes > st.counted {
+		st.recordLocked()
+	}
+}
+
+func (st *sendCount) recordLocked() {
+	st.counted++
+	if st.cs != nil {
+		st.cs.update(func(i *CallInfo) { i.Sends++ })
+	}
+	if st.tr != nil {
+		st.tr.written.Store(true)
+	}
 }
 
 // provenUnsent reports errors that show the request never reached the
@@ -243,8 +251,9 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 	}()
 	tr := &sendTracker{}
-	actx = context.WithValue(actx, sendTrackerKey{}, tr)
+	run.tracker = tr
 	start := time.Now()
+	actx, span := run.d.tel.startSend(actx, req, run.attempt)
 
 	out := req.WithContext(actx)
 	if run.cs.stopOnDoubt {
@@ -275,6 +284,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		run.lastDoubt = tr.written.Load() && !provenUnsent(err)
 		run.anyDoubt = run.anyDoubt || run.lastDoubt
 		run.d.logSend(ctx, run, req, 0, err, time.Since(start))
+		run.d.tel.endSend(span, run.cs.operation, req.Method, 0, "", err)
 		return nil, err
 	}
 
@@ -294,6 +304,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp.Request = req
 	}
 	run.d.logSend(ctx, run, req, status, nil, time.Since(start))
+	run.d.tel.endSend(span, run.cs.operation, req.Method, status, ref, nil)
 	return resp, nil
 }
 
@@ -308,6 +319,26 @@ func bufferBody(resp *http.Response, cancel context.CancelFunc) (b []byte, strea
 		return nil, false, nil
 	}
 	orig := resp.Body
+	if n := resp.ContentLength; n >= 0 && n <= maxBufferedBody {
+		// The announced length: one buffer of that size, then a check
+		// that nothing follows.
+		b = make([]byte, n)
+		if _, err = io.ReadFull(orig, b); err == nil {
+			var one [1]byte
+			if m, _ := orig.Read(one[:]); m > 0 {
+				err = errors.New("body longer than its Content-Length")
+			}
+		} else if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			orig.Close()
+			return nil, false, fmt.Errorf("reading the response body: %w", err)
+		}
+		orig.Close()
+		resp.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b}
+		return b, false, nil
+	}
 	b, err = io.ReadAll(io.LimitReader(orig, maxBufferedBody+1))
 	if err != nil {
 		orig.Close()

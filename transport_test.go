@@ -415,9 +415,9 @@ func TestCountSendsTrace(t *testing.T) {
 				}
 				return wireReply(req, 200, "{}"), nil
 			}))
-			cs := &callState{}
 			tracker := &sendTracker{}
-			ctx := context.WithValue(withCallState(t.Context(), cs), sendTrackerKey{}, tracker)
+			cs := &callState{run: callRun{tracker: tracker}}
+			ctx := withCallState(t.Context(), cs)
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, testOrdersURL, nil)
 			require.NoError(t, err)
 			resp, err := rt.RoundTrip(req)

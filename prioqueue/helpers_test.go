@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	prio "github.com/priosdk/prio-go"
@@ -36,6 +37,10 @@ type envOptions struct {
 	policy  func(*prio.RetryPolicy)
 	config  func(*prioqueue.Config)
 	noStart bool
+	// client and middleware add options to the prio client and River
+	// middleware to the queue.
+	client     []prio.Option
+	middleware []rivertype.Middleware
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -51,10 +56,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 		o.policy(&policy)
 	}
 	var err error
-	e.client, err = prio.NewClient(
+	e.client, err = prio.NewClient(append([]prio.Option{
 		prio.WithServer(e.sandbox),
 		prio.WithRetryPolicy(policy),
-	)
+	}, o.client...)...)
 	require.NoError(t, err)
 	cfg := prioqueue.Config{
 		Client: e.client, DB: e.pool,
@@ -74,6 +79,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		FetchPollInterval:    50 * time.Millisecond,
 		RescueStuckJobsAfter: w.Timeout(nil) + time.Minute,
 		Logger:               slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Middleware:           o.middleware,
 	})
 	require.NoError(t, err)
 	if !o.noStart {

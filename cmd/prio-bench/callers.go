@@ -83,14 +83,14 @@ func sdkPolicy() prio.RetryPolicy {
 // sdkCreator books through the full SDK.
 type sdkCreator struct{ c *prio.Client }
 
-func newSDKCreator(s *priotest.Server, concurrency int) (*sdkCreator, error) {
-	c, err := prio.NewClient(
+func newSDKCreator(s *priotest.Server, concurrency int, extra ...prio.Option) (*sdkCreator, error) {
+	c, err := prio.NewClient(append([]prio.Option{
 		prio.WithBaseURL(s.URL()),
 		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
 		prio.WithDistributorID(priotest.DefaultDistributorID),
 		prio.WithRetryPolicy(sdkPolicy()),
 		prio.WithMaxConcurrency(concurrency),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

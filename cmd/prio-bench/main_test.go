@@ -213,6 +213,11 @@ func TestEveryFigure(t *testing.T) {
 	assert.Positive(t, o.TimeRatio)
 	assert.Positive(t, o.AllocsRatio)
 	assert.Equal(t, o.TimeRatio <= o.TimeGoal, o.TimeGoalMet)
+	require.NotNil(t, o.Telemetry, "the second row: telemetry on")
+	assert.Positive(t, o.Telemetry.SDK.Ops)
+	assert.Positive(t, o.Telemetry.TimeRatio)
+	assert.Positive(t, o.Telemetry.SDK.AllocsPerOp)
+	assert.Equal(t, o.Telemetry.TimeRatio <= o.Telemetry.TimeGoal, o.Telemetry.TimeGoalMet)
 
 	require.Len(t, rep.Throughput, 2)
 	for _, tp := range rep.Throughput {
@@ -242,7 +247,7 @@ func TestEveryFigure(t *testing.T) {
 
 	var table strings.Builder
 	require.NoError(t, writeTable(&table, rep))
-	for _, want := range []string{"1. Per-call overhead", "2. Throughput", "3. Retry amplification", "4. Recovery", "5. Batch",
+	for _, want := range []string{"1. Per-call overhead", "prio-go + otel", "2. Throughput", "3. Retry amplification", "4. Recovery", "5. Batch",
 		nameSDK, nameBaseline, nameRetryable, nameNaive, "sqlite", "memory", "prio-go / baseline"} {
 		assert.Contains(t, table.String(), want)
 	}

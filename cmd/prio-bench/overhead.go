@@ -12,10 +12,13 @@ import (
 
 // Goals from the issue.
 const (
-	goalTimeRatio       = 1.10
-	goalAllocsRatio     = 1.5
-	goalThroughputRatio = 0.9
+	goalTimeRatio       = 1.05
+	goalAllocsRatio     = 1.3
+	goalThroughputRatio = 0.95
 	goalAmplification   = 1.1
+	// With a real OpenTelemetry tracer and meter on.
+	goalOTelTimeRatio   = 1.10
+	goalOTelAllocsRatio = 1.3
 )
 
 // OpStats is one client's cost per Create Order call.
@@ -53,6 +56,27 @@ type Overhead struct {
 	AllocsGoalMet    bool      `json:"allocs_goal_met"`
 	BaselineNsRounds []float64 `json:"baseline_ns_per_op_rounds"`
 	SDKNsRounds      []float64 `json:"sdk_ns_per_op_rounds"`
+	// Telemetry is the second row: the SDK with a real OpenTelemetry
+	// tracer and meter, in the same alternating rounds.
+	Telemetry *OTelOverhead `json:"telemetry,omitempty"`
+}
+
+// OTelOverhead is the SDK with tracing and metrics on (every span sampled
+// and batched to an exporter that drops them, every metric aggregated),
+// against the same baseline rounds.
+type OTelOverhead struct {
+	SDK              OpStats   `json:"sdk"`
+	TimeRatio        float64   `json:"time_ratio"`
+	CPURatio         float64   `json:"cpu_ratio"`
+	AllocsRatio      float64   `json:"allocs_ratio"`
+	BytesRatio       float64   `json:"bytes_ratio"`
+	ExtraNsPerOp     float64   `json:"extra_ns_per_op"`
+	ExtraAllocsPerOp float64   `json:"extra_allocs_per_op"`
+	TimeGoal         float64   `json:"time_goal"`
+	AllocsGoal       float64   `json:"allocs_goal"`
+	TimeGoalMet      bool      `json:"time_goal_met"`
+	AllocsGoalMet    bool      `json:"allocs_goal_met"`
+	NsRounds         []float64 `json:"ns_per_op_rounds"`
 }
 
 // maxCallsPerServer bounds the Create calls one sandbox serves, warm-up
@@ -68,6 +92,7 @@ type clientKind string
 const (
 	kindBaseline clientKind = nameBaseline
 	kindSDK      clientKind = nameSDK
+	kindSDKOTel  clientKind = nameSDKOTel
 )
 
 // withFreshClient starts a sandbox, builds a client of kind for it, runs
@@ -86,6 +111,13 @@ func withFreshClient(ctx context.Context, kind clientKind, fn func(c creator) er
 			return err
 		}
 		c = sc
+	case kindSDKOTel:
+		oc, err := newOTelCreator(s, 64)
+		if err != nil {
+			return err
+		}
+		defer oc.close()
+		c = oc
 	default:
 		bc, err := newBaselineCreator(ctx, s, 64)
 		if err != nil {
@@ -106,12 +138,24 @@ func order(round int) []clientKind {
 	return []clientKind{kindBaseline, kindSDK}
 }
 
+// overheadOrder is order for the overhead phase, which also measures the
+// SDK with telemetry on: it goes first in every third round, last in the
+// next and between the other two in the one after.
+func overheadOrder(round int) []clientKind {
+	two := order(round)
+	at := round % 3 // the telemetry client's place: 0, 1 or 2
+	out := make([]clientKind, 0, 3)
+	out = append(out, two[:at]...)
+	out = append(out, kindSDKOTel)
+	return append(out, two[at:]...)
+}
+
 // measureOverhead alternates rounds of sequential calls, each on a fresh
 // server after a warm-up.
 func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
 	rounds := map[clientKind][]OpStats{}
 	for r := range cfg.overheadRounds {
-		for _, kind := range order(r) {
+		for _, kind := range overheadOrder(r) {
 			err := withFreshClient(ctx, kind, func(c creator) error {
 				for range cfg.overheadWarmup {
 					if err := c.create(ctx, nextRef("warm")); err != nil {
@@ -149,6 +193,21 @@ func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
 	o.ExtraBytesPerOp = round1(o.SDK.BytesPerOp - o.Baseline.BytesPerOp)
 	o.TimeGoalMet = o.TimeRatio <= goalTimeRatio
 	o.AllocsGoalMet = o.AllocsRatio <= goalAllocsRatio
+	if tRounds := rounds[kindSDKOTel]; len(tRounds) > 0 {
+		t := &OTelOverhead{SDK: medianStats(tRounds), TimeGoal: goalOTelTimeRatio, AllocsGoal: goalOTelAllocsRatio}
+		for _, st := range tRounds {
+			t.NsRounds = append(t.NsRounds, float64(int64(st.NsPerOp+0.5)))
+		}
+		t.TimeRatio = ratio(t.SDK.NsPerOp, o.Baseline.NsPerOp)
+		t.CPURatio = ratio(t.SDK.CPUNsPerOp, o.Baseline.CPUNsPerOp)
+		t.AllocsRatio = ratio(t.SDK.AllocsPerOp, o.Baseline.AllocsPerOp)
+		t.BytesRatio = ratio(t.SDK.BytesPerOp, o.Baseline.BytesPerOp)
+		t.ExtraNsPerOp = round1(t.SDK.NsPerOp - o.Baseline.NsPerOp)
+		t.ExtraAllocsPerOp = round1(t.SDK.AllocsPerOp - o.Baseline.AllocsPerOp)
+		t.TimeGoalMet = t.TimeRatio <= goalOTelTimeRatio
+		t.AllocsGoalMet = t.AllocsRatio <= goalOTelAllocsRatio
+		o.Telemetry = t
+	}
 	return o, nil
 }
 

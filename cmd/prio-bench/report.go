@@ -45,6 +45,7 @@ func newReport(cfg config) *Report {
 		Setup: []string{
 			"server: priotest in this process on 127.0.0.1, a fresh one per measurement, request limit off (WithRequestLimit(0))",
 			"prio-go: DefaultRetryPolicy with RequestsPerMinute 0 (client-side rate limiter off), everything else default",
+			"prio-go + otel: the same client with an OpenTelemetry SDK tracer (every span sampled, batched to an exporter that drops them) and meter (a manual reader): overhead phase only",
 			"baseline: net/http (64 idle connections per host, as the SDK keeps) + encoding/json, same body bytes, same Idempotency-Key header use, no retries",
 			"go-retryablehttp: NewClient() defaults (RetryMax 4, wait 1s..30s), only its logger silenced",
 			fmt.Sprintf("naive loop: up to %d re-sends after a 5xx or network error, %s fixed pause", cfg.naiveRetries, cfg.naiveSleep),
@@ -92,8 +93,17 @@ func writeTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(tw, "\tprio-go - baseline\t%+.0f\t%+.0f\t%+.1f\t%+.0f\t\t\n", o.ExtraNsPerOp, o.SDK.CPUNsPerOp-o.Baseline.CPUNsPerOp, o.ExtraAllocsPerOp, o.ExtraBytesPerOp)
 		fmt.Fprintf(tw, "\tprio-go / baseline\t%.3f\t%.3f\t%.3f\t%.3f\t\t\n", o.TimeRatio, o.CPURatio, o.AllocsRatio, o.BytesRatio)
 		fmt.Fprintf(tw, "\tgoal\t<= %.2f %s\t\t<= %.1f %s\t\t\t\n", o.TimeGoal, metWord(o.TimeGoalMet), o.AllocsGoal, metWord(o.AllocsGoalMet))
+		if t := o.Telemetry; t != nil {
+			st := t.SDK
+			fmt.Fprintf(tw, "\t%s\t%.0f\t%.0f\t%.1f\t%.0f\t%d\t\n", nameSDKOTel, st.NsPerOp, st.CPUNsPerOp, st.AllocsPerOp, st.BytesPerOp, st.Ops)
+			fmt.Fprintf(tw, "\t%s / baseline\t%.3f\t%.3f\t%.3f\t%.3f\t\t\n", nameSDKOTel, t.TimeRatio, t.CPURatio, t.AllocsRatio, t.BytesRatio)
+			fmt.Fprintf(tw, "\tgoal (otel)\t<= %.2f %s\t\t<= %.1f %s\t\t\t\n", t.TimeGoal, metWord(t.TimeGoalMet), t.AllocsGoal, metWord(t.AllocsGoalMet))
+		}
 		bw.flush(tw)
 		bw.printf("   ns/op per round: baseline %s, prio-go %s\n", list(o.BaselineNsRounds), list(o.SDKNsRounds))
+		if t := o.Telemetry; t != nil {
+			bw.printf("   ns/op per round: %s %s\n", nameSDKOTel, list(t.NsRounds))
+		}
 	}
 	if len(r.Throughput) > 0 {
 		bw.printf("\n2. Throughput: Create Order, orders/s, median of %d rounds of %gs (at most %d calls a round)\n",

@@ -12,28 +12,62 @@
 // PRIO_PRODUCT_ID and PRIO_PRODUCT_TYPE_ID to a bookable open product.
 //
 //	go run ./examples/quickstart
+//
+// With -otel the client also records OpenTelemetry traces and metrics, and
+// prints them at the end with the stdout exporters: the call's span, its
+// sends and its look-up, and every instrument docs/TELEMETRY.md lists.
+//
+//	go run ./examples/quickstart -otel
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	prio "github.com/priosdk/prio-go"
 	"github.com/priosdk/prio-go/priotest"
 )
 
 func main() {
-	if err := run(os.Stdout); err != nil {
+	withOTel := flag.Bool("otel", false, "record OpenTelemetry traces and metrics and print them (stdout exporters)")
+	flag.Parse()
+	if err := run(os.Stdout, *withOTel); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out io.Writer) error {
+// telemetry builds a tracer and a meter provider that print to out when
+// shut down, and the options that give them to the client.
+func telemetry(out io.Writer) (opts []prio.Option, shutdown func(context.Context) error, err error) {
+	spans, err := stdouttrace.New(stdouttrace.WithWriter(out), stdouttrace.WithPrettyPrint())
+	if err != nil {
+		return nil, nil, err
+	}
+	metrics, err := stdoutmetric.New(stdoutmetric.WithWriter(out), stdoutmetric.WithPrettyPrint())
+	if err != nil {
+		return nil, nil, err
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(spans))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(metrics)))
+	shutdown = func(ctx context.Context) error {
+		fmt.Fprintln(out, "\nOpenTelemetry traces, then metrics:")
+		return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx))
+	}
+	return []prio.Option{prio.WithTracerProvider(tp), prio.WithMeterProvider(mp)}, shutdown, nil
+}
+
+func run(out io.Writer, withOTel bool) (err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -55,6 +89,15 @@ func run(out io.Writer) error {
 		productID, productTypeID = priotest.ProductOpen, priotest.ProductTypeAdult
 	} else if productID == "" || productTypeID == "" {
 		return errors.New("set PRIO_PRODUCT_ID and PRIO_PRODUCT_TYPE_ID to a bookable product for the real API")
+	}
+
+	if withOTel {
+		tel, shutdown, err := telemetry(out)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, tel...)
+		defer func() { err = errors.Join(err, shutdown(context.WithoutCancel(ctx))) }()
 	}
 
 	client, err := prio.NewClient(opts...)

@@ -18,7 +18,7 @@ func TestQuickstart(t *testing.T) {
 	t.Setenv("PRIO_CLIENT_ID", "")
 	t.Setenv("PRIO_CLIENT_SECRET", "")
 	var out bytes.Buffer
-	if err := run(&out); err != nil {
+	if err := run(&out, false); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -28,5 +28,23 @@ func TestQuickstart(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^look-ups: +1$`).MatchString(out.String()) {
 		t.Errorf("the dropped response should be settled by one look-up:\n%s", out.String())
+	}
+}
+
+// TestQuickstartOTel: with -otel the example prints the call's span tree
+// and the client's metrics.
+func TestQuickstartOTel(t *testing.T) {
+	t.Setenv("PRIO_CLIENT_ID", "")
+	t.Setenv("PRIO_CLIENT_SECRET", "")
+	var out bytes.Buffer
+	if err := run(&out, true); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{`"Name": "prio.createOrder"`, `"Name": "prio.getOrders"`, `"Name": "POST"`, `"Name": "GET"`,
+		`"prio.idempotency_key"`, `"prio.outcome"`, `"Name": "prio.client.calls"`, `"Name": "prio.client.lookups"`,
+		`"Name": "prio.client.send.duration"`, `"Name": "prio.client.retry_budget.tokens"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %s:\n%s", want, out.String())
+		}
 	}
 }

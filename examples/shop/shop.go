@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	prio "github.com/priosdk/prio-go"
 	"github.com/priosdk/prio-go/prioqueue"
@@ -69,6 +70,9 @@ func newShop(ctx context.Context, pool *pgxpool.Pool, client *prio.Client, horiz
 		JobTimeout:           w.Timeout(nil),
 		RescueStuckJobsAfter: w.Timeout(nil) + time.Minute,
 		Logger:               logger,
+		// With the global OpenTelemetry providers set, a checkout's trace
+		// runs from its enqueue through each attempt to Prio.
+		Middleware: []rivertype.Middleware{prioqueue.Telemetry(nil, nil)},
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,426 @@
+package prio
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+)
+
+// OpenTelemetry: traces and metrics through the OpenTelemetry API only.
+// The providers come from WithTracerProvider and WithMeterProvider, or are
+// the global ones as they stand when NewClient runs. A client whose
+// providers are the untouched global defaults or no-op providers records
+// nothing and pays for nothing: every hook below is one nil check.
+// docs/TELEMETRY.md lists the spans, attributes and instruments.
+
+// instrumentationName names the tracer and the meter.
+const instrumentationName = "github.com/priosdk/prio-go"
+
+// Outcome classes of a call, on spans (prio.outcome) and metrics.
+const (
+	outcomeOK      = "ok"      // the call succeeded
+	outcomeRefused = "refused" // an answer, or a local check, refused it
+	outcomeUnknown = "unknown" // no answer settled it: a booking may exist
+)
+
+// Attribute keys. Values are never secrets, tokens, bodies or guest data:
+// the key is derived from public references, and URLs are redacted.
+const (
+	attrOperation      = attribute.Key("prio.operation")
+	attrKey            = attribute.Key("prio.idempotency_key")
+	attrSends          = attribute.Key("prio.sends")
+	attrLookups        = attribute.Key("prio.lookups")
+	attrOutcome        = attribute.Key("prio.outcome")
+	attrErrorReference = attribute.Key("prio.error_reference")
+	attrAttempt        = attribute.Key("prio.attempt")
+	attrResult         = attribute.Key("prio.result")
+)
+
+// telemetryConfig is what the options set.
+type telemetryConfig struct {
+	tracerProvider trace.TracerProvider
+	meterProvider  metric.MeterProvider
+}
+
+// telemetry is one client's tracer and instruments. A nil *telemetry, or
+// nil fields, means off.
+type telemetry struct {
+	tracer trace.Tracer // nil: no spans
+	prop   propagation.TextMapPropagator
+	m      *instruments // nil: no metrics
+
+	mu    sync.Mutex
+	names map[string]string // span names by operation
+}
+
+type instruments struct {
+	calls, sends, retries, lookups, unknown, tokenFetches metric.Int64Counter
+	callDuration, sendDuration                            metric.Float64Histogram
+
+	// Attribute sets are built once per combination and reused: a
+	// measurement then costs the SDK a look-up, not a new set.
+	mu   sync.Mutex
+	sets map[setKey]measurement
+}
+
+// measurement holds one attribute set as the option slices Add and Record
+// take, so that passing them allocates nothing.
+type measurement struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+// setKey is one combination of measurement attributes; empty fields are
+// left out of the set.
+type setKey struct {
+	operation, outcome, method, errorType, result string
+	status                                        int
+}
+
+// maxCachedSets bounds the cache; combinations past it are built on each
+// use (operations, outcomes and statuses are few, so it is not reached).
+const maxCachedSets = 4096
+
+func (in *instruments) attrs(k setKey) measurement {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if m, ok := in.sets[k]; ok {
+		return m
+	}
+	kvs := make([]attribute.KeyValue, 0, 4)
+	if k.operation != "" {
+		kvs = append(kvs, attrOperation.String(k.operation))
+	}
+	if k.outcome != "" {
+		kvs = append(kvs, attrOutcome.String(k.outcome))
+	}
+	if k.method != "" {
+		kvs = append(kvs, attribute.String("http.request.method", k.method))
+	}
+	if k.status != 0 {
+		kvs = append(kvs, attribute.Int("http.response.status_code", k.status))
+	}
+	if k.errorType != "" {
+		kvs = append(kvs, attribute.String("error.type", k.errorType))
+	}
+	if k.result != "" {
+		kvs = append(kvs, attrResult.String(k.result))
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	m := measurement{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+	if in.sets == nil {
+		in.sets = map[setKey]measurement{}
+	}
+	if len(in.sets) < maxCachedSets {
+		in.sets[k] = m
+	}
+	return m
+}
+
+// isGlobalDefault reports a provider that is the OpenTelemetry global
+// before anything was set: its delegate is unset, so it would hand out
+// no-op tracers, yet each call on it costs a lookup and an allocation.
+func isGlobalDefault(p any) bool {
+	t := reflect.TypeOf(p)
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
+}
+
+// newTelemetry resolves the providers and builds the instruments. d gives
+// the retry budget and the 4XX guard to the observable gauges.
+func newTelemetry(cfg telemetryConfig, d *doer) *telemetry {
+	t := &telemetry{prop: propagation.TraceContext{}}
+	tp := cfg.tracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+		if isGlobalDefault(tp) {
+			tp = nil
+		}
+	}
+	if _, noop := tp.(tracenoop.TracerProvider); tp != nil && !noop {
+		t.tracer = tp.Tracer(instrumentationName)
+	}
+	mp := cfg.meterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+		if isGlobalDefault(mp) {
+			mp = nil
+		}
+	}
+	if _, noop := mp.(metricnoop.MeterProvider); mp != nil && !noop {
+		t.m = newInstruments(mp.Meter(instrumentationName), d)
+	}
+	return t
+}
+
+func newInstruments(m metric.Meter, d *doer) *instruments {
+	var in instruments
+	// Instrument errors are reported by the SDK's error handler and leave
+	// a working no-op instrument: telemetry never fails a client.
+	in.calls, _ = m.Int64Counter("prio.client.calls", metric.WithUnit("{call}"),
+		metric.WithDescription("Logical calls ended, by operation and outcome (ok, refused, unknown)."))
+	in.sends, _ = m.Int64Counter("prio.client.sends", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests that really left the process, re-sends included."))
+	in.retries, _ = m.Int64Counter("prio.client.retries", metric.WithUnit("{request}"),
+		metric.WithDescription("Sends of a call after its first."))
+	in.lookups, _ = m.Int64Counter("prio.client.lookups", metric.WithUnit("{lookup}"),
+		metric.WithDescription("Order look-ups Create Order made to settle sends in doubt."))
+	in.unknown, _ = m.Int64Counter("prio.client.outcome_unknown", metric.WithUnit("{call}"),
+		metric.WithDescription("Calls that ended without knowing whether they were processed (bookings in doubt)."))
+	in.tokenFetches, _ = m.Int64Counter("prio.client.token_fetches", metric.WithUnit("{request}"),
+		metric.WithDescription("Access-token requests, by result (ok, error)."))
+	in.callDuration, _ = m.Float64Histogram("prio.client.call.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of logical calls, every send, wait and look-up included."))
+	in.sendDuration, _ = m.Float64Histogram("prio.client.send.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of one send, until its body was read."))
+	budget, _ := m.Float64ObservableGauge("prio.client.retry_budget.tokens", metric.WithUnit("{token}"),
+		metric.WithDescription("Tokens left in the client-wide retry budget (each retry takes one)."))
+	guard, _ := m.Int64ObservableGauge("prio.client.4xx_guard.used", metric.WithUnit("{response}"),
+		metric.WithDescription("4XX answers counted in the guard's sliding minute plus sends holding a place."))
+	if d != nil {
+		_, _ = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			if d.budget != nil {
+				o.ObserveFloat64(budget, d.budget.level())
+			}
+			if d.limits.guard != nil {
+				o.ObserveInt64(guard, int64(d.limits.guard.level(time.Now())))
+			}
+			return nil
+		}, budget, guard)
+	}
+	return &in
+}
+
+func (t *telemetry) tracing() bool { return t != nil && t.tracer != nil }
+func (t *telemetry) metrics() bool { return t != nil && t.m != nil }
+
+// outcomeClass reads a call's error the way OutcomeOf reads a booking's:
+// ok when it succeeded; refused when it did not take effect (Prio or a
+// local check refused it, or it was never sent: OutcomeOf's refused and
+// retry later); unknown when it may have taken effect without an answer
+// saying so (a send in doubt, a booking whose outcome is unknown).
+func outcomeClass(err error) string {
+	switch o, _ := OutcomeOf(err); o {
+	case OutcomeBooked:
+		return outcomeOK
+	case OutcomeRefused, OutcomeRetryLater:
+		return outcomeRefused
+	}
+	return outcomeUnknown
+}
+
+// Span start options, made once: passed as slices, they allocate nothing.
+var (
+	callSpanStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	sendSpanStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+)
+
+// spanName returns "prio.<operation>", made once per operation.
+func (t *telemetry) spanName(op string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n, ok := t.names[op]; ok {
+		return n
+	}
+	n := "prio." + op
+	if t.names == nil {
+		t.names = map[string]string{}
+	}
+	if len(t.names) < maxCachedSets {
+		t.names[op] = n
+	}
+	return n
+}
+
+// startCall starts the call's span, once, and returns ctx carrying it.
+// Its attributes are set when it ends, in one go.
+func (k *call) startCall(ctx context.Context) context.Context {
+	t := k.c.doer.tel
+	if !t.tracing() || k.span != nil {
+		return ctx
+	}
+	ctx, k.span = t.tracer.Start(ctx, t.spanName(k.operation), callSpanStart...)
+	return ctx
+}
+
+// endCall records the call's end on its span and in the metrics, once.
+func (k *call) endCall(inf CallInfo, outcome string) {
+	if k.ended {
+		return
+	}
+	k.ended = true
+	t := k.c.doer.tel
+	if t.metrics() {
+		ctx := context.Background()
+		op := t.m.attrs(setKey{operation: k.operation})
+		withOutcome := t.m.attrs(setKey{operation: k.operation, outcome: outcome})
+		t.m.calls.Add(ctx, 1, withOutcome.add...)
+		if inf.Sends > 0 {
+			t.m.sends.Add(ctx, int64(inf.Sends), op.add...)
+		}
+		if inf.Sends > 1 {
+			t.m.retries.Add(ctx, int64(inf.Sends-1), op.add...)
+		}
+		if inf.Lookups > 0 {
+			t.m.lookups.Add(ctx, int64(inf.Lookups), op.add...)
+		}
+		if outcome == outcomeUnknown {
+			t.m.unknown.Add(ctx, 1, op.add...)
+		}
+		t.m.callDuration.Record(ctx, inf.Elapsed.Seconds(), withOutcome.rec...)
+	}
+	if k.span == nil {
+		return
+	}
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs, attrOperation.String(k.operation), attrSends.Int(inf.Sends), attrOutcome.String(outcome))
+	if inf.IdempotencyKey != "" {
+		attrs = append(attrs, attrKey.String(inf.IdempotencyKey))
+	}
+	if inf.Lookups > 0 {
+		attrs = append(attrs, attrLookups.Int(inf.Lookups))
+	}
+	if inf.LastStatus != 0 {
+		attrs = append(attrs, attribute.Int("http.response.status_code", inf.LastStatus))
+	}
+	if inf.ErrorReference != "" {
+		attrs = append(attrs, attrErrorReference.String(inf.ErrorReference))
+	}
+	k.span.SetAttributes(attrs...)
+	if outcome != outcomeOK {
+		// The error's text is not put on the span: the outcome, status
+		// and error_reference say what happened without any of its data.
+		k.span.SetStatus(codes.Error, outcome)
+	}
+	k.span.End()
+}
+
+// sendSpan is one send's client span; the zero value records nothing.
+type sendSpan struct {
+	span  trace.Span
+	start time.Time
+}
+
+// startSend starts the span of one send under the call's span, following
+// the HTTP client conventions, and writes the W3C trace context into the
+// send's headers (req's header map belongs to this send: beforeSend
+// copied it). It returns the context the send runs in.
+func (t *telemetry) startSend(ctx context.Context, req *http.Request, attempt int) (context.Context, sendSpan) {
+	if !t.tracing() && !t.metrics() {
+		return ctx, sendSpan{}
+	}
+	s := sendSpan{start: time.Now()}
+	if !t.tracing() {
+		return ctx, s
+	}
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", req.Method),
+		attribute.String("server.address", req.URL.Hostname()),
+		attribute.String("url.full", redactURL(req.URL)),
+		attrAttempt.Int(attempt),
+	}
+	if p := serverPort(req.URL); p > 0 {
+		attrs = append(attrs, attribute.Int("server.port", p))
+	}
+	if attempt > 1 {
+		attrs = append(attrs, attribute.Int("http.request.resend_count", attempt-1))
+	}
+	ctx, s.span = t.tracer.Start(ctx, req.Method, sendSpanStart...)
+	s.span.SetAttributes(attrs...)
+	t.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	return ctx, s
+}
+
+// endSend records the send's answer (status 0 with err for none) and
+// Prio's error_reference when the answer carried one.
+func (t *telemetry) endSend(s sendSpan, operation, method string, status int, ref string, err error) {
+	if s.start.IsZero() {
+		return
+	}
+	if t.metrics() {
+		k := setKey{operation: operation, method: method, status: status}
+		if status == 0 {
+			k.errorType = errorType(err)
+		}
+		t.m.sendDuration.Record(context.Background(), time.Since(s.start).Seconds(), t.m.attrs(k).rec...)
+	}
+	if s.span == nil {
+		return
+	}
+	switch {
+	case err != nil:
+		s.span.SetAttributes(attribute.String("error.type", errorType(err)))
+		s.span.SetStatus(codes.Error, errorType(err))
+	case status >= 400:
+		s.span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("error.type", strconv.Itoa(status)))
+		if ref != "" {
+			s.span.SetAttributes(attrErrorReference.String(ref))
+		}
+		s.span.SetStatus(codes.Error, "")
+	default:
+		s.span.SetAttributes(attribute.Int("http.response.status_code", status))
+	}
+	s.span.End()
+}
+
+// tokenFetched counts one access-token request.
+func (t *telemetry) tokenFetched(ok bool) {
+	if !t.metrics() {
+		return
+	}
+	r := "ok"
+	if !ok {
+		r = "error"
+	}
+	t.m.tokenFetches.Add(context.Background(), 1, t.m.attrs(setKey{result: r}).add...)
+}
+
+// errorType names a send's failure by class, never by its text (which
+// may quote a URL): timeout, canceled, tls, connection or other.
+func errorType(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, errAttemptTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case isTLSError(err):
+		return "tls"
+	}
+	var local *LocalLimitError
+	if errors.As(err, &local) {
+		return "local_limit"
+	}
+	if retryableError(err) {
+		return "connection"
+	}
+	return "other"
+}
+
+func serverPort(u *url.URL) int {
+	if p := u.Port(); p != "" {
+		n, _ := strconv.Atoi(p)
+		return n
+	}
+	switch u.Scheme {
+	case "https":
+		return 443
+	case "http":
+		return 80
+	}
+	return 0
+}
