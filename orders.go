@@ -485,7 +485,9 @@ const lookupPageSize = 100
 // that an order booked a moment ago is found. When Prio lists none, the
 // error matches ErrNotFound. When Prio lists several (a duplicate made
 // outside this SDK), the earliest is returned. Prio lists orders of the last
-// three months.
+// three months. Finding nothing proves the booking absent only once no send
+// of it can still be processed (the rule in the package documentation);
+// to settle a booking, call Create again or Reconcile, which apply it.
 func (s *OrdersService) FindByExternalReference(ctx context.Context, externalReference string, opts ...CallOption) (*Order, error) {
 	return s.find(ctx, externalReference, time.Time{}, opts...)
 }
