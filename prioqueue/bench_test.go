@@ -127,7 +127,7 @@ func benchQueue(b *testing.B, url string, sandbox *priotest.Server, prefix strin
 			b.Fatal(err)
 		}
 		defer pool.Close()
-		w, err := prioqueue.NewWorker(prioqueue.Config{Client: benchClient(b, sandbox), DB: pool, ProcessingHorizon: testHorizon})
+		w, err := prioqueue.NewWorker(prioqueue.Config{Client: benchClient(b, sandbox), DB: pool})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -45,9 +45,10 @@
 // request on the wire; River's rescuer then gives the job to another worker.
 // Every later attempt passes Create, through prio.WithPreviousAttempt, the
 // latest moment an earlier attempt may have sent, so Create looks the order
-// up first and sends again only once no earlier send can still be processed;
-// until then the worker snoozes the job (it does look the order up meanwhile:
-// finding it settles the job at once). That moment is the latest of:
+// up first (finding it settles the job at once) and sends again only once
+// no earlier send can still be processed; until then Create answers unknown
+// and the worker snoozes the job until it is decidable. That moment is the
+// latest of:
 //
 //   - the end of an attempt that ended in an unknown outcome, which the
 //     worker records in the job's metadata before snoozing it;

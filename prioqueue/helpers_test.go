@@ -63,7 +63,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	require.NoError(t, err)
 	cfg := prioqueue.Config{
 		Client: e.client, DB: e.pool,
-		ProcessingHorizon: testHorizon, ClockMargin: 100 * time.Millisecond, SendWindow: 20 * time.Second,
+		ClockMargin: 100 * time.Millisecond, SendWindow: 20 * time.Second,
 	}
 	if o.config != nil {
 		o.config(&cfg)

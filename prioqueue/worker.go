@@ -56,12 +56,6 @@ type Config struct {
 	// SettleWindow is the time an attempt has after its send window to
 	// record its result (default 30 s).
 	SettleWindow time.Duration
-	// ProcessingHorizon is how long a create request may still be
-	// processed by Prio after it was sent (default: the client's
-	// RetryPolicy.ProcessingHorizon).
-	// A job is not sent again before an earlier attempt's sends are that
-	// old.
-	ProcessingHorizon time.Duration
 	// ClockMargin is added to every recorded send time, for the clock
 	// difference between the machines that work the queue (default 2 s).
 	ClockMargin time.Duration
@@ -89,7 +83,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if cfg.Client == nil || cfg.DB == nil {
 		return nil, errors.New("prioqueue: Config needs a Client and a DB")
 	}
-	if cfg.SendWindow < 0 || cfg.SettleWindow < 0 || cfg.ProcessingHorizon < 0 || cfg.ClockMargin < 0 {
+	if cfg.SendWindow < 0 || cfg.SettleWindow < 0 || cfg.ClockMargin < 0 {
 		return nil, errors.New("prioqueue: Config durations must not be negative")
 	}
 	if cfg.SendWindow == 0 {
@@ -97,9 +91,6 @@ func NewWorker(cfg Config) (*Worker, error) {
 	}
 	if cfg.SettleWindow == 0 {
 		cfg.SettleWindow = DefaultSettleWindow
-	}
-	if cfg.ProcessingHorizon == 0 && cfg.Client != nil {
-		cfg.ProcessingHorizon = cfg.Client.RetryPolicy().ProcessingHorizon
 	}
 	if cfg.ClockMargin == 0 {
 		cfg.ClockMargin = DefaultClockMargin
@@ -142,15 +133,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[CreateOrderArgs]) erro
 		return w.refuse(ctx, job, res, err)
 	}
 
+	// Create applies the rule for earlier attempts: given their last
+	// possible send, it looks the order up first and sends nothing while
+	// such a send may still be processed (an unknown outcome, snoozed
+	// below until it is decidable).
 	prev := w.previousSends(job, meta)
-	if gate := prev.Add(w.cfg.ProcessingHorizon); !prev.IsZero() && time.Now().Before(gate) {
-		// An earlier attempt's send may still be processed: nothing may
-		// be sent yet, but finding the order settles the job now.
-		if order, err := w.cfg.Client.Orders.FindByExternalReference(ctx, args.ExternalReference); err == nil {
-			return w.complete(ctx, job, w.result(job, prio.OutcomeBooked, order, nil, prio.CallInfo{}), prev)
-		}
-		return river.JobSnooze(time.Until(gate))
-	}
 
 	// No send of this attempt leaves after the deadline. If the attempt
 	// dies, River records the failure or the rescue, and the next attempt
@@ -175,12 +162,16 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[CreateOrderArgs]) erro
 	case prio.OutcomeRefused:
 		return w.refuse(ctx, job, res, err)
 	}
-	// Unknown: this attempt's sends may still be processed until the
-	// horizon has passed since its end. Retry later: nothing was booked
-	// and no send of this attempt is still running, so the bound goes back
-	// to the earlier attempts'.
+	// Unknown: a send of this attempt may still be processed until the
+	// horizon has passed since its end, and the next attempt, on whatever
+	// machine, must look the order up before sending: the bound moves to
+	// this attempt's end. An attempt that sent nothing (it only waited out
+	// an earlier one) keeps the bound it had: moving it would push the
+	// decision back on every attempt. Retry later: nothing was booked and
+	// no send of this attempt is still running, so the bound stays the
+	// earlier attempts'.
 	bound := prev
-	if outcome == prio.OutcomeUnknown {
+	if outcome == prio.OutcomeUnknown && (info.Sends > 0 || prev.IsZero()) {
 		bound = later(prev, end.Add(w.cfg.ClockMargin))
 	}
 	if !bound.Equal(meta.SendBy) {

@@ -223,9 +223,12 @@ func TestAnEarlierAttemptsSendIsWaitedFor(t *testing.T) {
 			}
 			require.NoError(t, err)
 			if tc.landed {
-				// The earlier attempt's request, processed after it died.
+				// The earlier attempt's request, processed after it died:
+				// sent by a client of its own, as the dead process had.
+				dead, err := prio.NewClient(prio.WithServer(e.sandbox))
+				require.NoError(t, err)
 				time.AfterFunc(time.Second, func() {
-					if _, err := e.client.Orders.Create(context.Background(), request(ref)); err != nil {
+					if _, err := dead.Orders.Create(context.Background(), request(ref)); err != nil {
 						t.Error(err)
 					}
 				})

@@ -216,7 +216,6 @@ type target struct {
 	client  *prio.Client
 	sandbox *priotest.Server // nil unless embedded
 	where   string
-	horizon time.Duration // the client's processing horizon
 }
 
 func (t *target) close() {
@@ -275,7 +274,6 @@ func connect(c config) (*target, error) {
 	if c.horizon > 0 {
 		policy.ProcessingHorizon = c.horizon
 	}
-	t.horizon = policy.ProcessingHorizon
 	if c.rateLimitedDelay > 0 {
 		policy.RateLimitedDelay = c.rateLimitedDelay
 	}

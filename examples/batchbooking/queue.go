@@ -53,7 +53,7 @@ func runQueue(ctx context.Context, c config, t *target, in io.Reader, f format, 
 	}
 	w, err := prioqueue.NewWorker(prioqueue.Config{
 		Client: t.client, DB: pool,
-		SendWindow: c.sendWindow, SettleWindow: queueSettleWindow, ProcessingHorizon: t.horizon,
+		SendWindow: c.sendWindow, SettleWindow: queueSettleWindow,
 	})
 	if err != nil {
 		return fail(err)

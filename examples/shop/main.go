@@ -105,14 +105,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer pool.Close()
 
-	client, horizon, sandbox, where, err := connect(c.faults)
+	client, sandbox, where, err := connect(c.faults)
 	if err != nil {
 		return fail(err)
 	}
 	if sandbox != nil {
 		defer sandbox.Close()
 	}
-	s, err := newShop(ctx, pool, client, horizon, c.workers, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	s, err := newShop(ctx, pool, client, c.workers, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return fail(err)
 	}
@@ -144,23 +144,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 const sandboxHorizon = 3 * time.Second
 
 // connect returns the client for the real API when PRIO_* is set, else
-// for an embedded sandbox, with the client's processing horizon.
-func connect(faults string) (*prio.Client, time.Duration, *priotest.Server, string, error) {
+// for an embedded sandbox (whose client gets the sandbox's horizon).
+func connect(faults string) (*prio.Client, *priotest.Server, string, error) {
 	envOpts, ok, err := prio.FromEnv()
 	if err != nil {
-		return nil, 0, nil, "", err
+		return nil, nil, "", err
 	}
 	if ok {
 		c, err := prio.NewClient(envOpts...)
-		return c, prio.DefaultRetryPolicy().ProcessingHorizon, nil, "the Prio API (PRIO_* variables)", err
+		return c, nil, "the Prio API (PRIO_* variables)", err
 	}
 	profile, err := priotest.ProfileByName(faults)
 	if err != nil {
-		return nil, 0, nil, "", err
+		return nil, nil, "", err
 	}
 	sb, err := priotest.Start("127.0.0.1:0", priotest.WithFaults(profile))
 	if err != nil {
-		return nil, 0, nil, "", err
+		return nil, nil, "", err
 	}
 	policy := prio.DefaultRetryPolicy()
 	policy.ProcessingHorizon = sandboxHorizon
@@ -171,7 +171,7 @@ func connect(faults string) (*prio.Client, time.Duration, *priotest.Server, stri
 	)
 	if err != nil {
 		sb.Close()
-		return nil, 0, nil, "", err
+		return nil, nil, "", err
 	}
-	return c, sandboxHorizon, sb, fmt.Sprintf("the embedded sandbox at %s (faults %s)", sb.URL(), profile.Name), nil
+	return c, sb, fmt.Sprintf("the embedded sandbox at %s (faults %s)", sb.URL(), profile.Name), nil
 }

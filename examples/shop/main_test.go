@@ -24,10 +24,10 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // exactly one order for it.
 func TestCheckoutIsBookedOnce(t *testing.T) {
 	pool := pgtest.Pool(t)
-	client, horizon, sandbox, _, err := connect("none")
+	client, sandbox, _, err := connect("none")
 	require.NoError(t, err)
 	t.Cleanup(sandbox.Close)
-	s, err := newShop(t.Context(), pool, client, horizon, 2, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := newShop(t.Context(), pool, client, 2, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	t.Cleanup(s.close)
 	srv := httptest.NewServer(s.handler())

@@ -42,7 +42,7 @@ type shop struct {
 	queue  *river.Client[pgx.Tx]
 }
 
-func newShop(ctx context.Context, pool *pgxpool.Pool, client *prio.Client, horizon time.Duration, workers int, logger *slog.Logger) (*shop, error) {
+func newShop(ctx context.Context, pool *pgxpool.Pool, client *prio.Client, workers int, logger *slog.Logger) (*shop, error) {
 	if err := prioqueue.Migrate(ctx, pool); err != nil {
 		return nil, err
 	}
@@ -51,11 +51,10 @@ func newShop(ctx context.Context, pool *pgxpool.Pool, client *prio.Client, horiz
 	}
 	s := &shop{pool: pool, client: client}
 	w, err := prioqueue.NewWorker(prioqueue.Config{
-		Client:            client,
-		DB:                pool,
-		OnSettled:         s.settled,
-		ProcessingHorizon: horizon,
-		Logger:            logger,
+		Client:    client,
+		DB:        pool,
+		OnSettled: s.settled,
+		Logger:    logger,
 	})
 	if err != nil {
 		return nil, err
