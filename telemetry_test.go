@@ -113,23 +113,32 @@ func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]attribute.Value {
 	return m
 }
 
-// counter sums an Int64 counter's points whose attributes include want.
-func (r *otelRig) counter(t *testing.T, name string, want ...attribute.KeyValue) int64 {
+// collect returns the metrics of the rig's reader named name.
+func (r *otelRig) collect(t *testing.T, name string) []metricdata.Metrics {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, r.reader.Collect(t.Context(), &rm))
-	var sum int64
+	var out []metricdata.Metrics
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
+			if m.Name == name {
+				out = append(out, m)
 			}
-			data, ok := m.Data.(metricdata.Sum[int64])
-			require.True(t, ok, "%s is an int64 sum", name)
-			for _, p := range data.DataPoints {
-				if hasAll(p.Attributes, want) {
-					sum += p.Value
-				}
+		}
+	}
+	return out
+}
+
+// counter sums an Int64 counter's points whose attributes include want.
+func (r *otelRig) counter(t *testing.T, name string, want ...attribute.KeyValue) int64 {
+	t.Helper()
+	var sum int64
+	for _, m := range r.collect(t, name) {
+		data, ok := m.Data.(metricdata.Sum[int64])
+		require.True(t, ok, "%s is an int64 sum", name)
+		for _, p := range data.DataPoints {
+			if hasAll(p.Attributes, want) {
+				sum += p.Value
 			}
 		}
 	}
@@ -140,20 +149,13 @@ func (r *otelRig) counter(t *testing.T, name string, want ...attribute.KeyValue)
 // include want.
 func (r *otelRig) histogramCount(t *testing.T, name string, want ...attribute.KeyValue) uint64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.reader.Collect(t.Context(), &rm))
 	var n uint64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			data, ok := m.Data.(metricdata.Histogram[float64])
-			require.True(t, ok, "%s is a float64 histogram", name)
-			for _, p := range data.DataPoints {
-				if hasAll(p.Attributes, want) {
-					n += p.Count
-				}
+	for _, m := range r.collect(t, name) {
+		data, ok := m.Data.(metricdata.Histogram[float64])
+		require.True(t, ok, "%s is a float64 histogram", name)
+		for _, p := range data.DataPoints {
+			if hasAll(p.Attributes, want) {
+				n += p.Count
 			}
 		}
 	}
@@ -163,22 +165,15 @@ func (r *otelRig) histogramCount(t *testing.T, name string, want ...attribute.Ke
 // gauge returns the last value of an observable gauge, as a float.
 func (r *otelRig) gauge(t *testing.T, name string) (float64, bool) {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.reader.Collect(t.Context(), &rm))
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
+	for _, m := range r.collect(t, name) {
+		switch d := m.Data.(type) {
+		case metricdata.Gauge[float64]:
+			if len(d.DataPoints) > 0 {
+				return d.DataPoints[0].Value, true
 			}
-			switch d := m.Data.(type) {
-			case metricdata.Gauge[float64]:
-				if len(d.DataPoints) > 0 {
-					return d.DataPoints[0].Value, true
-				}
-			case metricdata.Gauge[int64]:
-				if len(d.DataPoints) > 0 {
-					return float64(d.DataPoints[0].Value), true
-				}
+		case metricdata.Gauge[int64]:
+			if len(d.DataPoints) > 0 {
+				return float64(d.DataPoints[0].Value), true
 			}
 		}
 	}
