@@ -41,6 +41,8 @@ type envOptions struct {
 	// middleware to the queue.
 	client     []prio.Option
 	middleware []rivertype.Middleware
+	// maxWorkers is River's MaxWorkers for the queue (default 8).
+	maxWorkers int
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -72,8 +74,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	require.NoError(t, err)
 	workers := river.NewWorkers()
 	require.NoError(t, river.AddWorkerSafely(workers, w))
+	if o.maxWorkers == 0 {
+		o.maxWorkers = 8
+	}
 	e.queue, err = river.NewClient(riverpgxv5.New(e.pool), &river.Config{
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}},
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.maxWorkers}},
 		Workers:              workers,
 		FetchCooldown:        10 * time.Millisecond,
 		FetchPollInterval:    50 * time.Millisecond,

@@ -59,14 +59,30 @@ type Config struct {
 	// ClockMargin is added to every recorded send time, for the clock
 	// difference between the machines that work the queue (default 2 s).
 	ClockMargin time.Duration
+	// Concurrency, if positive, is the most Create calls the worker makes
+	// at once; jobs River hands it beyond that wait for a call to end.
+	// River fetches new jobs only when one of its MaxWorkers slots frees,
+	// so with MaxWorkers equal to the calls wanted, every fetch's round trip
+	// to PostgreSQL leaves a slot idle. Set MaxWorkers higher (QueueConfig
+	// gives twice Concurrency) and the next jobs are already held when a
+	// call ends. The wait counts in the attempt's send window.
+	Concurrency int
 	// Logger, if set, receives one line per attempt that does not settle
 	// the booking.
 	Logger *slog.Logger
 }
 
-// PoolSize is the number of connections the pool of a River client working
-// this many jobs at once should allow: each attempt uses a connection for
-// its send bound and another for its settling transaction, and River holds
+// QueueConfig is the River queue configuration for a worker with the given
+// Concurrency: MaxWorkers twice that, so that the jobs for the next calls
+// are fetched while the current ones run (see Config.Concurrency).
+func QueueConfig(concurrency int) river.QueueConfig {
+	return river.QueueConfig{MaxWorkers: 2 * max(concurrency, 1)}
+}
+
+// PoolSize is the number of connections the pool of a River client making
+// this many Create calls at once (Config.Concurrency, or River's MaxWorkers
+// without it) should allow: each attempt uses a connection for its send
+// bound and another for its settling transaction, and River holds
 // some of its own (a listener, the producer, the completer). pgxpool's
 // default, four or the number of CPUs, makes attempts queue for
 // connections.
@@ -76,6 +92,9 @@ func PoolSize(maxWorkers int) int32 { return int32(2*maxWorkers + 8) }
 type Worker struct {
 	river.WorkerDefaults[CreateOrderArgs]
 	cfg Config
+	// calls holds a token per Create call in progress, when
+	// Config.Concurrency bounds them.
+	calls chan struct{}
 }
 
 // NewWorker checks cfg and returns the worker.
@@ -86,6 +105,9 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if cfg.SendWindow < 0 || cfg.SettleWindow < 0 || cfg.ClockMargin < 0 {
 		return nil, errors.New("prioqueue: Config durations must not be negative")
 	}
+	if cfg.Concurrency < 0 {
+		return nil, errors.New("prioqueue: Config.Concurrency must not be negative")
+	}
 	if cfg.SendWindow == 0 {
 		cfg.SendWindow = DefaultSendWindow
 	}
@@ -95,7 +117,11 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if cfg.ClockMargin == 0 {
 		cfg.ClockMargin = DefaultClockMargin
 	}
-	return &Worker{cfg: cfg}, nil
+	w := &Worker{cfg: cfg}
+	if cfg.Concurrency > 0 {
+		w.calls = make(chan struct{}, cfg.Concurrency)
+	}
+	return w, nil
 }
 
 // Timeout is the longest an attempt runs: the send window plus the settle
@@ -112,6 +138,10 @@ type jobMeta struct {
 
 // Work makes one attempt at the booking.
 func (w *Worker) Work(ctx context.Context, job *river.Job[CreateOrderArgs]) error {
+	// No send of this attempt leaves after the deadline. If the attempt
+	// dies, River records the failure or the rescue, and the next attempt
+	// bounds this one's sends from that record (previousSends).
+	deadline := time.Now().Add(w.cfg.SendWindow)
 	var meta jobMeta
 	if len(job.Metadata) > 0 {
 		if err := json.Unmarshal(job.Metadata, &meta); err != nil {
@@ -139,10 +169,15 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[CreateOrderArgs]) erro
 	// below until it is decidable).
 	prev := w.previousSends(job, meta)
 
-	// No send of this attempt leaves after the deadline. If the attempt
-	// dies, River records the failure or the rescue, and the next attempt
-	// bounds this one's sends from that record (previousSends).
-	deadline := time.Now().Add(w.cfg.SendWindow)
+	if w.calls != nil {
+		select {
+		case w.calls <- struct{}{}:
+			defer func() { <-w.calls }()
+		case <-ctx.Done():
+			// Nothing was sent: River records the error and tries again.
+			return fmt.Errorf("prioqueue: job %d: waiting for a call slot: %w", job.ID, context.Cause(ctx))
+		}
+	}
 	callCtx, cancel := context.WithDeadline(ctx, deadline)
 	req := args.Order
 	var info prio.CallInfo

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,6 +247,51 @@ func TestAnEarlierAttemptsSendIsWaitedFor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConcurrencyBoundsTheCalls holds more jobs than the worker may book at
+// once: no more than Config.Concurrency create requests reach Prio at a
+// time, and every job is booked.
+func TestConcurrencyBoundsTheCalls(t *testing.T) {
+	t.Parallel()
+	counter := &inflightCounter{next: http.DefaultTransport, hold: 30 * time.Millisecond}
+	e := newEnv(t, envOptions{
+		maxWorkers: 8,
+		config:     func(c *prioqueue.Config) { c.Concurrency = 2 },
+		client:     []prio.Option{prio.WithHTTPClient(&http.Client{Transport: counter})},
+	})
+	const jobs = 12
+	for i := range jobs {
+		_, err := e.queue.Insert(t.Context(), args(t, request(fmt.Sprintf("BOUND-%02d", i))), nil)
+		require.NoError(t, err)
+	}
+	for i := range jobs {
+		s := e.waitSettled(t, fmt.Sprintf("BOUND-%02d", i), 30*time.Second)
+		require.True(t, s.Result.Booked(), "%+v", s.Result)
+	}
+	assert.Equal(t, int64(jobs), counter.total.Load(), "create requests")
+	assert.Equal(t, int64(2), counter.max.Load(), "create requests at Prio at once")
+}
+
+// inflightCounter counts the create requests in flight, holding each for a
+// while so that concurrent ones overlap.
+type inflightCounter struct {
+	next            http.RoundTripper
+	hold            time.Duration
+	now, max, total atomic.Int64
+}
+
+func (c *inflightCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/orders") {
+		return c.next.RoundTrip(r)
+	}
+	c.total.Add(1)
+	n := c.now.Add(1)
+	defer c.now.Add(-1)
+	for m := c.max.Load(); n > m && !c.max.CompareAndSwap(m, n); m = c.max.Load() {
+	}
+	time.Sleep(c.hold)
+	return c.next.RoundTrip(r)
 }
 
 func TestNewCreateOrderArgs(t *testing.T) {

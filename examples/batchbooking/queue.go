@@ -54,6 +54,7 @@ func runQueue(ctx context.Context, c config, t *target, in io.Reader, f format, 
 	w, err := prioqueue.NewWorker(prioqueue.Config{
 		Client: t.client, DB: pool,
 		SendWindow: c.sendWindow, SettleWindow: queueSettleWindow,
+		Concurrency: c.concurrency,
 	})
 	if err != nil {
 		return fail(err)
@@ -70,7 +71,7 @@ func runQueue(ctx context.Context, c config, t *target, in io.Reader, f format, 
 		return fail(err)
 	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.concurrency}},
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: prioqueue.QueueConfig(c.concurrency)},
 		Workers:              workers,
 		FetchCooldown:        time.Millisecond,
 		FetchPollInterval:    200 * time.Millisecond,

@@ -51,10 +51,11 @@ func newShop(ctx context.Context, pool *pgxpool.Pool, client *prio.Client, worke
 	}
 	s := &shop{pool: pool, client: client}
 	w, err := prioqueue.NewWorker(prioqueue.Config{
-		Client:    client,
-		DB:        pool,
-		OnSettled: s.settled,
-		Logger:    logger,
+		Client:      client,
+		DB:          pool,
+		OnSettled:   s.settled,
+		Logger:      logger,
+		Concurrency: workers,
 	})
 	if err != nil {
 		return nil, err
@@ -64,7 +65,7 @@ func newShop(ctx context.Context, pool *pgxpool.Pool, client *prio.Client, worke
 		return nil, err
 	}
 	s.queue, err = river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: prioqueue.QueueConfig(workers)},
 		Workers:              ws,
 		JobTimeout:           w.Timeout(nil),
 		RescueStuckJobsAfter: w.Timeout(nil) + time.Minute,
