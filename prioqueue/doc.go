@@ -69,7 +69,21 @@
 // its attempt can no longer send. Lowering the send window while attempts
 // with the old one may still run weakens the bound for their failures.
 //
-// Give the pgx pool PoolSize(maxWorkers) connections.
+// # Throughput
+//
+// River fetches jobs only when one of a queue's MaxWorkers slots frees, and
+// a fetch is a round trip to PostgreSQL and a commit: with MaxWorkers equal
+// to the calls wanted at once, each slot waits idle for it. Set
+// Config.Concurrency to the Create calls wanted at once and the queue to
+// QueueConfig(concurrency) (twice as many slots): the extra jobs are held,
+// waiting for a call to end, so the next booking starts as soon as one
+// finishes. Give the pgx pool PoolSize(concurrency) connections:
+//
+//	w, _ := prioqueue.NewWorker(prioqueue.Config{Client: client, DB: pool, Concurrency: 8})
+//	river.NewClient(riverpgxv5.New(pool), &river.Config{
+//		Queues:  map[string]river.QueueConfig{river.QueueDefault: prioqueue.QueueConfig(8)},
+//		Workers: workers, JobTimeout: w.Timeout(nil), RescueStuckJobsAfter: w.Timeout(nil) + time.Minute,
+//	})
 //
 // # Results
 //
