@@ -396,6 +396,7 @@ type callRun struct {
 	wait      time.Duration
 	place     guardPlace   // the current send's place in the 4XX guard
 	tracker   *sendTracker // what countSends learns of the current send
+	prepared  *sendCount   // the current send's trace hooks, for its first RoundTrip
 	body      []byte       // the request body, for a re-send after a token refresh
 	stop      string       // why the loop stopped on a retryable outcome
 	budgetOut bool
@@ -459,7 +460,9 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 	})
 
 	// A shallow copy: the header map is copied before each send
-	// (beforeSend), so the caller's request is never changed.
+	// (beforeSend), so the caller's request is never changed; only a call
+	// of the service layer, which hands over a request nobody else holds,
+	// lets its first send use the map as it is.
 	out := req.WithContext(ctx)
 	out.Body, out.GetBody, out.ContentLength = nil, nil, 0
 	rreq := &retryablehttp.Request{Request: out}
@@ -492,10 +495,16 @@ func readRequestBody(req *http.Request) ([]byte, error) {
 // beforeSend numbers each send of the loop in App-Attempt and adds
 // App-Reference. The header map is copied first: the previous send's
 // request (or the caller's) shares it and net/http may still be writing
-// that one.
+// that one. The first send of a request the call owns (callState.ownsRequest)
+// shares its map with nobody and keeps it.
 func beforeSend(_ retryablehttp.Logger, req *http.Request, i int) {
 	r := runFrom(req.Context())
-	req.Header = req.Header.Clone()
+	if r == nil || i > 0 || !r.cs.ownsRequest || req.Header == nil {
+		req.Header = req.Header.Clone()
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+	}
 	if r == nil {
 		return
 	}
