@@ -48,6 +48,9 @@ type callState struct {
 	// call by the generated client and nobody else holds it, so its first
 	// send may write its headers without copying the map first.
 	ownsRequest bool
+	// tel is the operation's telemetry (nil: off, or looked up by
+	// operation).
+	tel *opTelemetry
 
 	// run is the retry loop's state while the doer's Do runs: the one
 	// per-call object the layers under the generated client share through

@@ -138,8 +138,9 @@ type call struct {
 	sends     int
 	lookups   int
 	lastState *callState
-	span      trace.Span // nil unless tracing
-	ended     bool       // endCall ran
+	span      trace.Span   // nil unless tracing
+	tel       *opTelemetry // nil until opTel
+	ended     bool         // endCall ran
 }
 
 func (c *Client) newCall(operation string, opts []CallOption) (*call, error) {
@@ -159,7 +160,7 @@ func (c *Client) newCall(operation string, opts []CallOption) (*call, error) {
 // and returns the response or the transport's error. fn is the generated
 // client method.
 func (k *call) send(ctx context.Context, fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (*http.Response, error) {
-	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt, followUp: k.followUp, body: k.body, ownsRequest: true}
+	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt, followUp: k.followUp, body: k.body, ownsRequest: true, tel: k.opTel()}
 	k.lastState = cs
 	ctx = withCallState(k.startCall(ctx), cs)
 	editors := []generated.RequestEditorFn{func(_ context.Context, req *http.Request) error {

@@ -330,7 +330,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		run.lastDoubt = tr.written.Load() && !provenUnsent(err)
 		run.anyDoubt = run.anyDoubt || run.lastDoubt
 		run.d.logSend(ctx, run, req, 0, err, time.Since(start))
-		run.d.tel.endSend(span, run.cs.operation, req.Method, 0, "", err)
+		run.d.tel.endSend(span, run.cs.tel, run.cs.operation, req.Method, 0, "", err)
 		return nil, err
 	}
 
@@ -350,7 +350,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp.Request = req
 	}
 	run.d.logSend(ctx, run, req, status, nil, time.Since(start))
-	run.d.tel.endSend(span, run.cs.operation, req.Method, status, ref, nil)
+	run.d.tel.endSend(span, run.cs.tel, run.cs.operation, req.Method, status, ref, nil)
 	return resp, nil
 }
 
