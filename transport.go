@@ -302,6 +302,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	actx, span := run.d.tel.startSend(actx, req, run.attempt)
 
 	out := req.WithContext(actx)
+	run.sendReq = out
 	if run.cs.stopOnDoubt {
 		// net/http re-sends on its own only a request it can rewind. A
 		// stop-on-doubt call (Create Order) must never be re-sent behind
