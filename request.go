@@ -327,6 +327,9 @@ func paginate[T any](fetch func(page int) ([]T, int, error)) iter.Seq2[*T, error
 // isJSON reports whether a Content-Type is JSON (application/json or any
 // +json type).
 func isJSON(ct string) bool {
+	if ct == "application/json" {
+		return true // Prio's own, without parsing it
+	}
 	mt := mediaType(ct)
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
