@@ -383,7 +383,7 @@ func bufferBody(resp *http.Response, cancel context.CancelFunc) (b []byte, strea
 			return nil, false, fmt.Errorf("reading the response body: %w", err)
 		}
 		orig.Close()
-		resp.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b}
+		resp.Body = newBufferedBody(b)
 		return b, false, nil
 	}
 	b, err = io.ReadAll(io.LimitReader(orig, maxBufferedBody+1))
@@ -396,15 +396,23 @@ func bufferBody(resp *http.Response, cancel context.CancelFunc) (b []byte, strea
 		return b, true, nil
 	}
 	orig.Close()
-	resp.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b}
+	resp.Body = newBufferedBody(b)
 	return b, false, nil
 }
 
 // bufferedBody is a response body already in memory. Bytes lets the
 // decoder use it without copying it again.
 type bufferedBody struct {
-	*bytes.Reader
+	bytes.Reader
 	b []byte
+}
+
+// newBufferedBody returns a body reading b, reader and all in one
+// allocation.
+func newBufferedBody(b []byte) *bufferedBody {
+	bb := &bufferedBody{b: b}
+	bb.Reset(b)
+	return bb
 }
 
 func (*bufferedBody) Close() error { return nil }
