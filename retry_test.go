@@ -632,6 +632,21 @@ func TestAttemptTimeout(t *testing.T) {
 			assert.Equal(t, 45*time.Second, time.Since(start))
 		})
 	})
+	t.Run("caller deadline after the send's timeout", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Second)
+			defer cancel()
+			wire := &fakeWire{answer: hang}
+			cs := &callState{operation: "createOrder", booking: true, stopOnDoubt: true}
+			start := time.Now()
+			_, err := doerOver(wire, testPolicy()).Do(newCall(ctx, t, http.MethodPost, "k", `{}`, cs))
+			assert.ErrorIs(t, err, errAttemptTimeout, "the send's own 60 s ended it")
+			assert.NotErrorIs(t, err, context.DeadlineExceeded)
+			assert.Equal(t, 1, wire.count())
+			assert.Equal(t, 60*time.Second, time.Since(start))
+		})
+	})
 	t.Run("per-call policy", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {

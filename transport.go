@@ -283,7 +283,11 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if timeout > 0 {
-		actx, cancel = context.WithTimeout(ctx, timeout)
+		// A caller's deadline that comes first ends the send before its
+		// own timeout could: no timer of the send's own is needed then.
+		if dl, ok := ctx.Deadline(); !ok || dl.After(time.Now().Add(timeout)) {
+			actx, cancel = context.WithTimeout(ctx, timeout)
+		}
 	}
 	streaming := false // a large body keeps the send's context until closed
 	defer func() {
