@@ -219,6 +219,21 @@ type authTransport struct {
 	tokens  *tokenCache
 	fetcher *tokenFetcher
 	apiKey  secret
+	// header is the Authorization value of the latest token, made once
+	// per token rather than once per send.
+	header atomic.Pointer[bearerHeader]
+}
+
+type bearerHeader struct{ token, value string }
+
+// bearer returns "Bearer " and token.
+func (a *authTransport) bearer(token string) string {
+	if h := a.header.Load(); h != nil && h.token == token {
+		return h.value
+	}
+	h := &bearerHeader{token: token, value: "Bearer " + token}
+	a.header.Store(h)
+	return h.value
 }
 
 func newAuthTransport(next http.RoundTripper, base *url.URL, cfg *config, secrets *secretSet) *authTransport {
@@ -296,14 +311,19 @@ func replayBody(req *http.Request) (io.ReadCloser, bool) {
 	return nil, false
 }
 
-// authorize returns a copy of req with the bearer token and API key. The
-// key goes into the copy's URL only, so no error built from the caller's
-// request can show it. The copy is shallow: the header map is this send's
-// own (the loop copies it before every send, a redirect hop and the re-send
-// after a 401 get theirs), so the token is written into it.
+// authorize returns req with the bearer token and API key: a copy of it,
+// or, for the request attemptTransport made for the current send (which
+// nothing above it reads), req itself. The key goes into that request's URL
+// only, so no error built from the caller's request can show it. The copy
+// is shallow: the header map is this send's own (the loop copies it before
+// every re-send, a redirect hop and the re-send after a 401 get theirs, and
+// a first send's belongs to its call), so the token is written into it.
 func (a *authTransport) authorize(req *http.Request, token string) *http.Request {
-	r := new(http.Request)
-	*r = *req
+	r := req
+	if run := runFrom(req.Context()); run == nil || run.sendReq != req {
+		r = new(http.Request)
+		*r = *req
+	}
 	if r.Header == nil {
 		r.Header = http.Header{}
 	}
@@ -315,7 +335,7 @@ func (a *authTransport) authorize(req *http.Request, token string) *http.Request
 		// down cannot be rewound: the failure comes back to Create instead.
 		r.GetBody = nil
 	}
-	r.Header.Set("Authorization", "Bearer "+token)
+	r.Header.Set("Authorization", a.bearer(token))
 	if k := a.apiKey.value(); k != "" {
 		u := *req.URL
 		r.URL = &u

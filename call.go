@@ -44,14 +44,41 @@ type callState struct {
 	// body is the request body the call encoded, handed to the doer so
 	// that it is not read and copied again (nil: the doer reads it).
 	body []byte
+	// ownsRequest: the request handed to the doer was built for this
+	// call by the generated client and nobody else holds it, so the doer
+	// uses it without a copy and its first send writes its headers without
+	// copying the map first.
+	ownsRequest bool
+	// tel is the operation's telemetry (nil: off, or looked up by
+	// operation).
+	tel *opTelemetry
 
 	// run is the retry loop's state while the doer's Do runs: the one
 	// per-call object the layers under the generated client share through
 	// the context, so that no send adds a context value of its own.
 	run callRun
 
+	// first holds the first send's tracker and trace hooks; later sends
+	// (retries, redirect hops) allocate theirs (nextSend).
+	first     sendCount
+	firstUsed bool
+
 	mu   sync.Mutex
 	info CallInfo
+}
+
+// nextSend returns the tracker and trace hooks of a new send of the call,
+// its own: an event that arrives late for an earlier send lands in that
+// send's, never in this one's.
+func (cs *callState) nextSend() *sendCount {
+	st := &cs.first
+	if cs.firstUsed {
+		st = &sendCount{}
+	}
+	cs.firstUsed = true
+	st.cs, st.tr = cs, &st.own
+	st.hook()
+	return st
 }
 
 type callStateKey struct{}

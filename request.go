@@ -138,8 +138,10 @@ type call struct {
 	sends     int
 	lookups   int
 	lastState *callState
-	span      trace.Span // nil unless tracing
-	ended     bool       // endCall ran
+	span      trace.Span                   // nil unless tracing
+	tel       *opTelemetry                 // nil until opTel
+	editors   [1]generated.RequestEditorFn // editRequest, once set
+	ended     bool                         // endCall ran
 }
 
 func (c *Client) newCall(operation string, opts []CallOption) (*call, error) {
@@ -159,29 +161,35 @@ func (c *Client) newCall(operation string, opts []CallOption) (*call, error) {
 // and returns the response or the transport's error. fn is the generated
 // client method.
 func (k *call) send(ctx context.Context, fn func(ctx context.Context, editors ...generated.RequestEditorFn) (*http.Response, error)) (*http.Response, error) {
-	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt, followUp: k.followUp, body: k.body}
+	cs := &callState{operation: k.operation, booking: k.booking, policy: k.opts.policy, stopOnDoubt: k.doubt, followUp: k.followUp, body: k.body, ownsRequest: true, tel: k.opTel()}
 	k.lastState = cs
 	ctx = withCallState(k.startCall(ctx), cs)
-	editors := []generated.RequestEditorFn{func(_ context.Context, req *http.Request) error {
-		if k.key != "" {
-			req.Header.Set(keyHeader, k.key) // the transport adds App-Reference
-		}
-		for name, vs := range k.opts.headers {
-			for _, v := range vs {
-				req.Header.Add(name, v)
-			}
-		}
-		if !k.opts.since.IsZero() {
-			req.Header.Set("If-Modified-Since", k.opts.since.UTC().Format(http.TimeFormat))
-		}
-		if k.opts.accept != "" {
-			req.Header.Set("Accept", k.opts.accept)
-		}
-		return nil
-	}}
-	resp, err := fn(ctx, editors...)
+	if k.editors[0] == nil {
+		k.editors[0] = k.editRequest // made once per call, whatever its rounds
+	}
+	resp, err := fn(ctx, k.editors[:]...)
 	k.sends += cs.snapshot().Sends
 	return resp, err
+}
+
+// editRequest is the request editor of the call's requests: its key and
+// the headers its options ask for.
+func (k *call) editRequest(_ context.Context, req *http.Request) error {
+	if k.key != "" {
+		req.Header.Set(keyHeader, k.key) // the transport adds App-Reference
+	}
+	for name, vs := range k.opts.headers {
+		for _, v := range vs {
+			req.Header.Add(name, v)
+		}
+	}
+	if !k.opts.since.IsZero() {
+		req.Header.Set("If-Modified-Since", k.opts.since.UTC().Format(http.TimeFormat))
+	}
+	if k.opts.accept != "" {
+		req.Header.Set("Accept", k.opts.accept)
+	}
+	return nil
 }
 
 // info is what the call reports: totals over every round.
@@ -326,6 +334,9 @@ func paginate[T any](fetch func(page int) ([]T, int, error)) iter.Seq2[*T, error
 // isJSON reports whether a Content-Type is JSON (application/json or any
 // +json type).
 func isJSON(ct string) bool {
+	if ct == "application/json" {
+		return true // Prio's own, without parsing it
+	}
 	mt := mediaType(ct)
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }

@@ -394,10 +394,12 @@ type callRun struct {
 	lastDoubt bool // the latest send may have been acted on
 	anyDoubt  bool // some send may have been acted on
 	wait      time.Duration
-	place     guardPlace   // the current send's place in the 4XX guard
-	tracker   *sendTracker // what countSends learns of the current send
-	body      []byte       // the request body, for a re-send after a token refresh
-	stop      string       // why the loop stopped on a retryable outcome
+	place     guardPlace    // the current send's place in the 4XX guard
+	tracker   *sendTracker  // what countSends learns of the current send
+	prepared  *sendCount    // the current send's trace hooks, for its first RoundTrip
+	sendReq   *http.Request // the request attemptTransport made for the current send
+	body      []byte        // the request body, for a re-send after a token refresh
+	stop      string        // why the loop stopped on a retryable outcome
 	budgetOut bool
 }
 
@@ -459,8 +461,13 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 	})
 
 	// A shallow copy: the header map is copied before each send
-	// (beforeSend), so the caller's request is never changed.
-	out := req.WithContext(ctx)
+	// (beforeSend), so the caller's request is never changed. A call of
+	// the service layer hands over a request nobody else holds: the loop
+	// uses it as it is, and its first send keeps its header map.
+	out := req
+	if !cs.ownsRequest || ctx != req.Context() {
+		out = req.WithContext(ctx)
+	}
 	out.Body, out.GetBody, out.ContentLength = nil, nil, 0
 	rreq := &retryablehttp.Request{Request: out}
 	var raw any // a nil []byte would not be a nil body
@@ -492,10 +499,16 @@ func readRequestBody(req *http.Request) ([]byte, error) {
 // beforeSend numbers each send of the loop in App-Attempt and adds
 // App-Reference. The header map is copied first: the previous send's
 // request (or the caller's) shares it and net/http may still be writing
-// that one.
+// that one. The first send of a request the call owns (callState.ownsRequest)
+// shares its map with nobody and keeps it.
 func beforeSend(_ retryablehttp.Logger, req *http.Request, i int) {
 	r := runFrom(req.Context())
-	req.Header = req.Header.Clone()
+	if r == nil || i > 0 || !r.cs.ownsRequest || req.Header == nil {
+		req.Header = req.Header.Clone()
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+	}
 	if r == nil {
 		return
 	}

@@ -632,6 +632,21 @@ func TestAttemptTimeout(t *testing.T) {
 			assert.Equal(t, 45*time.Second, time.Since(start))
 		})
 	})
+	t.Run("caller deadline after the send's timeout", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Second)
+			defer cancel()
+			wire := &fakeWire{answer: hang}
+			cs := &callState{operation: "createOrder", booking: true, stopOnDoubt: true}
+			start := time.Now()
+			_, err := doerOver(wire, testPolicy()).Do(newCall(ctx, t, http.MethodPost, "k", `{}`, cs))
+			assert.ErrorIs(t, err, errAttemptTimeout, "the send's own 60 s ended it")
+			assert.NotErrorIs(t, err, context.DeadlineExceeded)
+			assert.Equal(t, 1, wire.count())
+			assert.Equal(t, 60*time.Second, time.Since(start))
+		})
+	})
 	t.Run("per-call policy", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
@@ -982,4 +997,35 @@ func FuzzErrorReference(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = errorReference(b)
 	})
+}
+
+// TestOwnedRequestHeaders: a request the service layer hands over keeps
+// its header map for the first send, and every re-send still writes its
+// own copy, so a send's headers never change under net/http.
+func TestOwnedRequestHeaders(t *testing.T) {
+	t.Parallel()
+	var maps []http.Header
+	var mu sync.Mutex
+	wire := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		mu.Lock()
+		maps = append(maps, req.Header)
+		n := len(maps)
+		mu.Unlock()
+		if n == 1 {
+			return wireReply(req, 503, `{}`), nil
+		}
+		return wireReply(req, 201, `{}`), nil
+	})
+	p := testPolicy()
+	p.BaseDelay, p.MaxDelay = 0, 0
+	d := doerOver(wire, p)
+	cs := &callState{operation: "createOrder", ownsRequest: true}
+	req := newCall(t.Context(), t, http.MethodPost, "k-owned", `{}`, cs)
+	resp, err := d.Do(req)
+	require.NoError(t, err)
+	bodyString(t, resp)
+	require.Len(t, maps, 2)
+	assert.Equal(t, "1", maps[0].Get(attemptHeader), "the first send's headers, unchanged by the re-send")
+	assert.Equal(t, "2", maps[1].Get(attemptHeader))
+	assert.Equal(t, "1", req.Header.Get(attemptHeader), "the first send wrote into the handed-over map")
 }

@@ -63,8 +63,85 @@ type telemetry struct {
 	prop   propagation.TextMapPropagator
 	m      *instruments // nil: no metrics
 
-	mu    sync.Mutex
-	names map[string]string // span names by operation
+	// ops holds each operation's opTelemetry, made on its first call.
+	ops  sync.Map // operation -> *opTelemetry
+	mu   sync.Mutex
+	nops int // entries in ops, at most maxCachedSets
+}
+
+// opTelemetry is what one operation's calls and sends record with, made
+// once per operation so that a call builds no name and no attribute set
+// and takes no lock: the call span's name and the attribute sets of the
+// call's and its sends' measurements.
+type opTelemetry struct {
+	operation string
+	spanName  string
+	op        measurement    // prio.operation
+	outcomes  [3]measurement // prio.operation and prio.outcome, by outcomeIndex
+
+	mu     sync.Mutex
+	sends  sync.Map // sendSetKey -> measurement
+	nsends int      // entries in sends, at most maxCachedSets
+}
+
+// sendSetKey is one combination of a send's measurement attributes besides
+// the operation.
+type sendSetKey struct {
+	method, errorType string
+	status            int
+}
+
+// outcomeIndex numbers the outcome classes for opTelemetry.outcomes.
+func outcomeIndex(outcome string) int {
+	switch outcome {
+	case outcomeOK:
+		return 0
+	case outcomeRefused:
+		return 1
+	}
+	return 2
+}
+
+// forOp returns the operation's opTelemetry; t must be on (tracing or
+// metrics).
+func (t *telemetry) forOp(op string) *opTelemetry {
+	if v, ok := t.ops.Load(op); ok {
+		return v.(*opTelemetry)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v, ok := t.ops.Load(op); ok {
+		return v.(*opTelemetry)
+	}
+	o := &opTelemetry{operation: op, spanName: "prio." + op}
+	if t.m != nil {
+		o.op = t.m.attrs(setKey{operation: op})
+		for _, oc := range [...]string{outcomeOK, outcomeRefused, outcomeUnknown} {
+			o.outcomes[outcomeIndex(oc)] = t.m.attrs(setKey{operation: op, outcome: oc})
+		}
+	}
+	if t.nops < maxCachedSets {
+		// Operations are the SDK's own names: the bound is not reached.
+		t.ops.Store(op, o)
+		t.nops++
+	}
+	return o
+}
+
+// send returns the attribute set of a send's measurement.
+func (o *opTelemetry) send(in *instruments, k sendSetKey) measurement {
+	if v, ok := o.sends.Load(k); ok {
+		return v.(measurement)
+	}
+	m := in.attrs(setKey{operation: o.operation, method: k.method, status: k.status, errorType: k.errorType})
+	o.mu.Lock()
+	if o.nsends < maxCachedSets {
+		if _, loaded := o.sends.LoadOrStore(k, m); !loaded {
+			o.nsends++
+		}
+	}
+	o.mu.Unlock()
+	return m
 }
 
 type instruments struct {
@@ -228,21 +305,15 @@ var (
 	sendSpanStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 )
 
-// spanName returns "prio.<operation>", made once per operation.
-func (t *telemetry) spanName(op string) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if n, ok := t.names[op]; ok {
-		return n
+// opTel returns the call's opTelemetry (nil with telemetry off), looked
+// up once per call.
+func (k *call) opTel() *opTelemetry {
+	if k.tel == nil {
+		if t := k.c.doer.tel; t.tracing() || t.metrics() {
+			k.tel = t.forOp(k.operation)
+		}
 	}
-	n := "prio." + op
-	if t.names == nil {
-		t.names = map[string]string{}
-	}
-	if len(t.names) < maxCachedSets {
-		t.names[op] = n
-	}
-	return n
+	return k.tel
 }
 
 // startCall starts the call's span, once, and returns ctx carrying it.
@@ -252,7 +323,7 @@ func (k *call) startCall(ctx context.Context) context.Context {
 	if !t.tracing() || k.span != nil {
 		return ctx
 	}
-	ctx, k.span = t.tracer.Start(ctx, t.spanName(k.operation), callSpanStart...)
+	ctx, k.span = t.tracer.Start(ctx, k.opTel().spanName, callSpanStart...)
 	return ctx
 }
 
@@ -265,8 +336,8 @@ func (k *call) endCall(inf CallInfo, outcome string) {
 	t := k.c.doer.tel
 	if t.metrics() {
 		ctx := context.Background()
-		op := t.m.attrs(setKey{operation: k.operation})
-		withOutcome := t.m.attrs(setKey{operation: k.operation, outcome: outcome})
+		o := k.opTel()
+		op, withOutcome := o.op, o.outcomes[outcomeIndex(outcome)]
 		t.m.calls.Add(ctx, 1, withOutcome.add...)
 		if inf.Sends > 0 {
 			t.m.sends.Add(ctx, int64(inf.Sends), op.add...)
@@ -310,14 +381,17 @@ func (k *call) endCall(inf CallInfo, outcome string) {
 
 // sendSpan is one send's client span; the zero value records nothing.
 type sendSpan struct {
-	span  trace.Span
-	start time.Time
+	span    trace.Span
+	start   time.Time
+	req     *http.Request
+	attempt int
 }
 
-// startSend starts the span of one send under the call's span, following
-// the HTTP client conventions, and writes the W3C trace context into the
-// send's headers (req's header map belongs to this send: beforeSend
-// copied it). It returns the context the send runs in.
+// startSend starts the span of one send under the call's span and writes
+// the W3C trace context into the send's headers (req's header map belongs
+// to this send: beforeSend copied it, or the call owns it). It returns the
+// context the send runs in. The span's attributes, which follow the HTTP
+// client conventions, are set when it ends, in one go.
 func (t *telemetry) startSend(ctx context.Context, req *http.Request, attempt int) (context.Context, sendSpan) {
 	if !t.tracing() && !t.metrics() {
 		return ctx, sendSpan{}
@@ -326,52 +400,61 @@ func (t *telemetry) startSend(ctx context.Context, req *http.Request, attempt in
 	if !t.tracing() {
 		return ctx, s
 	}
-	attrs := []attribute.KeyValue{
-		attribute.String("http.request.method", req.Method),
-		attribute.String("server.address", req.URL.Hostname()),
-		attribute.String("url.full", redactURL(req.URL)),
-		attrAttempt.Int(attempt),
-	}
-	if p := serverPort(req.URL); p > 0 {
-		attrs = append(attrs, attribute.Int("server.port", p))
-	}
-	if attempt > 1 {
-		attrs = append(attrs, attribute.Int("http.request.resend_count", attempt-1))
-	}
+	s.req, s.attempt = req, attempt
 	ctx, s.span = t.tracer.Start(ctx, req.Method, sendSpanStart...)
-	s.span.SetAttributes(attrs...)
 	t.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	return ctx, s
 }
 
 // endSend records the send's answer (status 0 with err for none) and
-// Prio's error_reference when the answer carried one.
-func (t *telemetry) endSend(s sendSpan, operation, method string, status int, ref string, err error) {
+// Prio's error_reference when the answer carried one. o is the call's
+// opTelemetry (nil: looked up by operation).
+func (t *telemetry) endSend(s sendSpan, o *opTelemetry, operation, method string, status int, ref string, err error) {
 	if s.start.IsZero() {
 		return
 	}
 	if t.metrics() {
-		k := setKey{operation: operation, method: method, status: status}
+		if o == nil {
+			o = t.forOp(operation)
+		}
+		k := sendSetKey{method: method, status: status}
 		if status == 0 {
 			k.errorType = errorType(err)
 		}
-		t.m.sendDuration.Record(context.Background(), time.Since(s.start).Seconds(), t.m.attrs(k).rec...)
+		t.m.sendDuration.Record(context.Background(), time.Since(s.start).Seconds(), o.send(t.m, k).rec...)
 	}
 	if s.span == nil {
 		return
 	}
+	req := s.req
+	attrs := make([]attribute.KeyValue, 0, 9)
+	attrs = append(attrs,
+		attribute.String("http.request.method", req.Method),
+		attribute.String("server.address", req.URL.Hostname()),
+		attribute.String("url.full", redactURL(req.URL)),
+		attrAttempt.Int(s.attempt),
+	)
+	if p := serverPort(req.URL); p > 0 {
+		attrs = append(attrs, attribute.Int("server.port", p))
+	}
+	if s.attempt > 1 {
+		attrs = append(attrs, attribute.Int("http.request.resend_count", s.attempt-1))
+	}
 	switch {
 	case err != nil:
-		s.span.SetAttributes(attribute.String("error.type", errorType(err)))
+		attrs = append(attrs, attribute.String("error.type", errorType(err)))
+		s.span.SetAttributes(attrs...)
 		s.span.SetStatus(codes.Error, errorType(err))
 	case status >= 400:
-		s.span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("error.type", strconv.Itoa(status)))
+		attrs = append(attrs, attribute.Int("http.response.status_code", status), attribute.String("error.type", strconv.Itoa(status)))
 		if ref != "" {
-			s.span.SetAttributes(attrErrorReference.String(ref))
+			attrs = append(attrs, attrErrorReference.String(ref))
 		}
+		s.span.SetAttributes(attrs...)
 		s.span.SetStatus(codes.Error, "")
 	default:
-		s.span.SetAttributes(attribute.Int("http.response.status_code", status))
+		attrs = append(attrs, attribute.Int("http.response.status_code", status))
+		s.span.SetAttributes(attrs...)
 	}
 	s.span.End()
 }

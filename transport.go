@@ -71,6 +71,13 @@ type sendTracker struct {
 // re-send cannot happen.) A request the transport gave up on before
 // writing it (dial error, refused connection, TLS failure) is not a send.
 //
+// Each RoundTrip has hooks of its own. attemptTransport prepares them for
+// the first RoundTrip of its send and puts them in the send's context,
+// which it makes anyway (the per-send timeout), so that RoundTrip needs no
+// copy of the request; another RoundTrip of the same send (the re-send
+// after a 401) gets fresh hooks and retires the prepared ones, so no event
+// is counted twice.
+//
 // Under a RoundTripper that is not net/http's (no trace event fires), each
 // RoundTrip counts as one send unless its error proves nothing left.
 func countSends(rt http.RoundTripper) http.RoundTripper { return &sendCounter{next: rt} }
@@ -80,17 +87,29 @@ type sendCounter struct{ next http.RoundTripper }
 func (c *sendCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	cs := callStateFrom(ctx)
-	var tr *sendTracker
-	if cs != nil {
-		tr = cs.run.tracker
-	}
-	if cs == nil && tr == nil {
+	if cs == nil {
 		return c.next.RoundTrip(req)
 	}
-	st := &sendCount{cs: cs, tr: tr}
-	st.trace.GetConn = st.gotConn
-	st.trace.WroteRequest = st.wroteRequest
-	resp, err := c.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, &st.trace)))
+	var st *sendCount
+	if p := cs.run.prepared; p != nil && httptrace.ContextClientTrace(ctx) == &p.trace {
+		if !p.claimed {
+			// The send's first RoundTrip: its hooks are already in ctx.
+			p.claimed = true
+			st = p
+		} else {
+			// A later RoundTrip of the same send: the prepared hooks
+			// still fire (a trace added below calls those above it), so
+			// they stop counting. Their RoundTrip has returned with an
+			// answer and was counted.
+			p.retire()
+		}
+	}
+	if st == nil {
+		st = &sendCount{cs: cs, tr: cs.run.tracker}
+		st.hook()
+		req = req.WithContext(httptrace.WithClientTrace(ctx, &st.trace))
+	}
+	resp, err := c.next.RoundTrip(req)
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -111,11 +130,30 @@ type sendCount struct {
 	cs    *callState
 	tr    *sendTracker
 	trace httptrace.ClientTrace
+	// claimed: a RoundTrip took these prepared hooks (read and written on
+	// the caller's goroutine only).
+	claimed bool
+	// own is the send's tracker when attemptTransport prepared the hooks.
+	own sendTracker
 
 	mu      sync.Mutex
+	retired bool // a later RoundTrip of the send has hooks of its own
 	traced  bool // net/http's transport took the request
 	writes  int  // WroteRequest events without error
 	counted int  // sends recorded
+}
+
+// hook points the trace's hooks at st.
+func (st *sendCount) hook() {
+	st.trace.GetConn = st.gotConn
+	st.trace.WroteRequest = st.wroteRequest
+}
+
+// retire makes st's hooks ignore every later event.
+func (st *sendCount) retire() {
+	st.mu.Lock()
+	st.retired = true
+	st.mu.Unlock()
 }
 
 func (st *sendCount) gotConn(string) {
@@ -131,6 +169,9 @@ func (st *sendCount) wroteRequest(info httptrace.WroteRequestInfo) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.retired {
+		return
+	}
 	st.writes++
 	if st.writes > st.counted {
 		st.recordLocked()
@@ -242,7 +283,11 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if timeout > 0 {
-		actx, cancel = context.WithTimeout(ctx, timeout)
+		// A caller's deadline that comes first ends the send before its
+		// own timeout could: no timer of the send's own is needed then.
+		if dl, ok := ctx.Deadline(); !ok || dl.After(time.Now().Add(timeout)) {
+			actx, cancel = context.WithTimeout(ctx, timeout)
+		}
 	}
 	streaming := false // a large body keeps the send's context until closed
 	defer func() {
@@ -250,12 +295,18 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			cancel()
 		}
 	}()
-	tr := &sendTracker{}
-	run.tracker = tr
+	// The send's tracker and the hooks of its first RoundTrip in one
+	// object, the first send's inside the call's state. Its trace joins
+	// the send's context, so countSends need not copy the request.
+	st := run.cs.nextSend()
+	tr := st.tr
+	run.tracker, run.prepared = tr, st
+	actx = httptrace.WithClientTrace(actx, &st.trace)
 	start := time.Now()
 	actx, span := run.d.tel.startSend(actx, req, run.attempt)
 
 	out := req.WithContext(actx)
+	run.sendReq = out
 	if run.cs.stopOnDoubt {
 		// net/http re-sends on its own only a request it can rewind. A
 		// stop-on-doubt call (Create Order) must never be re-sent behind
@@ -284,7 +335,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		run.lastDoubt = tr.written.Load() && !provenUnsent(err)
 		run.anyDoubt = run.anyDoubt || run.lastDoubt
 		run.d.logSend(ctx, run, req, 0, err, time.Since(start))
-		run.d.tel.endSend(span, run.cs.operation, req.Method, 0, "", err)
+		run.d.tel.endSend(span, run.cs.tel, run.cs.operation, req.Method, 0, "", err)
 		return nil, err
 	}
 
@@ -304,7 +355,7 @@ func (a *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp.Request = req
 	}
 	run.d.logSend(ctx, run, req, status, nil, time.Since(start))
-	run.d.tel.endSend(span, run.cs.operation, req.Method, status, ref, nil)
+	run.d.tel.endSend(span, run.cs.tel, run.cs.operation, req.Method, status, ref, nil)
 	return resp, nil
 }
 
@@ -336,7 +387,7 @@ func bufferBody(resp *http.Response, cancel context.CancelFunc) (b []byte, strea
 			return nil, false, fmt.Errorf("reading the response body: %w", err)
 		}
 		orig.Close()
-		resp.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b}
+		resp.Body = newBufferedBody(b)
 		return b, false, nil
 	}
 	b, err = io.ReadAll(io.LimitReader(orig, maxBufferedBody+1))
@@ -349,15 +400,23 @@ func bufferBody(resp *http.Response, cancel context.CancelFunc) (b []byte, strea
 		return b, true, nil
 	}
 	orig.Close()
-	resp.Body = &bufferedBody{Reader: bytes.NewReader(b), b: b}
+	resp.Body = newBufferedBody(b)
 	return b, false, nil
 }
 
 // bufferedBody is a response body already in memory. Bytes lets the
 // decoder use it without copying it again.
 type bufferedBody struct {
-	*bytes.Reader
+	bytes.Reader
 	b []byte
+}
+
+// newBufferedBody returns a body reading b, reader and all in one
+// allocation.
+func newBufferedBody(b []byte) *bufferedBody {
+	bb := &bufferedBody{b: b}
+	bb.Reset(b)
+	return bb
 }
 
 func (*bufferedBody) Close() error { return nil }

@@ -500,3 +500,126 @@ func TestSendContextLifetime(t *testing.T) {
 		assert.Error(t, sendCtx.Err(), "closing the body ends the send")
 	}
 }
+
+// tracedWire plays net/http's transport for countSends: it fires the trace
+// hooks it finds in the request's context (connection taken, request
+// written) and then answers with reply, and it keeps every trace it saw.
+type tracedWire struct {
+	mu     sync.Mutex
+	traces []*httptrace.ClientTrace
+	reply  func(n int, req *http.Request) (*http.Response, error)
+}
+
+func (w *tracedWire) RoundTrip(req *http.Request) (*http.Response, error) {
+	tr := httptrace.ContextClientTrace(req.Context())
+	w.mu.Lock()
+	w.traces = append(w.traces, tr)
+	n := len(w.traces)
+	w.mu.Unlock()
+	if tr != nil {
+		tr.GetConn(req.URL.Host)
+		tr.WroteRequest(httptrace.WroteRequestInfo{})
+	}
+	return w.reply(n, req)
+}
+
+// resend401 re-sends once after a 401 on a copy of the request, in the
+// same send of the loop, as authTransport does.
+type resend401 struct{ next http.RoundTripper }
+
+func (a resend401) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := a.next.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	discardBody(resp.Body)
+	return a.next.RoundTrip(req.Clone(req.Context()))
+}
+
+// TestPreparedSendHooks covers the trace hooks attemptTransport puts in
+// each send's context for countSends: the first RoundTrip of a send uses
+// them without a copy of the request, and they keep every rule of the
+// hooks countSends makes itself.
+func TestPreparedSendHooks(t *testing.T) {
+	t.Parallel()
+	t.Run("a booking written then reset is in doubt", func(t *testing.T) {
+		t.Parallel()
+		w := &tracedWire{reply: func(int, *http.Request) (*http.Response, error) { return nil, syscall.ECONNRESET }}
+		d := newDoer(countSends(w), socketPolicy(), nil, redactor{})
+		cs := &callState{operation: "createOrder", booking: true, stopOnDoubt: true}
+		resp, err := d.Do(newCall(t.Context(), t, http.MethodPost, "k-reset", `{"ref":"r"}`, cs))
+		assert.Nil(t, resp)
+		var te *TransportError
+		require.ErrorAs(t, err, &te)
+		assert.True(t, te.InDoubt, "written, then reset: it may have reached Prio")
+		assert.Equal(t, 1, te.Info.Sends)
+		require.Len(t, w.traces, 1, "stop on doubt: no second send")
+		assert.Same(t, &cs.first.trace, w.traces[0], "the first send ran on the call's prepared hooks")
+	})
+	t.Run("a booking never written is not in doubt", func(t *testing.T) {
+		t.Parallel()
+		w := &tracedWire{}
+		w.reply = func(int, *http.Request) (*http.Response, error) {
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		}
+		// No write event: a dial that failed.
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			w.mu.Lock()
+			w.traces = append(w.traces, httptrace.ContextClientTrace(req.Context()))
+			w.mu.Unlock()
+			return w.reply(0, req)
+		})
+		p := socketPolicy()
+		p.MaxSends = 1
+		d := newDoer(countSends(rt), p, nil, redactor{})
+		cs := &callState{operation: "createOrder", booking: true, stopOnDoubt: true}
+		_, err := d.Do(newCall(t.Context(), t, http.MethodPost, "k-dial", `{"ref":"r"}`, cs))
+		var te *TransportError
+		require.ErrorAs(t, err, &te)
+		assert.False(t, te.InDoubt)
+		assert.Equal(t, 0, te.Info.Sends)
+	})
+	t.Run("each retry has hooks of its own", func(t *testing.T) {
+		t.Parallel()
+		w := &tracedWire{reply: func(n int, req *http.Request) (*http.Response, error) {
+			if n == 1 {
+				return wireReply(req, http.StatusServiceUnavailable, `{}`), nil
+			}
+			return wireReply(req, http.StatusOK, `{}`), nil
+		}}
+		d := newDoer(countSends(w), socketPolicy(), nil, redactor{})
+		cs := &callState{operation: "getOrder"}
+		resp, err := d.Do(newCall(t.Context(), t, http.MethodGet, "", "", cs))
+		require.NoError(t, err)
+		bodyString(t, resp)
+		require.Len(t, w.traces, 2)
+		assert.Same(t, &cs.first.trace, w.traces[0])
+		assert.NotSame(t, w.traces[0], w.traces[1], "a late event of the first send cannot land in the second's")
+		assert.Equal(t, 2, cs.snapshot().Sends)
+		// A late event of the first send lands in the first send's counter.
+		w.traces[0].WroteRequest(httptrace.WroteRequestInfo{})
+		cs.first.mu.Lock()
+		defer cs.first.mu.Unlock()
+		assert.Equal(t, 2, cs.first.writes)
+	})
+	t.Run("the re-send after a 401 is counted once", func(t *testing.T) {
+		t.Parallel()
+		w := &tracedWire{reply: func(n int, req *http.Request) (*http.Response, error) {
+			if n == 1 {
+				return wireReply(req, http.StatusUnauthorized, `{}`), nil
+			}
+			return wireReply(req, http.StatusCreated, `{}`), nil
+		}}
+		d := newDoer(resend401{countSends(w)}, socketPolicy(), nil, redactor{})
+		cs := &callState{operation: "createOrder", booking: true, stopOnDoubt: true}
+		resp, err := d.Do(newCall(t.Context(), t, http.MethodPost, "k-401", `{"ref":"r"}`, cs))
+		require.NoError(t, err)
+		bodyString(t, resp)
+		require.Len(t, w.traces, 2)
+		assert.Same(t, &cs.first.trace, w.traces[0])
+		assert.Equal(t, 2, cs.snapshot().Sends, "two requests left, each counted once")
+		// A late event of the 401's request changes nothing.
+		w.traces[0].WroteRequest(httptrace.WroteRequestInfo{})
+		assert.Equal(t, 2, cs.snapshot().Sends)
+	})
+}
