@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -24,12 +25,18 @@ import (
 	"github.com/priosdk/prio-go/priotest"
 )
 
-// benchRows is the size of one booking run; benchPerWorker the jobs one
-// queue worker (one River client, as on one machine) works at once.
-const (
-	benchRows      = 2000
-	benchPerWorker = 8
-)
+// benchRows is the size of one booking run (BENCH_ROWS overrides it);
+// benchPerWorker the Create calls one queue worker (one River client, as on
+// one machine) makes at once.
+var benchRows = 2000
+
+const benchPerWorker = 8
+
+func init() {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROWS")); err == nil && n > 0 {
+		benchRows = n
+	}
+}
 
 // BenchmarkThroughput books benchRows new orders per run on one in-process
 // sandbox: with the SQLite batch runner at 32 rows in flight, and through
