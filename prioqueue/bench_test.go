@@ -235,19 +235,7 @@ func benchQueue(b *testing.B, url string, sandbox *priotest.Server, prefix strin
 			params = params[:0]
 		}
 	}
-	for {
-		var done int
-		if err := admin.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state = 'completed'`).Scan(&done); err != nil {
-			b.Fatal(err)
-		}
-		if done == benchRows {
-			break
-		}
-		if time.Since(start) > 5*time.Minute {
-			b.Fatalf("%d of %d jobs completed after 5 minutes", done, benchRows)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCompleted(b, admin, start)
 	el := time.Since(start)
 	for _, rc := range clients {
 		stop, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -255,4 +243,120 @@ func benchQueue(b *testing.B, url string, sandbox *priotest.Server, prefix strin
 		cancel()
 	}
 	return el
+}
+
+// BenchmarkRiverAlone is the queue's ceiling on this machine: River
+// working benchRows jobs of a worker that does nothing, with 1 and 4
+// clients of benchPerWorker slots, on the same durable PostgreSQL. Its time
+// runs from the clients' start (the jobs are inserted before it) to the
+// last job recorded completed.
+//
+//	go test -run '^$' -bench RiverAlone -benchtime 3x ./prioqueue
+func BenchmarkRiverAlone(b *testing.B) {
+	srv, err := pgtest.Start(b.Context(), pgtest.Options{Durable: os.Getenv("BENCH_PG_FAST") == ""})
+	if err != nil {
+		b.Skip(err)
+	}
+	b.Cleanup(func() { _ = srv.Close() })
+	for _, clients := range []int{1, 4} {
+		b.Run(fmt.Sprintf("clients-%d", clients), func(b *testing.B) {
+			var rates []float64
+			for range b.N {
+				url, err := srv.CreateDatabase(b.Context())
+				if err != nil {
+					b.Fatal(err)
+				}
+				rates = append(rates, float64(benchRows)/benchNoop(b, url, clients).Seconds())
+			}
+			b.ReportMetric(median(rates), "jobs/s")
+		})
+	}
+}
+
+type noopArgs struct {
+	N int `json:"n"`
+}
+
+func (noopArgs) Kind() string { return "prioqueue_bench_noop" }
+
+type noopWorker struct {
+	river.WorkerDefaults[noopArgs]
+}
+
+func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil }
+
+func benchNoop(b *testing.B, url string, clients int) time.Duration {
+	ctx := b.Context()
+	admin, err := pgxpool.New(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close()
+	if err := prioqueue.Migrate(ctx, admin); err != nil {
+		b.Fatal(err)
+	}
+	var rcs []*river.Client[pgx.Tx]
+	for range clients {
+		pcfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pcfg.MaxConns = prioqueue.PoolSize(benchPerWorker)
+		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pool.Close()
+		ws := river.NewWorkers()
+		river.AddWorker(ws, noopWorker{})
+		rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+			Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: benchPerWorker}},
+			Workers:           ws,
+			FetchCooldown:     time.Millisecond,
+			FetchPollInterval: 200 * time.Millisecond,
+			Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rcs = append(rcs, rc)
+	}
+	params := make([]river.InsertManyParams, benchRows)
+	for i := range params {
+		params[i] = river.InsertManyParams{Args: noopArgs{N: i}}
+	}
+	if _, err := rcs[0].InsertMany(ctx, params); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for _, rc := range rcs {
+		if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitCompleted(b, admin, start)
+	el := time.Since(start)
+	for _, rc := range rcs {
+		stop, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = rc.Stop(stop)
+		cancel()
+	}
+	return el
+}
+
+// waitCompleted returns once benchRows jobs are recorded completed.
+func waitCompleted(b *testing.B, admin *pgxpool.Pool, start time.Time) {
+	for {
+		var done int
+		if err := admin.QueryRow(b.Context(), `SELECT count(*) FROM river_job WHERE state = 'completed'`).Scan(&done); err != nil {
+			b.Fatal(err)
+		}
+		if done == benchRows {
+			return
+		}
+		if time.Since(start) > 5*time.Minute {
+			b.Fatalf("%d of %d jobs completed after 5 minutes", done, benchRows)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
