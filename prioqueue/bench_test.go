@@ -168,60 +168,35 @@ func benchInput(prefix string) iter.Seq2[batch.Row, error] {
 // is opened before its clock starts.
 func benchQueue(b *testing.B, url string, sandbox *priotest.Server, prefix string, workers int, ahead bool) time.Duration {
 	ctx := b.Context()
-	admin, err := pgxpool.New(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
+	admin := benchAdmin(b, url)
 	defer admin.Close()
-	if err := prioqueue.Migrate(ctx, admin); err != nil {
-		b.Fatal(err)
+	queue := river.QueueConfig{MaxWorkers: benchPerWorker}
+	if ahead {
+		queue = prioqueue.QueueConfig(benchPerWorker)
 	}
-	var clients []*river.Client[pgx.Tx]
-	for range workers {
-		pcfg, err := pgxpool.ParseConfig(url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		queue := river.QueueConfig{MaxWorkers: benchPerWorker}
-		cfg := prioqueue.Config{Client: benchClient(b, sandbox)}
+	clients, stop := benchClients(b, url, workers, queue, func(pool *pgxpool.Pool) (*river.Workers, time.Duration) {
+		cfg := prioqueue.Config{Client: benchClient(b, sandbox), DB: pool}
 		if ahead {
-			queue = prioqueue.QueueConfig(benchPerWorker)
 			cfg.Concurrency = benchPerWorker
 		}
-		pcfg.MaxConns = prioqueue.PoolSize(queue.MaxWorkers)
-		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer pool.Close()
-		cfg.DB = pool
 		w, err := prioqueue.NewWorker(cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
 		ws := river.NewWorkers()
 		river.AddWorker(ws, w)
-		rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-			Queues:               map[string]river.QueueConfig{river.QueueDefault: queue},
-			Workers:              ws,
-			FetchCooldown:        time.Millisecond,
-			FetchPollInterval:    200 * time.Millisecond,
-			JobTimeout:           w.Timeout(nil),
-			RescueStuckJobsAfter: w.Timeout(nil) + time.Minute,
-			Logger:               slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		clients = append(clients, rc)
-	}
-	for _, rc := range clients {
-		if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
-			b.Fatal(err)
-		}
-	}
+		return ws, w.Timeout(nil)
+	})
+	defer stop()
+	startClients(b, clients)
 	start := time.Now()
 	params := make([]river.InsertManyParams, 0, 500)
+	insert := func() {
+		if _, err := clients[0].InsertMany(ctx, params); err != nil {
+			b.Fatal(err)
+		}
+		params = params[:0]
+	}
 	for row := range benchInput(prefix) {
 		a, err := prioqueue.NewCreateOrderArgs(priotest.DefaultDistributorID, row.Request)
 		if err != nil {
@@ -229,20 +204,85 @@ func benchQueue(b *testing.B, url string, sandbox *priotest.Server, prefix strin
 		}
 		params = append(params, river.InsertManyParams{Args: a})
 		if len(params) == cap(params) {
-			if _, err := clients[0].InsertMany(ctx, params); err != nil {
-				b.Fatal(err)
-			}
-			params = params[:0]
+			insert()
 		}
 	}
-	waitCompleted(b, admin, start)
-	el := time.Since(start)
-	for _, rc := range clients {
-		stop, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_ = rc.Stop(stop)
-		cancel()
+	if len(params) > 0 {
+		insert()
 	}
-	return el
+	waitCompleted(b, admin, start)
+	return time.Since(start)
+}
+
+// benchAdmin opens a pool on url with River's tables migrated.
+func benchAdmin(b *testing.B, url string) *pgxpool.Pool {
+	admin, err := pgxpool.New(b.Context(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := prioqueue.Migrate(b.Context(), admin); err != nil {
+		admin.Close()
+		b.Fatal(err)
+	}
+	return admin
+}
+
+// benchClients makes n River clients on url (not started), each with a
+// pool of its own sized for queue and the workers work makes on it; a
+// positive job timeout is set with a rescue a minute after it. stop stops
+// the clients and closes their pools.
+func benchClients(b *testing.B, url string, n int, queue river.QueueConfig, work func(*pgxpool.Pool) (*river.Workers, time.Duration)) (clients []*river.Client[pgx.Tx], stop func()) {
+	var pools []*pgxpool.Pool
+	stop = func() {
+		for _, rc := range clients {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = rc.Stop(ctx)
+			cancel()
+		}
+		for _, p := range pools {
+			p.Close()
+		}
+	}
+	for range n {
+		pcfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			stop()
+			b.Fatal(err)
+		}
+		pcfg.MaxConns = prioqueue.PoolSize(queue.MaxWorkers)
+		pool, err := pgxpool.NewWithConfig(b.Context(), pcfg)
+		if err != nil {
+			stop()
+			b.Fatal(err)
+		}
+		pools = append(pools, pool)
+		ws, timeout := work(pool)
+		cfg := &river.Config{
+			Queues:            map[string]river.QueueConfig{river.QueueDefault: queue},
+			Workers:           ws,
+			FetchCooldown:     time.Millisecond,
+			FetchPollInterval: 200 * time.Millisecond,
+			Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		}
+		if timeout > 0 {
+			cfg.JobTimeout, cfg.RescueStuckJobsAfter = timeout, timeout+time.Minute
+		}
+		rc, err := river.NewClient(riverpgxv5.New(pool), cfg)
+		if err != nil {
+			stop()
+			b.Fatal(err)
+		}
+		clients = append(clients, rc)
+	}
+	return clients, stop
+}
+
+func startClients(b *testing.B, clients []*river.Client[pgx.Tx]) {
+	for _, rc := range clients {
+		if err := rc.Start(context.WithoutCancel(b.Context())); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkRiverAlone is the queue's ceiling on this machine: River
@@ -286,62 +326,25 @@ type noopWorker struct {
 func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil }
 
 func benchNoop(b *testing.B, url string, clients int) time.Duration {
-	ctx := b.Context()
-	admin, err := pgxpool.New(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
+	admin := benchAdmin(b, url)
 	defer admin.Close()
-	if err := prioqueue.Migrate(ctx, admin); err != nil {
-		b.Fatal(err)
-	}
-	var rcs []*river.Client[pgx.Tx]
-	for range clients {
-		pcfg, err := pgxpool.ParseConfig(url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pcfg.MaxConns = prioqueue.PoolSize(benchPerWorker)
-		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer pool.Close()
+	rcs, stop := benchClients(b, url, clients, river.QueueConfig{MaxWorkers: benchPerWorker}, func(*pgxpool.Pool) (*river.Workers, time.Duration) {
 		ws := river.NewWorkers()
 		river.AddWorker(ws, noopWorker{})
-		rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-			Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: benchPerWorker}},
-			Workers:           ws,
-			FetchCooldown:     time.Millisecond,
-			FetchPollInterval: 200 * time.Millisecond,
-			Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		rcs = append(rcs, rc)
-	}
+		return ws, 0
+	})
+	defer stop()
 	params := make([]river.InsertManyParams, benchRows)
 	for i := range params {
 		params[i] = river.InsertManyParams{Args: noopArgs{N: i}}
 	}
-	if _, err := rcs[0].InsertMany(ctx, params); err != nil {
+	if _, err := rcs[0].InsertMany(b.Context(), params); err != nil {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	for _, rc := range rcs {
-		if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
-			b.Fatal(err)
-		}
-	}
+	startClients(b, rcs)
 	waitCompleted(b, admin, start)
-	el := time.Since(start)
-	for _, rc := range rcs {
-		stop, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_ = rc.Stop(stop)
-		cancel()
-	}
-	return el
+	return time.Since(start)
 }
 
 // waitCompleted returns once benchRows jobs are recorded completed.
