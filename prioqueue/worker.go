@@ -172,7 +172,6 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[CreateOrderArgs]) erro
 	if w.calls != nil {
 		select {
 		case w.calls <- struct{}{}:
-			defer func() { <-w.calls }()
 		case <-ctx.Done():
 			// Nothing was sent: River records the error and tries again.
 			return fmt.Errorf("prioqueue: job %d: waiting for a call slot: %w", job.ID, context.Cause(ctx))
@@ -185,7 +184,13 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[CreateOrderArgs]) erro
 	if !prev.IsZero() || job.Attempt > 1 {
 		opts = append(opts, prio.WithPreviousAttempt(prev))
 	}
-	order, err := w.cfg.Client.Orders.Create(callCtx, &req, opts...)
+	order, err := func() (*prio.Order, error) {
+		if w.calls != nil {
+			// The slot is the call's: recording its result takes none.
+			defer func() { <-w.calls }()
+		}
+		return w.cfg.Client.Orders.Create(callCtx, &req, opts...)
+	}()
 	cancel()
 	end := time.Now()
 	outcome, retryAt := prio.OutcomeOf(err)
