@@ -299,10 +299,10 @@ func outcomeClass(err error) string {
 	return outcomeUnknown
 }
 
-// Span start options, made once: passed as slices, they allocate nothing.
+// Span start options, made once.
 var (
 	callSpanStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
-	sendSpanStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	sendSpanKind  = trace.WithSpanKind(trace.SpanKindClient)
 )
 
 // opTel returns the call's opTelemetry (nil with telemetry off), looked
@@ -381,17 +381,16 @@ func (k *call) endCall(inf CallInfo, outcome string) {
 
 // sendSpan is one send's client span; the zero value records nothing.
 type sendSpan struct {
-	span    trace.Span
-	start   time.Time
-	req     *http.Request
-	attempt int
+	span  trace.Span
+	start time.Time
 }
 
 // startSend starts the span of one send under the call's span and writes
 // the W3C trace context into the send's headers (req's header map belongs
 // to this send: beforeSend copied it, or the call owns it). It returns the
-// context the send runs in. The span's attributes, which follow the HTTP
-// client conventions, are set when it ends, in one go.
+// context the send runs in. The request's attributes of the HTTP client
+// conventions are given at the span's start, where the conventions want
+// them (a sampler decides on them); the answer's are set when it ends.
 func (t *telemetry) startSend(ctx context.Context, req *http.Request, attempt int) (context.Context, sendSpan) {
 	if !t.tracing() && !t.metrics() {
 		return ctx, sendSpan{}
@@ -400,8 +399,20 @@ func (t *telemetry) startSend(ctx context.Context, req *http.Request, attempt in
 	if !t.tracing() {
 		return ctx, s
 	}
-	s.req, s.attempt = req, attempt
-	ctx, s.span = t.tracer.Start(ctx, req.Method, sendSpanStart...)
+	attrs := make([]attribute.KeyValue, 0, 6)
+	attrs = append(attrs,
+		attribute.String("http.request.method", req.Method),
+		attribute.String("server.address", req.URL.Hostname()),
+		attribute.String("url.full", redactURL(req.URL)),
+		attrAttempt.Int(attempt),
+	)
+	if p := serverPort(req.URL); p > 0 {
+		attrs = append(attrs, attribute.Int("server.port", p))
+	}
+	if attempt > 1 {
+		attrs = append(attrs, attribute.Int("http.request.resend_count", attempt-1))
+	}
+	ctx, s.span = t.tracer.Start(ctx, req.Method, sendSpanKind, trace.WithAttributes(attrs...))
 	t.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	return ctx, s
 }
@@ -426,35 +437,18 @@ func (t *telemetry) endSend(s sendSpan, o *opTelemetry, operation, method string
 	if s.span == nil {
 		return
 	}
-	req := s.req
-	attrs := make([]attribute.KeyValue, 0, 9)
-	attrs = append(attrs,
-		attribute.String("http.request.method", req.Method),
-		attribute.String("server.address", req.URL.Hostname()),
-		attribute.String("url.full", redactURL(req.URL)),
-		attrAttempt.Int(s.attempt),
-	)
-	if p := serverPort(req.URL); p > 0 {
-		attrs = append(attrs, attribute.Int("server.port", p))
-	}
-	if s.attempt > 1 {
-		attrs = append(attrs, attribute.Int("http.request.resend_count", s.attempt-1))
-	}
 	switch {
 	case err != nil:
-		attrs = append(attrs, attribute.String("error.type", errorType(err)))
-		s.span.SetAttributes(attrs...)
+		s.span.SetAttributes(attribute.String("error.type", errorType(err)))
 		s.span.SetStatus(codes.Error, errorType(err))
 	case status >= 400:
-		attrs = append(attrs, attribute.Int("http.response.status_code", status), attribute.String("error.type", strconv.Itoa(status)))
+		s.span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("error.type", strconv.Itoa(status)))
 		if ref != "" {
-			attrs = append(attrs, attrErrorReference.String(ref))
+			s.span.SetAttributes(attrErrorReference.String(ref))
 		}
-		s.span.SetAttributes(attrs...)
 		s.span.SetStatus(codes.Error, "")
 	default:
-		attrs = append(attrs, attribute.Int("http.response.status_code", status))
-		s.span.SetAttributes(attrs...)
+		s.span.SetAttributes(attribute.Int("http.response.status_code", status))
 	}
 	s.span.End()
 }

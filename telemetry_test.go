@@ -441,3 +441,64 @@ func TestTelemetryCreateRefused(t *testing.T) {
 	assert.Zero(t, r.counter(t, "prio.client.outcome_unknown"))
 	r.assertNoLeaks(t)
 }
+
+// TestSendSpanRequestAttributesAtStart: the HTTP client conventions want a
+// send's request attributes when its span starts, so that a sampler can
+// decide on them.
+func TestSendSpanRequestAttributesAtStart(t *testing.T) {
+	t.Parallel()
+	sampler := &recordingSampler{}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	c := newClient(t, priotest.NewServer(t), prio.WithTracerProvider(tp))
+	_, err := c.Orders.Create(t.Context(), orderFor("otel-sampled", priotest.ProductOpen))
+	require.NoError(t, err)
+
+	sends := sampler.byKind(trace.SpanKindClient)
+	require.NotEmpty(t, sends, "no client span was offered to the sampler")
+	var post map[attribute.Key]attribute.Value
+	for _, a := range sends {
+		if a["http.request.method"].AsString() == http.MethodPost {
+			post = a
+		}
+	}
+	require.NotNil(t, post, "the create request's span had no method at its start: %v", sends)
+	assert.Equal(t, "127.0.0.1", post["server.address"].AsString())
+	assert.NotZero(t, post["server.port"].AsInt64())
+	assert.Contains(t, post["url.full"].AsString(), "/orders")
+	assert.Equal(t, int64(1), post["prio.attempt"].AsInt64())
+}
+
+// recordingSampler samples every span and keeps the attributes each was
+// started with, by span kind.
+type recordingSampler struct {
+	mu    sync.Mutex
+	kinds []trace.SpanKind
+	attrs []map[attribute.Key]attribute.Value
+}
+
+func (s *recordingSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	m := map[attribute.Key]attribute.Value{}
+	for _, kv := range p.Attributes {
+		m[kv.Key] = kv.Value
+	}
+	s.mu.Lock()
+	s.kinds = append(s.kinds, p.Kind)
+	s.attrs = append(s.attrs, m)
+	s.mu.Unlock()
+	return sdktrace.AlwaysSample().ShouldSample(p)
+}
+
+func (s *recordingSampler) Description() string { return "recording" }
+
+func (s *recordingSampler) byKind(k trace.SpanKind) []map[attribute.Key]attribute.Value {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[attribute.Key]attribute.Value
+	for i, kind := range s.kinds {
+		if kind == k {
+			out = append(out, s.attrs[i])
+		}
+	}
+	return out
+}
