@@ -212,6 +212,10 @@ func TestEveryFigure(t *testing.T) {
 	}
 	assert.Positive(t, o.TimeRatio)
 	assert.Positive(t, o.AllocsRatio)
+	assert.Len(t, o.TimeRatioRounds, o.Rounds, "each round's own ratio")
+	// The clients took turns: each made a whole number of turns.
+	assert.Zero(t, o.Baseline.Ops%o.SliceCalls)
+	assert.Zero(t, o.SDK.Ops%o.SliceCalls)
 	assert.Equal(t, o.TimeRatio <= o.TimeGoal, o.TimeGoalMet)
 	require.NotNil(t, o.Telemetry, "the second row: telemetry on")
 	assert.Positive(t, o.Telemetry.SDK.Ops)

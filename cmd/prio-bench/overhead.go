@@ -34,12 +34,15 @@ type OpStats struct {
 }
 
 // Overhead compares sequential Create Order calls through the SDK with the
-// hand-written baseline. Figures are medians over the rounds. Allocation
+// hand-written baseline, the clients taking turns of SliceCalls calls.
+// Per-client figures are medians over the rounds; a ratio is the median of
+// the rounds' ratios, each taken between turns that ran side by side. Allocation
 // counts are process-wide, so both include the in-process server's own
 // allocations for the request; the Extra fields are the SDK's cost above
 // the baseline, which the server's share does not dilute.
 type Overhead struct {
 	Rounds           int       `json:"rounds"`
+	SliceCalls       int       `json:"slice_calls"`
 	RoundSeconds     float64   `json:"round_seconds"`
 	Baseline         OpStats   `json:"baseline"`
 	SDK              OpStats   `json:"sdk"`
@@ -56,6 +59,7 @@ type Overhead struct {
 	AllocsGoalMet    bool      `json:"allocs_goal_met"`
 	BaselineNsRounds []float64 `json:"baseline_ns_per_op_rounds"`
 	SDKNsRounds      []float64 `json:"sdk_ns_per_op_rounds"`
+	TimeRatioRounds  []float64 `json:"time_ratio_rounds"`
 	// Telemetry is the second row: the SDK with a real OpenTelemetry
 	// tracer and meter, in the same alternating rounds.
 	Telemetry *OTelOverhead `json:"telemetry,omitempty"`
@@ -77,6 +81,7 @@ type OTelOverhead struct {
 	TimeGoalMet      bool      `json:"time_goal_met"`
 	AllocsGoalMet    bool      `json:"allocs_goal_met"`
 	NsRounds         []float64 `json:"ns_per_op_rounds"`
+	TimeRatioRounds  []float64 `json:"time_ratio_rounds"`
 }
 
 // maxCallsPerServer bounds the Create calls one sandbox serves, warm-up
@@ -95,37 +100,45 @@ const (
 	kindSDKOTel  clientKind = nameSDKOTel
 )
 
-// withFreshClient starts a sandbox, builds a client of kind for it, runs
-// fn and tears both down.
-func withFreshClient(ctx context.Context, kind clientKind, fn func(c creator) error) error {
+// openClient starts a sandbox and builds a client of kind for it; close
+// tears both down.
+func openClient(ctx context.Context, kind clientKind) (c creator, closeFn func(), err error) {
 	s, err := newServer()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer s.Close()
-	var c creator
 	switch kind {
 	case kindSDK:
 		sc, err := newSDKCreator(s, 64)
 		if err != nil {
-			return err
+			s.Close()
+			return nil, nil, err
 		}
-		c = sc
+		return sc, s.Close, nil
 	case kindSDKOTel:
 		oc, err := newOTelCreator(s, 64)
 		if err != nil {
-			return err
+			s.Close()
+			return nil, nil, err
 		}
-		defer oc.close()
-		c = oc
+		return oc, func() { _ = oc.close(); s.Close() }, nil
 	default:
 		bc, err := newBaselineCreator(ctx, s, 64)
 		if err != nil {
-			return err
+			s.Close()
+			return nil, nil, err
 		}
-		defer bc.close()
-		c = bc
+		return bc, func() { bc.close(); s.Close() }, nil
 	}
+}
+
+// withFreshClient runs fn with a client of kind on a sandbox of its own.
+func withFreshClient(ctx context.Context, kind clientKind, fn func(c creator) error) error {
+	c, closeFn, err := openClient(ctx, kind)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
 	return fn(c)
 }
 
@@ -138,43 +151,39 @@ func order(round int) []clientKind {
 	return []clientKind{kindBaseline, kindSDK}
 }
 
-// overheadOrder is order for the overhead phase, which also measures the
-// SDK with telemetry on: it goes first in every third round, last in the
-// next and between the other two in the one after.
-func overheadOrder(round int) []clientKind {
-	two := order(round)
-	at := round % 3 // the telemetry client's place: 0, 1 or 2
-	out := make([]clientKind, 0, 3)
-	out = append(out, two[:at]...)
-	out = append(out, kindSDKOTel)
-	return append(out, two[at:]...)
-}
+// overheadKinds are the clients of the overhead phase.
+var overheadKinds = []clientKind{kindBaseline, kindSDK, kindSDKOTel}
 
-// measureOverhead alternates rounds of sequential calls, each on a fresh
-// server after a warm-up.
+// sliceCalls is how many sequential calls one client makes before the
+// next one takes its turn: about five milliseconds. The speed of a shared
+// virtual machine moves by a fifth within a second; taking turns this
+// often lets that drift fall on every client alike, where whole rounds of
+// a quarter second each saw one client run on a faster machine than the
+// other.
+const sliceCalls = 16
+
+// measureOverhead runs rounds in which the three clients, each on a fresh
+// sandbox of its own and warmed up, take turns of sliceCalls sequential
+// calls until each has spent cfg.overheadRound calling. The order of the
+// turns rotates, so no client always follows the same one. A ratio is the
+// median over the rounds of that round's ratio; the per-client figures
+// are medians over the rounds.
 func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
 	rounds := map[clientKind][]OpStats{}
 	for r := range cfg.overheadRounds {
-		for _, kind := range overheadOrder(r) {
-			err := withFreshClient(ctx, kind, func(c creator) error {
-				for range cfg.overheadWarmup {
-					if err := c.create(ctx, nextRef("warm")); err != nil {
-						return fmt.Errorf("warm-up: %w", err)
-					}
-				}
-				st, err := sequentialRound(ctx, c, cfg.overheadRound, maxCallsPerServer-cfg.overheadWarmup)
-				rounds[kind] = append(rounds[kind], st)
-				return err
-			})
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", kind, err)
-			}
+		st, err := overheadRound(ctx, cfg, r)
+		if err != nil {
+			return nil, err
+		}
+		for k, s := range st {
+			rounds[k] = append(rounds[k], s)
 		}
 	}
 	bRounds, sRounds := rounds[kindBaseline], rounds[kindSDK]
 	o := &Overhead{
 		Rounds:       cfg.overheadRounds,
 		RoundSeconds: seconds(cfg.overheadRound),
+		SliceCalls:   sliceCalls,
 		Baseline:     medianStats(bRounds),
 		SDK:          medianStats(sRounds),
 		TimeGoal:     goalTimeRatio,
@@ -183,11 +192,12 @@ func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
 	for i := range bRounds {
 		o.BaselineNsRounds = append(o.BaselineNsRounds, float64(int64(bRounds[i].NsPerOp+0.5)))
 		o.SDKNsRounds = append(o.SDKNsRounds, float64(int64(sRounds[i].NsPerOp+0.5)))
+		o.TimeRatioRounds = append(o.TimeRatioRounds, ratio(sRounds[i].NsPerOp, bRounds[i].NsPerOp))
 	}
-	o.TimeRatio = ratio(o.SDK.NsPerOp, o.Baseline.NsPerOp)
-	o.CPURatio = ratio(o.SDK.CPUNsPerOp, o.Baseline.CPUNsPerOp)
-	o.AllocsRatio = ratio(o.SDK.AllocsPerOp, o.Baseline.AllocsPerOp)
-	o.BytesRatio = ratio(o.SDK.BytesPerOp, o.Baseline.BytesPerOp)
+	o.TimeRatio = medianRatio(sRounds, bRounds, func(s OpStats) float64 { return s.NsPerOp })
+	o.CPURatio = medianRatio(sRounds, bRounds, func(s OpStats) float64 { return s.CPUNsPerOp })
+	o.AllocsRatio = medianRatio(sRounds, bRounds, func(s OpStats) float64 { return s.AllocsPerOp })
+	o.BytesRatio = medianRatio(sRounds, bRounds, func(s OpStats) float64 { return s.BytesPerOp })
 	o.ExtraNsPerOp = round1(o.SDK.NsPerOp - o.Baseline.NsPerOp)
 	o.ExtraAllocsPerOp = round1(o.SDK.AllocsPerOp - o.Baseline.AllocsPerOp)
 	o.ExtraBytesPerOp = round1(o.SDK.BytesPerOp - o.Baseline.BytesPerOp)
@@ -195,13 +205,14 @@ func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
 	o.AllocsGoalMet = o.AllocsRatio <= goalAllocsRatio
 	if tRounds := rounds[kindSDKOTel]; len(tRounds) > 0 {
 		t := &OTelOverhead{SDK: medianStats(tRounds), TimeGoal: goalOTelTimeRatio, AllocsGoal: goalOTelAllocsRatio}
-		for _, st := range tRounds {
+		for i, st := range tRounds {
 			t.NsRounds = append(t.NsRounds, float64(int64(st.NsPerOp+0.5)))
+			t.TimeRatioRounds = append(t.TimeRatioRounds, ratio(st.NsPerOp, bRounds[i].NsPerOp))
 		}
-		t.TimeRatio = ratio(t.SDK.NsPerOp, o.Baseline.NsPerOp)
-		t.CPURatio = ratio(t.SDK.CPUNsPerOp, o.Baseline.CPUNsPerOp)
-		t.AllocsRatio = ratio(t.SDK.AllocsPerOp, o.Baseline.AllocsPerOp)
-		t.BytesRatio = ratio(t.SDK.BytesPerOp, o.Baseline.BytesPerOp)
+		t.TimeRatio = medianRatio(tRounds, bRounds, func(s OpStats) float64 { return s.NsPerOp })
+		t.CPURatio = medianRatio(tRounds, bRounds, func(s OpStats) float64 { return s.CPUNsPerOp })
+		t.AllocsRatio = medianRatio(tRounds, bRounds, func(s OpStats) float64 { return s.AllocsPerOp })
+		t.BytesRatio = medianRatio(tRounds, bRounds, func(s OpStats) float64 { return s.BytesPerOp })
 		t.ExtraNsPerOp = round1(t.SDK.NsPerOp - o.Baseline.NsPerOp)
 		t.ExtraAllocsPerOp = round1(t.SDK.AllocsPerOp - o.Baseline.AllocsPerOp)
 		t.TimeGoalMet = t.TimeRatio <= goalOTelTimeRatio
@@ -211,39 +222,102 @@ func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
 	return o, nil
 }
 
-// sequentialRound calls c back to back on one goroutine for d, or until
-// maxCalls calls, and returns the cost per call. Memory statistics are
-// read only at the edges, since reading them stops the world.
-func sequentialRound(ctx context.Context, c creator, d time.Duration, maxCalls int) (OpStats, error) {
+// overheadRound is one round of the overhead phase: every client of
+// overheadKinds on its own fresh sandbox, taking turns.
+func overheadRound(ctx context.Context, cfg config, round int) (map[clientKind]OpStats, error) {
+	clients := make([]creator, len(overheadKinds))
+	for i, kind := range overheadKinds {
+		c, closeFn, err := openClient(ctx, kind)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", kind, err)
+		}
+		defer closeFn()
+		for range cfg.overheadWarmup {
+			if err := c.create(ctx, nextRef("warm")); err != nil {
+				return nil, fmt.Errorf("%s: warm-up: %w", kind, err)
+			}
+		}
+		clients[i] = c
+	}
+	maxCalls := maxCallsPerServer - cfg.overheadWarmup
+	acc := make([]sliceStats, len(clients))
 	runtime.GC()
+	for turn := round; ; turn++ {
+		done := true
+		for j := range clients {
+			i := (turn + j) % len(clients)
+			if acc[i].elapsed >= cfg.overheadRound || acc[i].calls+sliceCalls > maxCalls {
+				continue
+			}
+			done = false
+			if err := acc[i].add(ctx, clients[i], sliceCalls); err != nil {
+				return nil, fmt.Errorf("%s: %w", overheadKinds[i], err)
+			}
+		}
+		if done {
+			break
+		}
+	}
+	out := map[clientKind]OpStats{}
+	for i, kind := range overheadKinds {
+		out[kind] = acc[i].perOp()
+	}
+	return out, nil
+}
+
+// sliceStats adds up one client's turns.
+type sliceStats struct {
+	calls           int
+	elapsed, cpu    time.Duration
+	mallocs, allocB uint64
+}
+
+// add makes n sequential calls with c and adds their cost. Memory
+// statistics are read at the edges of the turn, outside its time: reading
+// them stops the world, and it also flushes every thread's allocation
+// cache, which makes the counts exact for the turn.
+func (a *sliceStats) add(ctx context.Context, c creator, n int) error {
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	cpu0 := processCPU()
 	start := time.Now()
-	deadline := start.Add(d)
-	n := 0
-	for n < maxCalls && time.Now().Before(deadline) {
+	for range n {
 		if err := ctx.Err(); err != nil {
-			return OpStats{}, err
+			return err
 		}
 		if err := c.create(ctx, nextRef("seq")); err != nil {
-			return OpStats{}, err
+			return err
 		}
-		n++
 	}
-	elapsed := time.Since(start)
-	cpu := processCPU() - cpu0
+	a.elapsed += time.Since(start)
+	a.cpu += processCPU() - cpu0
 	runtime.ReadMemStats(&m1)
-	if n == 0 {
-		return OpStats{}, fmt.Errorf("no call completed within %s", d)
-	}
+	a.calls += n
+	a.mallocs += m1.Mallocs - m0.Mallocs
+	a.allocB += m1.TotalAlloc - m0.TotalAlloc
+	return nil
+}
+
+func (a *sliceStats) perOp() OpStats {
+	n := float64(max(a.calls, 1))
 	return OpStats{
-		Ops:         n,
-		NsPerOp:     float64(elapsed.Nanoseconds()) / float64(n),
-		CPUNsPerOp:  float64(cpu.Nanoseconds()) / float64(n),
-		AllocsPerOp: float64(m1.Mallocs-m0.Mallocs) / float64(n),
-		BytesPerOp:  float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n),
-	}, nil
+		Ops:         a.calls,
+		NsPerOp:     float64(a.elapsed.Nanoseconds()) / n,
+		CPUNsPerOp:  float64(a.cpu.Nanoseconds()) / n,
+		AllocsPerOp: float64(a.mallocs) / n,
+		BytesPerOp:  float64(a.allocB) / n,
+	}
+}
+
+// medianRatio is the median over rounds of f(a[i]) / f(b[i]).
+func medianRatio(a, b []OpStats, f func(OpStats) float64) float64 {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if d := f(b[i]); d > 0 {
+			rs = append(rs, f(a[i])/d)
+		}
+	}
+	return round3(median(rs))
 }
 
 // medianStats takes the median of each figure separately; Ops is the total.

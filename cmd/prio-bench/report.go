@@ -80,7 +80,7 @@ func writeTable(w io.Writer, r *Report) error {
 		bw.printf("  %s\n", s)
 	}
 	if o := r.Overhead; o != nil {
-		bw.printf("\n1. Per-call overhead: Create Order, sequential, median of %d rounds of %gs\n", o.Rounds, o.RoundSeconds)
+		bw.printf("\n1. Per-call overhead: Create Order, sequential, median of %d rounds of %gs per client, the clients taking turns of %d calls\n", o.Rounds, o.RoundSeconds, o.SliceCalls)
 		bw.printf("   (CPU time and allocations are process-wide: both rows include the in-process server's)\n")
 		tw := bw.tab()
 		fmt.Fprintf(tw, "\t\tns/op\tCPU ns/op\tallocs/op\tB/op\tcalls\t\n")
@@ -104,6 +104,11 @@ func writeTable(w io.Writer, r *Report) error {
 		if t := o.Telemetry; t != nil {
 			bw.printf("   ns/op per round: %s %s\n", nameSDKOTel, list(t.NsRounds))
 		}
+		bw.printf("   time ratio per round: prio-go %s", ratioList(o.TimeRatioRounds))
+		if t := o.Telemetry; t != nil {
+			bw.printf(", %s %s", nameSDKOTel, ratioList(t.TimeRatioRounds))
+		}
+		bw.printf("\n")
 	}
 	if len(r.Throughput) > 0 {
 		bw.printf("\n2. Throughput: Create Order, orders/s, median of %d rounds of %gs (at most %d calls a round)\n",
@@ -164,6 +169,14 @@ func list(v []float64) string {
 	parts := make([]string, len(v))
 	for i, x := range v {
 		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func ratioList(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.3f", x)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }
