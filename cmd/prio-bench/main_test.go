@@ -271,3 +271,25 @@ func TestRunPrintsJSON(t *testing.T) {
 	assert.Nil(t, rep.Overhead)
 	assert.Nil(t, rep.Outage)
 }
+
+// TestTurnSequenceIsBalanced checks the overhead phase's order of turns:
+// over one cycle, taken round and round, every client follows every other
+// one exactly once and never follows itself.
+func TestTurnSequenceIsBalanced(t *testing.T) {
+	t.Parallel()
+	n := len(overheadKinds)
+	follows := map[[2]int]int{}
+	for k := range turnSequence {
+		prev, next := turnSequence[k], turnSequence[(k+1)%len(turnSequence)]
+		follows[[2]int{prev, next}]++
+	}
+	for a := range n {
+		for b := range n {
+			want := 1
+			if a == b {
+				want = 0
+			}
+			assert.Equal(t, want, follows[[2]int{a, b}], "%s after %s", overheadKinds[b], overheadKinds[a])
+		}
+	}
+}
