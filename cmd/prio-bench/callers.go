@@ -203,6 +203,9 @@ func decodeOrder(resp *http.Response, ref string) error {
 type baselineCreator struct {
 	hc *http.Client
 	t  rawTarget
+	// inject, when set, writes the send's trace context into its headers
+	// (the OpenTelemetry control, otelBaselineCreator).
+	inject func(ctx context.Context, h http.Header)
 }
 
 func newBaselineCreator(ctx context.Context, s *priotest.Server, idlePerHost int) (*baselineCreator, error) {
@@ -224,6 +227,9 @@ func (b *baselineCreator) create(ctx context.Context, ref string) error {
 		return err
 	}
 	b.t.setHeaders(req.Header, ref)
+	if b.inject != nil {
+		b.inject(ctx, req.Header)
+	}
 	resp, err := b.hc.Do(req)
 	if err != nil {
 		return err

@@ -222,6 +222,10 @@ func TestEveryFigure(t *testing.T) {
 	assert.Positive(t, o.Telemetry.TimeRatio)
 	assert.Positive(t, o.Telemetry.SDK.AllocsPerOp)
 	assert.Equal(t, o.Telemetry.TimeRatio <= o.Telemetry.TimeGoal, o.Telemetry.TimeGoalMet)
+	require.NotNil(t, o.TelemetryControl, "the control: OpenTelemetry's own cost")
+	assert.Positive(t, o.TelemetryControl.Client.Ops)
+	assert.Positive(t, o.TelemetryControl.TimeRatio)
+	assert.Positive(t, o.TelemetryControl.Client.AllocsPerOp)
 
 	require.Len(t, rep.Throughput, 2)
 	for _, tp := range rep.Throughput {
@@ -251,7 +255,7 @@ func TestEveryFigure(t *testing.T) {
 
 	var table strings.Builder
 	require.NoError(t, writeTable(&table, rep))
-	for _, want := range []string{"1. Per-call overhead", "prio-go + otel", "2. Throughput", "3. Retry amplification", "4. Recovery", "5. Batch",
+	for _, want := range []string{"1. Per-call overhead", "prio-go + otel", "baseline + otel", "2. Throughput", "3. Retry amplification", "4. Recovery", "5. Batch",
 		nameSDK, nameBaseline, nameRetryable, nameNaive, "sqlite", "memory", "prio-go / baseline"} {
 		assert.Contains(t, table.String(), want)
 	}

@@ -3,6 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -11,8 +20,13 @@ import (
 	"github.com/priosdk/prio-go/priotest"
 )
 
-// nameSDKOTel is the SDK with a real OpenTelemetry tracer and meter.
-const nameSDKOTel = "prio-go + otel"
+// nameSDKOTel is the SDK with a real OpenTelemetry tracer and meter;
+// nameBaselineOTel is the hand-written call doing the same OpenTelemetry
+// work by hand, without the SDK.
+const (
+	nameSDKOTel      = "prio-go + otel"
+	nameBaselineOTel = "baseline + otel"
+)
 
 // discardSpans is an exporter that drops what it is given: the cost
 // measured is the SDK's spans and the OpenTelemetry SDK's batching, not an
@@ -42,5 +56,88 @@ func newOTelCreator(s *priotest.Server, concurrency int) (*otelCreator, error) {
 }
 
 func (o *otelCreator) close() error {
+	return errors.Join(o.tp.Shutdown(context.Background()), o.mp.Shutdown(context.Background()))
+}
+
+// otelBaselineCreator is the control for the telemetry row: the
+// hand-written call, with by hand the OpenTelemetry work the SDK does for
+// a clean Create Order (a call span and a client span with the same
+// attributes, the W3C trace context in the headers, two counters and two
+// histograms with the same attribute sets), on providers made as
+// newOTelCreator makes them. What it costs above the baseline is
+// OpenTelemetry's own price on this machine, which no SDK can go below
+// while recording the same spans and measurements.
+type otelBaselineCreator struct {
+	*baselineCreator
+	tp                         *sdktrace.TracerProvider
+	mp                         *sdkmetric.MeterProvider
+	tracer                     trace.Tracer
+	calls, sends               metric.Int64Counter
+	callDuration, sendDuration metric.Float64Histogram
+	callSet, sendSet, opSet    metric.MeasurementOption
+	sendStart                  []attribute.KeyValue
+}
+
+func newOTelBaselineCreator(ctx context.Context, s *priotest.Server, concurrency int) (*otelBaselineCreator, error) {
+	bc, err := newBaselineCreator(ctx, s, concurrency)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(bc.t.ordersURL)
+	if err != nil {
+		return nil, err
+	}
+	port, _ := strconv.Atoi(u.Port())
+	o := &otelBaselineCreator{
+		baselineCreator: bc,
+		tp:              sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(discardSpans{})),
+		mp:              sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())),
+		sendStart: []attribute.KeyValue{
+			attribute.String("http.request.method", http.MethodPost),
+			attribute.String("server.address", u.Hostname()),
+			attribute.String("url.full", u.String()),
+			attribute.Int("prio.attempt", 1),
+			attribute.Int("server.port", port),
+		},
+	}
+	o.tracer = o.tp.Tracer(instrumentation)
+	m := o.mp.Meter(instrumentation)
+	o.calls, _ = m.Int64Counter("prio.client.calls")
+	o.sends, _ = m.Int64Counter("prio.client.sends")
+	o.callDuration, _ = m.Float64Histogram("prio.client.call.duration")
+	o.sendDuration, _ = m.Float64Histogram("prio.client.send.duration")
+	op := attribute.String("prio.operation", "createOrder")
+	o.opSet = metric.WithAttributeSet(attribute.NewSet(op))
+	o.callSet = metric.WithAttributeSet(attribute.NewSet(op, attribute.String("prio.outcome", "ok")))
+	o.sendSet = metric.WithAttributeSet(attribute.NewSet(op, attribute.String("http.request.method", http.MethodPost),
+		attribute.Int("http.response.status_code", http.StatusCreated)))
+	prop := propagation.TraceContext{}
+	bc.inject = func(ctx context.Context, h http.Header) { prop.Inject(ctx, propagation.HeaderCarrier(h)) }
+	return o, nil
+}
+
+// instrumentation names the control's tracer and meter.
+const instrumentation = "prio-bench/control"
+
+func (o *otelBaselineCreator) create(ctx context.Context, ref string) error {
+	start := time.Now()
+	ctx, call := o.tracer.Start(ctx, "prio.createOrder", trace.WithSpanKind(trace.SpanKindInternal))
+	sctx, send := o.tracer.Start(ctx, http.MethodPost, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(o.sendStart...))
+	err := o.baselineCreator.create(sctx, ref)
+	send.SetAttributes(attribute.Int("http.response.status_code", http.StatusCreated))
+	send.End()
+	o.sendDuration.Record(context.Background(), time.Since(start).Seconds(), o.sendSet)
+	call.SetAttributes(attribute.String("prio.operation", "createOrder"), attribute.Int("prio.sends", 1),
+		attribute.String("prio.outcome", "ok"), attribute.String("prio.idempotency_key", ref),
+		attribute.Int("http.response.status_code", http.StatusCreated))
+	call.End()
+	o.calls.Add(context.Background(), 1, o.callSet)
+	o.sends.Add(context.Background(), 1, o.opSet)
+	o.callDuration.Record(context.Background(), time.Since(start).Seconds(), o.callSet)
+	return err
+}
+
+func (o *otelBaselineCreator) close() error {
+	o.baselineCreator.close()
 	return errors.Join(o.tp.Shutdown(context.Background()), o.mp.Shutdown(context.Background()))
 }

@@ -61,8 +61,23 @@ type Overhead struct {
 	SDKNsRounds      []float64 `json:"sdk_ns_per_op_rounds"`
 	TimeRatioRounds  []float64 `json:"time_ratio_rounds"`
 	// Telemetry is the second row: the SDK with a real OpenTelemetry
-	// tracer and meter, in the same alternating rounds.
+	// tracer and meter, in the same rounds.
 	Telemetry *OTelOverhead `json:"telemetry,omitempty"`
+	// TelemetryControl is the hand-written call doing the same
+	// OpenTelemetry work by hand (otelBaselineCreator), in the same
+	// rounds: OpenTelemetry's own price, which the second row pays too.
+	// It has no goal.
+	TelemetryControl *ControlOverhead `json:"telemetry_control,omitempty"`
+}
+
+// ControlOverhead is a control client's figures against the baseline.
+type ControlOverhead struct {
+	Client          OpStats   `json:"client"`
+	TimeRatio       float64   `json:"time_ratio"`
+	CPURatio        float64   `json:"cpu_ratio"`
+	AllocsRatio     float64   `json:"allocs_ratio"`
+	ExtraNsPerOp    float64   `json:"extra_ns_per_op"`
+	TimeRatioRounds []float64 `json:"time_ratio_rounds"`
 }
 
 // OTelOverhead is the SDK with tracing and metrics on (every span sampled
@@ -98,6 +113,8 @@ const (
 	kindBaseline clientKind = nameBaseline
 	kindSDK      clientKind = nameSDK
 	kindSDKOTel  clientKind = nameSDKOTel
+	// kindBaselineOTel is the overhead phase's control (overhead only).
+	kindBaselineOTel clientKind = nameBaselineOTel
 )
 
 // openClient starts a sandbox and builds a client of kind for it; close
@@ -115,6 +132,13 @@ func openClient(ctx context.Context, kind clientKind) (c creator, closeFn func()
 			return nil, nil, err
 		}
 		return sc, s.Close, nil
+	case kindBaselineOTel:
+		oc, err := newOTelBaselineCreator(ctx, s, 64)
+		if err != nil {
+			s.Close()
+			return nil, nil, err
+		}
+		return oc, func() { _ = oc.close(); s.Close() }, nil
 	case kindSDKOTel:
 		oc, err := newOTelCreator(s, 64)
 		if err != nil {
@@ -152,7 +176,7 @@ func order(round int) []clientKind {
 }
 
 // overheadKinds are the clients of the overhead phase.
-var overheadKinds = []clientKind{kindBaseline, kindSDK, kindSDKOTel}
+var overheadKinds = []clientKind{kindBaseline, kindSDK, kindSDKOTel, kindBaselineOTel}
 
 // sliceCalls is how many sequential calls one client makes before the
 // next one takes its turn: about five milliseconds. The speed of a shared
@@ -162,12 +186,11 @@ var overheadKinds = []clientKind{kindBaseline, kindSDK, kindSDKOTel}
 // other.
 const sliceCalls = 16
 
-// measureOverhead runs rounds in which the three clients, each on a fresh
+// measureOverhead runs rounds in which the clients, each on a fresh
 // sandbox of its own and warmed up, take turns of sliceCalls sequential
 // calls until each has spent cfg.overheadRound calling, in the order of
-// turnSequence. A ratio is the
-// median over the rounds of that round's ratio; the per-client figures
-// are medians over the rounds.
+// turnSequence. A ratio is the median over the rounds of that round's
+// ratio; the per-client figures are medians over the rounds.
 func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
 	rounds := map[clientKind][]OpStats{}
 	for r := range cfg.overheadRounds {
@@ -219,19 +242,30 @@ func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
 		t.AllocsGoalMet = t.AllocsRatio <= goalOTelAllocsRatio
 		o.Telemetry = t
 	}
+	if cRounds := rounds[kindBaselineOTel]; len(cRounds) > 0 {
+		c := &ControlOverhead{Client: medianStats(cRounds)}
+		for i, st := range cRounds {
+			c.TimeRatioRounds = append(c.TimeRatioRounds, ratio(st.NsPerOp, bRounds[i].NsPerOp))
+		}
+		c.TimeRatio = medianRatio(cRounds, bRounds, func(s OpStats) float64 { return s.NsPerOp })
+		c.CPURatio = medianRatio(cRounds, bRounds, func(s OpStats) float64 { return s.CPUNsPerOp })
+		c.AllocsRatio = medianRatio(cRounds, bRounds, func(s OpStats) float64 { return s.AllocsPerOp })
+		c.ExtraNsPerOp = round1(c.Client.NsPerOp - o.Baseline.NsPerOp)
+		o.TelemetryControl = c
+	}
 	return o, nil
 }
 
-// turnSequence is the order of the turns, over and over: each client of
-// overheadKinds follows each other one exactly once a cycle and never
-// itself. Which client's turn comes before matters: a turn that follows a
+// turnSequence is the order of the turns, over and over: each of the four
+// clients of overheadKinds follows each other one exactly once a cycle and
+// never itself. Which client's turn comes before matters: a turn that follows a
 // turn of much the same code (the SDK with telemetry after the SDK
 // without, or a client after itself) finds that code in the processor's
 // caches. A fixed rotation gave the telemetry row that advantage every
 // time, and cycling through the six orders gave the first two clients a
 // second turn in a row once a cycle and the third never: up to 4 % apart
 // between two copies of the same client.
-var turnSequence = []int{0, 1, 2, 0, 2, 1}
+var turnSequence = []int{0, 1, 0, 2, 0, 3, 1, 2, 1, 3, 2, 3}
 
 // overheadRound is one round of the overhead phase: every client of
 // overheadKinds on its own fresh sandbox, taking turns.

@@ -46,6 +46,7 @@ func newReport(cfg config) *Report {
 			"server: priotest in this process on 127.0.0.1, a fresh one per measurement, request limit off (WithRequestLimit(0))",
 			"prio-go: DefaultRetryPolicy with RequestsPerMinute 0 (client-side rate limiter off), everything else default",
 			"prio-go + otel: the same client with an OpenTelemetry SDK tracer (every span sampled, batched to an exporter that drops them) and meter (a manual reader): overhead phase only",
+			"baseline + otel: the baseline call with, by hand, the spans, trace header and measurements prio-go + otel records for it, on the same kind of providers: what OpenTelemetry itself costs (overhead phase only, no goal)",
 			"baseline: net/http (64 idle connections per host, as the SDK keeps) + encoding/json, same body bytes, same Idempotency-Key header use, no retries",
 			"go-retryablehttp: NewClient() defaults (RetryMax 4, wait 1s..30s), only its logger silenced",
 			fmt.Sprintf("naive loop: up to %d re-sends after a 5xx or network error, %s fixed pause", cfg.naiveRetries, cfg.naiveSleep),
@@ -99,6 +100,11 @@ func writeTable(w io.Writer, r *Report) error {
 			fmt.Fprintf(tw, "\t%s / baseline\t%.3f\t%.3f\t%.3f\t%.3f\t\t\n", nameSDKOTel, t.TimeRatio, t.CPURatio, t.AllocsRatio, t.BytesRatio)
 			fmt.Fprintf(tw, "\tgoal (otel)\t<= %.2f %s\t\t<= %.1f %s\t\t\t\n", t.TimeGoal, metWord(t.TimeGoalMet), t.AllocsGoal, metWord(t.AllocsGoalMet))
 		}
+		if c := o.TelemetryControl; c != nil {
+			st := c.Client
+			fmt.Fprintf(tw, "\t%s\t%.0f\t%.0f\t%.1f\t%.0f\t%d\t\n", nameBaselineOTel, st.NsPerOp, st.CPUNsPerOp, st.AllocsPerOp, st.BytesPerOp, st.Ops)
+			fmt.Fprintf(tw, "\t%s / baseline\t%.3f\t%.3f\t%.3f\t\t\t\n", nameBaselineOTel, c.TimeRatio, c.CPURatio, c.AllocsRatio)
+		}
 		bw.flush(tw)
 		bw.printf("   ns/op per round: baseline %s, prio-go %s\n", list(o.BaselineNsRounds), list(o.SDKNsRounds))
 		if t := o.Telemetry; t != nil {
@@ -107,6 +113,9 @@ func writeTable(w io.Writer, r *Report) error {
 		bw.printf("   time ratio per round: prio-go %s", ratioList(o.TimeRatioRounds))
 		if t := o.Telemetry; t != nil {
 			bw.printf(", %s %s", nameSDKOTel, ratioList(t.TimeRatioRounds))
+		}
+		if c := o.TelemetryControl; c != nil {
+			bw.printf(", %s %s", nameBaselineOTel, ratioList(c.TimeRatioRounds))
 		}
 		bw.printf("\n")
 	}
