@@ -15,7 +15,10 @@
 // # Enqueueing
 //
 // Migrate creates River's tables (call it at start-up; it is safe from many
-// processes at once). A booking is a CreateOrderArgs job, unique by
+// processes at once). A River client whose Config.Schema names a schema of
+// its own migrates and reads with that Schema's methods
+// (prioqueue.Schema("bookings").Migrate, .Statuses, .Lookup); the worker
+// writes to the schema of the client it runs under. A booking is a CreateOrderArgs job, unique by
 // distributor and external reference: enqueueing the same booking twice
 // makes one job. Enqueue it with the service's own transaction:
 //

@@ -26,6 +26,7 @@ import (
 const testHorizon = 3 * time.Second
 
 type env struct {
+	schema  prioqueue.Schema
 	pool    *pgxpool.Pool
 	sandbox *priotest.Server
 	client  *prio.Client
@@ -43,12 +44,19 @@ type envOptions struct {
 	middleware []rivertype.Middleware
 	// maxWorkers is River's MaxWorkers for the queue (default 8).
 	maxWorkers int
+	// schema, if set, is the schema River's tables are made in and the
+	// queue is configured with; the search path holds none then.
+	schema prioqueue.Schema
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{pool: pgtest.Pool(t)}
-	require.NoError(t, prioqueue.Migrate(t.Context(), e.pool))
+	e := &env{pool: pgtest.Pool(t), schema: o.schema}
+	if o.schema != "" {
+		_, err := e.pool.Exec(t.Context(), `CREATE SCHEMA `+string(o.schema))
+		require.NoError(t, err)
+	}
+	require.NoError(t, o.schema.Migrate(t.Context(), e.pool))
 	e.sandbox = priotest.NewServer(t, o.sandbox...)
 	policy := prio.DefaultRetryPolicy()
 	policy.ProcessingHorizon = testHorizon
@@ -85,6 +93,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		RescueStuckJobsAfter: w.Timeout(nil) + time.Minute,
 		Logger:               slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Middleware:           o.middleware,
+		Schema:               string(o.schema),
 	})
 	require.NoError(t, err)
 	if !o.noStart {
@@ -126,7 +135,7 @@ func (e *env) waitSettled(t *testing.T, ref string, within time.Duration) *prioq
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		s, ok, err := prioqueue.Lookup(t.Context(), e.pool, priotest.DefaultDistributorID, ref)
+		s, ok, err := e.schema.Lookup(t.Context(), e.pool, priotest.DefaultDistributorID, ref)
 		require.NoError(t, err)
 		if ok && s.Settled() {
 			return s

@@ -15,9 +15,15 @@ const migrateLock = 0x7072696f // "prio"
 
 // Migrate brings River's tables in pool's database up to the version the
 // pinned River needs. It is safe to call from many processes at once, and
-// does nothing when the tables are current.
+// does nothing when the tables are current. The tables go where the
+// connection's search path puts them; for a schema of their own, see
+// Schema.Migrate (the schema must exist).
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	return migrate(ctx, pool, "")
+}
+
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: schema})
 	if err != nil {
 		return fmt.Errorf("prioqueue: migrate: %w", err)
 	}

@@ -44,10 +44,16 @@ func (s *Status) Settled() bool {
 // Statuses returns the status of the latest job of each external reference
 // of distributorID, keyed by reference; references without a job are
 // absent from the map.
+// River's tables are found on the connection's search path; for a queue
+// in a schema of its own, see Schema.Statuses.
 func Statuses(ctx context.Context, q Querier, distributorID string, refs []string) (map[string]*Status, error) {
+	return Schema("").Statuses(ctx, q, distributorID, refs)
+}
+
+func statuses(ctx context.Context, q Querier, jobTable, distributorID string, refs []string) (map[string]*Status, error) {
 	rows, err := q.Query(ctx, `
 		SELECT id, args->>'external_reference', state, metadata->'output', errors, attempt, scheduled_at, finalized_at
-		FROM river_job
+		FROM `+jobTable+`
 		WHERE kind = $1 AND args->>'distributor_id' = $2 AND args->>'external_reference' = ANY($3)
 		ORDER BY id`, Kind, distributorID, refs)
 	if err != nil {
@@ -88,12 +94,8 @@ func Statuses(ctx context.Context, q Querier, distributorID string, refs []strin
 }
 
 // Lookup returns the status of the latest job of one booking; ok is false
-// when there is none.
+// when there is none. River's tables are found on the connection's search
+// path; for a queue in a schema of its own, see Schema.Lookup.
 func Lookup(ctx context.Context, q Querier, distributorID, externalReference string) (s *Status, ok bool, err error) {
-	m, err := Statuses(ctx, q, distributorID, []string{externalReference})
-	if err != nil {
-		return nil, false, err
-	}
-	s, ok = m[externalReference]
-	return s, ok, nil
+	return Schema("").Lookup(ctx, q, distributorID, externalReference)
 }

@@ -257,6 +257,11 @@ func (w *Worker) dbContext(ctx context.Context) (context.Context, context.Cancel
 	return context.WithTimeout(context.WithoutCancel(ctx), w.cfg.SettleWindow)
 }
 
+// heldByAttempt ends an UPDATE of the job row ($1, in River's job table of
+// the client running the job) that applies only while the attempt ($2,
+// started at $3) still holds the job.
+const heldByAttempt = ` WHERE id = $1 AND state = 'running' AND attempt = $2 AND attempted_at IS NOT DISTINCT FROM $3`
+
 // setSendBy records the send bound on the job, in its own transaction,
 // provided this attempt still holds the job.
 func (w *Worker) setSendBy(ctx context.Context, job *river.Job[CreateOrderArgs], t time.Time) error {
@@ -266,11 +271,9 @@ func (w *Worker) setSendBy(ctx context.Context, job *river.Job[CreateOrderArgs],
 	if !t.IsZero() {
 		tag, _ = json.Marshal(map[string]time.Time{metaSendBy: t.UTC()})
 	}
-	var sql string
-	if tag == nil {
-		sql = `UPDATE river_job SET metadata = metadata - $4 WHERE id = $1 AND state = 'running' AND attempt = $2 AND attempted_at IS NOT DISTINCT FROM $3`
-	} else {
-		sql = `UPDATE river_job SET metadata = metadata || $4::jsonb WHERE id = $1 AND state = 'running' AND attempt = $2 AND attempted_at IS NOT DISTINCT FROM $3`
+	sql := `UPDATE ` + schemaOf(ctx).jobTable() + ` SET metadata = metadata - $4` + heldByAttempt
+	if tag != nil {
+		sql = `UPDATE ` + schemaOf(ctx).jobTable() + ` SET metadata = metadata || $4::jsonb` + heldByAttempt
 	}
 	arg := any(metaSendBy)
 	if tag != nil {
@@ -337,7 +340,7 @@ func (w *Worker) refuse(ctx context.Context, job *river.Job[CreateOrderArgs], re
 			return err
 		}
 		err = pgx.BeginFunc(dbCtx, w.cfg.DB, func(tx pgx.Tx) error {
-			ct, err := tx.Exec(dbCtx, `UPDATE river_job SET metadata = metadata || $4::jsonb WHERE id = $1 AND state = 'running' AND attempt = $2 AND attempted_at IS NOT DISTINCT FROM $3`,
+			ct, err := tx.Exec(dbCtx, `UPDATE `+schemaOf(ctx).jobTable()+` SET metadata = metadata || $4::jsonb`+heldByAttempt,
 				job.ID, job.Attempt, job.AttemptedAt, string(mark))
 			if err != nil {
 				return err

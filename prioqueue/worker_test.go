@@ -185,6 +185,74 @@ func TestUnknownOutcomeWaitsOutTheHorizon(t *testing.T) {
 	t.Logf("settled after %s", time.Since(start).Round(time.Millisecond))
 }
 
+// TestAQueueInASchemaOfItsOwn: River's tables live in a schema the River
+// client names (river.Config.Schema), and the search path has none. The
+// worker's own writes (the send bound after an unknown outcome, the mark
+// of a refusal handed to OnSettled) go to that schema's job table, so a
+// late booking, a booking and a refusal all settle exactly once; reads go
+// through prioqueue.Schema.
+func TestAQueueInASchemaOfItsOwn(t *testing.T) {
+	t.Parallel()
+	slow := priotest.Sequence("createOrder", priotest.FaultDelay)
+	slow.Delay = 1500 * time.Millisecond
+	e := newEnv(t, envOptions{
+		schema:  "bookings",
+		sandbox: []priotest.Option{priotest.WithIdempotency(priotest.IdempotencyNone), priotest.WithFaults(slow)},
+		policy:  func(p *prio.RetryPolicy) { p.BookingAttemptTimeout = 300 * time.Millisecond },
+		config: func(c *prioqueue.Config) {
+			c.OnSettled = markShopOrder
+			// The first attempt ends before the horizon: unknown.
+			c.SendWindow = time.Second
+		},
+	})
+	_, err := e.pool.Exec(t.Context(), shopSchema)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(t.Context(), `INSERT INTO shop_orders (id) VALUES ('LATE-1'), ('BOOK-1'), ('REFUSED-1')`)
+	require.NoError(t, err)
+
+	// The first create is processed late: the attempt's outcome is
+	// unknown, and the worker records its send bound on the job.
+	_, err = e.queue.Insert(t.Context(), args(t, request("LATE-1")), nil)
+	require.NoError(t, err)
+	late := e.waitSettled(t, "LATE-1", 30*time.Second)
+	assert.Equal(t, rivertype.JobStateCompleted, late.State)
+	var bounded bool
+	require.NoError(t, e.pool.QueryRow(t.Context(), `SELECT metadata ? 'prioqueue_send_by' FROM bookings.river_job WHERE id = $1`, late.JobID).Scan(&bounded))
+	assert.True(t, bounded, "the unknown outcome's send bound is on the job")
+	assert.Equal(t, 1, e.sandbox.OrdersFor("LATE-1"), "booked twice")
+
+	refused := request("REFUSED-1")
+	refused.OrderBookings[0].ProductId = prio.Ptr("no-such-product")
+	_, err = e.queue.Insert(t.Context(), args(t, request("BOOK-1")), nil)
+	require.NoError(t, err)
+	_, err = e.queue.Insert(t.Context(), args(t, refused), nil)
+	require.NoError(t, err)
+	assert.Equal(t, rivertype.JobStateCompleted, e.waitSettled(t, "BOOK-1", 30*time.Second).State)
+	r := e.waitSettled(t, "REFUSED-1", 30*time.Second)
+	assert.Equal(t, rivertype.JobStateCancelled, r.State)
+	assert.Len(t, r.Errors, 1, "one attempt: a refusal is not retried")
+
+	rows, err := e.pool.Query(t.Context(), `SELECT id, booking, settled_calls FROM shop_orders ORDER BY id`)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for rows.Next() {
+		var id, booking string
+		var calls int
+		require.NoError(t, rows.Scan(&id, &booking, &calls))
+		got[id] = fmt.Sprintf("%s %d", booking, calls)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, map[string]string{"BOOK-1": "booked 1", "LATE-1": "booked 1", "REFUSED-1": "refused 1"}, got)
+	assert.Zero(t, e.sandbox.Stats().DuplicateExternalReferences)
+
+	// The search path holds no River tables; a bad schema name is refused
+	// before any query.
+	_, _, err = prioqueue.Lookup(t.Context(), e.pool, priotest.DefaultDistributorID, "BOOK-1")
+	assert.ErrorContains(t, err, "river_job")
+	_, _, err = prioqueue.Schema("bookings; DROP TABLE x").Lookup(t.Context(), e.pool, priotest.DefaultDistributorID, "BOOK-1")
+	assert.ErrorContains(t, err, "schema name")
+}
+
 // TestAnEarlierAttemptsSendIsWaitedFor: an earlier attempt may have sent
 // until now, as recorded either by the worker (an unknown outcome) or by
 // River (the rescue of an attempt whose worker died). The next attempt must
