@@ -271,9 +271,10 @@ func (w *Worker) setSendBy(ctx context.Context, job *river.Job[CreateOrderArgs],
 	if !t.IsZero() {
 		tag, _ = json.Marshal(map[string]time.Time{metaSendBy: t.UTC()})
 	}
-	sql := `UPDATE ` + schemaOf(ctx).jobTable() + ` SET metadata = metadata - $4` + heldByAttempt
+	table := schemaOf(ctx).jobTable()
+	sql := `UPDATE ` + table + ` SET metadata = metadata - $4` + heldByAttempt
 	if tag != nil {
-		sql = `UPDATE ` + schemaOf(ctx).jobTable() + ` SET metadata = metadata || $4::jsonb` + heldByAttempt
+		sql = `UPDATE ` + table + ` SET metadata = metadata || $4::jsonb` + heldByAttempt
 	}
 	arg := any(metaSendBy)
 	if tag != nil {
