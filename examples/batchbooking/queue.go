@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,10 @@ import (
 	"github.com/priosdk/prio-go/batch"
 	"github.com/priosdk/prio-go/prioqueue"
 )
+
+// queueStatusChunk is how many references one status query asks about (a
+// variable for the tests).
+var queueStatusChunk = 5000
 
 // The queue's timings. The settle window is what an attempt has, after its
 // send window, to record its result; a job whose worker died is rescued
@@ -129,14 +134,10 @@ func runQueue(ctx context.Context, c config, t *target, in io.Reader, f format, 
 	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
 		return fail(err)
 	}
-	statuses, waitErr := waitSettled(ctx, pool, distributor, refs, stderr, c.progressEvery)
+	waitErr := waitSettled(ctx, pool, distributor, refs, stderr, c.progressEvery)
 	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	_ = rc.Stop(stopCtx)
 	cancel()
-	if statuses == nil {
-		// Interrupted before any status was read: read them now.
-		statuses, _ = prioqueue.Statuses(context.Background(), pool, distributor, refs)
-	}
 
 	// Export the results from the queue.
 	results, err := createResults(outPath)
@@ -149,7 +150,16 @@ func runQueue(ctx context.Context, c config, t *target, in io.Reader, f format, 
 		sum.Failed++
 		_ = results.write(r)
 	}
-	for _, ref := range refs {
+	// The statuses are read a chunk at a time, in the input's order, so
+	// that the export holds one chunk of them, not every row's.
+	var statuses map[string]*prioqueue.Status
+	for i, ref := range refs {
+		if i%queueStatusChunk == 0 {
+			chunk := refs[i:min(i+queueStatusChunk, len(refs))]
+			if statuses, err = prioqueue.Statuses(context.Background(), pool, distributor, chunk); err != nil {
+				return fail(fmt.Errorf("reading the results from the queue: %w", err))
+			}
+		}
 		r := resultOf(ref, statuses[ref])
 		switch r.State {
 		case batch.Booked:
@@ -184,35 +194,44 @@ func runQueue(ctx context.Context, c config, t *target, in io.Reader, f format, 
 	return exitOK
 }
 
-// waitSettled polls the queue until every ref's job is settled or ctx ends.
-func waitSettled(ctx context.Context, pool *pgxpool.Pool, distributor string, refs []string, stderr io.Writer, every time.Duration) (map[string]*prioqueue.Status, error) {
-	var (
-		last     map[string]*prioqueue.Status
-		lastLine time.Time
-	)
+// waitSettled polls the queue until every ref's job is settled or ctx
+// ends. Each pass asks only about the refs not settled at the last one, a
+// chunk at a time: a settled job stays settled.
+func waitSettled(ctx context.Context, pool *pgxpool.Pool, distributor string, refs []string, stderr io.Writer, every time.Duration) error {
+	open := slices.Clone(refs)
+	var lastLine time.Time
 	for {
-		st, err := prioqueue.Statuses(ctx, pool, distributor, refs)
-		if err == nil {
-			last = st
-			settled := 0
-			for _, ref := range refs {
-				if s := st[ref]; s != nil && s.Settled() {
-					settled++
+		still := make([]string, 0, len(open))
+		var err error
+		for chunk := range slices.Chunk(open, queueStatusChunk) {
+			var st map[string]*prioqueue.Status
+			if st, err = prioqueue.Statuses(ctx, pool, distributor, chunk); err != nil {
+				break
+			}
+			for _, ref := range chunk {
+				if s := st[ref]; s == nil || !s.Settled() {
+					still = append(still, ref)
 				}
 			}
-			if settled == len(refs) {
-				return last, nil
+		}
+		switch {
+		case err != nil:
+			// The pass did not finish: every ref it began with stays open.
+			if ctx.Err() == nil {
+				fmt.Fprintln(stderr, "batchbooking: reading the queue:", err)
 			}
+		case len(still) == 0:
+			return nil
+		default:
+			open = still
 			if time.Since(lastLine) >= every {
-				fmt.Fprintf(stderr, "progress: %d/%d rows settled on the queue\n", settled, len(refs))
+				fmt.Fprintf(stderr, "progress: %d/%d rows settled on the queue\n", len(refs)-len(open), len(refs))
 				lastLine = time.Now()
 			}
-		} else if ctx.Err() == nil {
-			fmt.Fprintln(stderr, "batchbooking: reading the queue:", err)
 		}
 		select {
 		case <-ctx.Done():
-			return last, ctx.Err()
+			return ctx.Err()
 		case <-time.After(queuePollEvery):
 		}
 	}
