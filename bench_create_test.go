@@ -128,37 +128,49 @@ func BenchmarkCreateOrder(b *testing.B) {
 		benchCreate(b, func(b *testing.B, s *priotest.Server) benchCreator {
 			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
 			b.Cleanup(hc.CloseIdleConnections)
-			auth := "Bearer " + benchToken(b, hc, s.URL())
-			return func(ctx context.Context, ref string) error {
-				req := benchOrder(ref)
-				req.OrderDistributorId, req.OrderLanguage = priotest.DefaultDistributorID, "en"
-				req.OrderBookings[0].BookingOptionType = prio.DirectBooking
-				kind := generated.Kind("order")
-				body, err := json.Marshal(generated.CreateOrderRequest{Data: generated.CreateOrderRequestData{Kind: &kind, Order: *req}})
-				if err != nil {
-					return err
-				}
-				hr, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL()+"/orders", bytes.NewReader(body))
-				if err != nil {
-					return err
-				}
-				hr.Header.Set("Authorization", auth)
-				hr.Header.Set("Content-Type", "application/json")
-				hr.Header.Set("Accept", "application/json")
-				hr.Header.Set("Idempotency-Key", ref)
-				resp, err := hc.Do(hr)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-					return fmt.Errorf("create answered %s", resp.Status)
-				}
-				var out generated.OrderDetailResponse
-				return json.NewDecoder(resp.Body).Decode(&out)
-			}
+			return baselineCreate(hc, s.URL(), "Bearer "+benchToken(b, hc, s.URL()))
 		})
 	})
+}
+
+// baselineBody is the body the hand-written call sends for ref: the bytes
+// the SDK sends for benchOrder(ref).
+func baselineBody(ref string) ([]byte, error) {
+	req := benchOrder(ref)
+	req.OrderDistributorId, req.OrderLanguage = priotest.DefaultDistributorID, "en"
+	req.OrderBookings[0].BookingOptionType = prio.DirectBooking
+	kind := generated.Kind("order")
+	return json.Marshal(generated.CreateOrderRequest{Data: generated.CreateOrderRequestData{Kind: &kind, Order: *req}})
+}
+
+// baselineCreate is the hand-written Create Order call: one request on hc
+// to base with the given Authorization, the answer decoded into the type
+// the SDK decodes into.
+func baselineCreate(hc *http.Client, base, auth string) benchCreator {
+	return func(ctx context.Context, ref string) error {
+		body, err := baselineBody(ref)
+		if err != nil {
+			return err
+		}
+		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/orders", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		hr.Header.Set("Authorization", auth)
+		hr.Header.Set("Content-Type", "application/json")
+		hr.Header.Set("Accept", "application/json")
+		hr.Header.Set("Idempotency-Key", ref)
+		resp, err := hc.Do(hr)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("create answered %s", resp.Status)
+		}
+		var out generated.OrderDetailResponse
+		return json.NewDecoder(resp.Body).Decode(&out)
+	}
 }
 
 func benchToken(b *testing.B, hc *http.Client, base string) string {
@@ -220,11 +232,7 @@ func recordWire(b *testing.B) cannedWire {
 	hc := &http.Client{}
 	defer hc.CloseIdleConnections()
 	tok := benchToken(b, hc, s.URL())
-	req := benchOrder("bench-recorded")
-	req.OrderDistributorId, req.OrderLanguage = priotest.DefaultDistributorID, "en"
-	req.OrderBookings[0].BookingOptionType = prio.DirectBooking
-	kind := generated.Kind("order")
-	body, err := json.Marshal(generated.CreateOrderRequest{Data: generated.CreateOrderRequestData{Kind: &kind, Order: *req}})
+	body, err := baselineBody("bench-recorded")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -275,36 +283,7 @@ func BenchmarkCreateOrderCPU(b *testing.B) {
 		_ = tp.Shutdown(context.Background())
 		_ = mp.Shutdown(context.Background())
 	})
-	hc := &http.Client{Transport: wire}
-	auth := "Bearer " + string(wire.token)
-	baseline := func(ctx context.Context, ref string) error {
-		req := benchOrder(ref)
-		req.OrderDistributorId, req.OrderLanguage = priotest.DefaultDistributorID, "en"
-		req.OrderBookings[0].BookingOptionType = prio.DirectBooking
-		kind := generated.Kind("order")
-		body, err := json.Marshal(generated.CreateOrderRequest{Data: generated.CreateOrderRequestData{Kind: &kind, Order: *req}})
-		if err != nil {
-			return err
-		}
-		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/orders", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		hr.Header.Set("Authorization", auth)
-		hr.Header.Set("Content-Type", "application/json")
-		hr.Header.Set("Accept", "application/json")
-		hr.Header.Set("Idempotency-Key", ref)
-		resp, err := hc.Do(hr)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("create answered %s", resp.Status)
-		}
-		var out generated.OrderDetailResponse
-		return json.NewDecoder(resp.Body).Decode(&out)
-	}
+	baseline := baselineCreate(&http.Client{Transport: wire}, base, "Bearer "+string(wire.token))
 	clients := []struct {
 		name   string
 		create benchCreator
