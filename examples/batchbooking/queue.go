@@ -22,6 +22,9 @@ import (
 // variable for the tests).
 var queueStatusChunk = 5000
 
+// queueReadTimeout bounds one status query of the export.
+const queueReadTimeout = time.Minute
+
 // The queue's timings. The settle window is what an attempt has, after its
 // send window, to record its result; a job whose worker died is rescued
 // once it has run for the rescue delay, which must exceed both.
@@ -156,8 +159,15 @@ func runQueue(ctx context.Context, c config, t *target, in io.Reader, f format, 
 	for i, ref := range refs {
 		if i%queueStatusChunk == 0 {
 			chunk := refs[i:min(i+queueStatusChunk, len(refs))]
-			if statuses, err = prioqueue.Statuses(context.Background(), pool, distributor, chunk); err != nil {
-				return fail(fmt.Errorf("reading the results from the queue: %w", err))
+			readCtx, cancel := context.WithTimeout(context.Background(), queueReadTimeout)
+			statuses, err = prioqueue.Statuses(readCtx, pool, distributor, chunk)
+			cancel()
+			if err != nil {
+				// Nothing is lost: the queue keeps every job and its result.
+				results.abort()
+				fmt.Fprintln(stderr, "batchbooking: reading the results from the queue:", err)
+				fmt.Fprintln(stderr, "the queue keeps the results; run the command again to export them")
+				return exitIncomplete
 			}
 		}
 		r := resultOf(ref, statuses[ref])
@@ -172,6 +182,7 @@ func runQueue(ctx context.Context, c config, t *target, in io.Reader, f format, 
 		sum.Rows++
 		sum.Sends += r.Sends
 		if err := results.write(r); err != nil {
+			results.abort()
 			return fail(err)
 		}
 	}
