@@ -442,10 +442,11 @@ func (t *telemetry) endSend(s sendSpan, o *opTelemetry, operation, method string
 		s.span.SetAttributes(attribute.String("error.type", errorType(err)))
 		s.span.SetStatus(codes.Error, errorType(err))
 	case status >= 400:
-		s.span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("error.type", strconv.Itoa(status)))
+		attrs := []attribute.KeyValue{attribute.Int("http.response.status_code", status), attribute.String("error.type", strconv.Itoa(status))}
 		if ref != "" {
-			s.span.SetAttributes(attrErrorReference.String(ref))
+			attrs = append(attrs, attrErrorReference.String(ref))
 		}
+		s.span.SetAttributes(attrs...)
 		s.span.SetStatus(codes.Error, "")
 	default:
 		s.span.SetAttributes(attribute.Int("http.response.status_code", status))
