@@ -263,8 +263,8 @@ func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
 // without, or a client after itself) finds that code in the processor's
 // caches. A fixed rotation gave the telemetry row that advantage every
 // time, and cycling through the six orders gave the first two clients a
-// second turn in a row once a cycle and the third never: up to 4 % apart
-// between two copies of the same client.
+// second turn in a row once a cycle and the third never: two copies of the
+// same client came out up to 7 % apart in a run.
 var turnSequence = []int{0, 1, 0, 2, 0, 3, 1, 2, 1, 3, 2, 3}
 
 // overheadRound is one round of the overhead phase: every client of
