@@ -1,11 +1,11 @@
 package prio
 
 import (
-	"container/list"
 	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -97,24 +97,49 @@ func ValidateKey(k string) error {
 // still be processed. It holds at most maxEntries keys, each for at most
 // maxAge since it was last used (a key still in doubt is kept), and is safe
 // for concurrent use.
+//
+// A long-lived client holds up to 100,000 keys, so the guard holds no
+// pointers: a key is known by a digest, times are offsets on the monotonic
+// clock, and the least-recently-used order links slots of one slice by
+// index. The garbage collector never scans any of it.
 type keyGuard struct {
 	maxEntries int
 	maxAge     time.Duration
+	epoch      time.Time // stamps count from here
 
 	mu    sync.Mutex
-	byKey map[string]*list.Element // of *keyEntry
-	order *list.List               // least recently used first
+	index map[keyID]int32 // slot of each key
+	slots []keyEntry
+	head  int32 // least recently used slot, or none
+	tail  int32 // most recently used slot, or none
+	free  int32 // first unused slot, chained through next, or none
+	n     int   // keys held
 }
 
-type keyEntry struct {
-	key  string
-	fp   [sha256.Size]byte
-	used time.Time
+// keyID identifies a key: the first half of its SHA-256. Two keys share
+// one with probability 2⁻¹²⁸ a pair.
+type keyID [16]byte
 
-	inflight   int       // calls sending this key now
-	firstSend  time.Time // when a call first began sending it
-	lastSend   time.Time // the latest moment a send of it in doubt may have been written
-	doubtUntil time.Time // until when a send of it may still be processed
+// stamp is a moment as nanoseconds since the guard's epoch; noStamp is the
+// zero time.
+type stamp int64
+
+const noStamp stamp = math.MinInt64
+
+// none marks the end of a chain of slots.
+const none int32 = -1
+
+type keyEntry struct {
+	id   keyID
+	fp   [sha256.Size]byte
+	used stamp
+
+	inflight   int32 // calls sending this key now
+	firstSend  stamp // when a call first began sending it
+	lastSend   stamp // the latest moment a send of it in doubt may have been written
+	doubtUntil stamp // until when a send of it may still be processed
+
+	prev, next int32 // neighbours in the use order (next: in the free chain)
 }
 
 // keyState is what the guard knew of a key when a call took it.
@@ -133,9 +158,35 @@ func newKeyGuard(maxEntries int, maxAge time.Duration) *keyGuard {
 	return &keyGuard{
 		maxEntries: maxEntries,
 		maxAge:     maxAge,
-		byKey:      make(map[string]*list.Element),
-		order:      list.New(),
+		epoch:      time.Now(),
+		index:      make(map[keyID]int32),
+		head:       none,
+		tail:       none,
+		free:       none,
 	}
+}
+
+// stampOf turns t into a stamp. A time with a monotonic reading (every
+// time.Now) keeps it; another is placed by its wall clock.
+func (g *keyGuard) stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return noStamp
+	}
+	return stamp(t.Sub(g.epoch))
+}
+
+// timeOf turns a stamp back into a time.
+func (g *keyGuard) timeOf(s stamp) time.Time {
+	if s == noStamp {
+		return time.Time{}
+	}
+	return g.epoch.Add(time.Duration(s))
+}
+
+// state is what e tells of its key.
+func (g *keyGuard) state(e *keyEntry) keyState {
+	return keyState{repeat: true, inflight: int(e.inflight), firstSend: g.timeOf(e.firstSend),
+		lastSend: g.timeOf(e.lastSend), doubtUntil: g.timeOf(e.doubtUntil)}
 }
 
 // check records that key is about to be sent with body. It returns an error
@@ -159,41 +210,52 @@ func (g *keyGuard) begin(key string, body []byte) (keyState, error) {
 	return g.take(key, body, true)
 }
 
+func idOf(key string) keyID {
+	sum := sha256.Sum256([]byte(key))
+	return keyID(sum[:16])
+}
+
 func (g *keyGuard) take(key string, body []byte, sending bool) (keyState, error) {
 	if g == nil || g.maxEntries < 1 {
 		return keyState{}, nil
 	}
-	fp := sha256.Sum256(body)
+	id, fp := idOf(key), sha256.Sum256(body)
 	now := time.Now()
+	at := g.stampOf(now)
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.expireLocked(now)
-	if el, ok := g.byKey[key]; ok {
-		e := el.Value.(*keyEntry)
+	g.expireLocked(at)
+	if i, ok := g.index[id]; ok {
+		e := &g.slots[i]
 		if e.fp != fp {
 			return keyState{}, fmt.Errorf("%w: key %s was sent with another body %s ago; use a new key (or a new business reference) for a changed request",
-				ErrKeyReused, key, now.Sub(e.used).Round(time.Second))
+				ErrKeyReused, key, time.Duration(at-e.used).Round(time.Second))
 		}
-		st := keyState{repeat: true, inflight: e.inflight, firstSend: e.firstSend, lastSend: e.lastSend, doubtUntil: e.doubtUntil}
-		e.used = now
+		st := g.state(e)
+		e.used = at
 		if sending {
 			e.inflight++
-			if e.firstSend.IsZero() {
-				e.firstSend = now
+			if e.firstSend == noStamp {
+				e.firstSend = at
 			}
 		}
-		g.order.MoveToBack(el)
+		g.unlink(i)
+		g.pushBack(i)
 		return st, nil
 	}
-	e := &keyEntry{key: key, fp: fp, used: now}
+	e := keyEntry{id: id, fp: fp, used: at, firstSend: noStamp, lastSend: noStamp, doubtUntil: noStamp}
 	if sending {
 		// The call sends right away, or after a look-up: close enough for
 		// the look-up window, which starts well before.
-		e.inflight, e.firstSend = 1, now
+		e.inflight, e.firstSend = 1, at
 	}
-	g.byKey[key] = g.order.PushBack(e)
-	g.evictLocked(now)
+	i := g.alloc()
+	g.slots[i] = e
+	g.index[id] = i
+	g.pushBack(i)
+	g.n++
+	g.evictLocked(at)
 	return keyState{}, nil
 }
 
@@ -204,24 +266,18 @@ func (g *keyGuard) end(key string, booked bool, lastSend, doubtUntil time.Time) 
 	g.update(key, func(e *keyEntry) {
 		e.inflight = max(e.inflight-1, 0)
 		if booked {
-			e.lastSend, e.doubtUntil = time.Time{}, time.Time{}
+			e.lastSend, e.doubtUntil = noStamp, noStamp
 			return
 		}
-		if lastSend.After(e.lastSend) {
-			e.lastSend = lastSend
-		}
-		if doubtUntil.After(e.doubtUntil) {
-			e.doubtUntil = doubtUntil
-		}
+		e.lastSend = max(e.lastSend, g.stampOf(lastSend))
+		e.doubtUntil = max(e.doubtUntil, g.stampOf(doubtUntil))
 	})
 }
 
 // known returns what the guard knows of key without taking it.
 func (g *keyGuard) known(key string) keyState {
 	var st keyState
-	g.update(key, func(e *keyEntry) {
-		st = keyState{repeat: true, inflight: e.inflight, firstSend: e.firstSend, lastSend: e.lastSend, doubtUntil: e.doubtUntil}
-	})
+	g.update(key, func(e *keyEntry) { st = g.state(e) })
 	return st
 }
 
@@ -229,10 +285,11 @@ func (g *keyGuard) update(key string, f func(*keyEntry)) {
 	if g == nil || g.maxEntries < 1 {
 		return
 	}
+	id := idOf(key)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if el, ok := g.byKey[key]; ok {
-		f(el.Value.(*keyEntry))
+	if i, ok := g.index[id]; ok {
+		f(&g.slots[i])
 	}
 }
 
@@ -241,36 +298,32 @@ func (g *keyGuard) update(key string, f func(*keyEntry)) {
 // other than 409), so that a corrected request can reuse its derived key.
 // A key that another call is sending, or that is in doubt, stays.
 func (g *keyGuard) forget(key string) {
-	if g == nil {
+	if g == nil || g.maxEntries < 1 {
 		return
 	}
+	id := idOf(key)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if el, ok := g.byKey[key]; ok {
-		e := el.Value.(*keyEntry)
-		if e.inflight > 0 || e.doubtUntil.After(time.Now()) {
-			return
-		}
-		g.removeLocked(el)
+	if i, ok := g.index[id]; ok && !g.slots[i].inDoubt(g.stampOf(time.Now())) {
+		g.remove(i)
 	}
 }
 
 // inDoubt reports an entry that must not be forgotten yet.
-func (e *keyEntry) inDoubt(now time.Time) bool {
-	return e.inflight > 0 || e.doubtUntil.After(now)
+func (e *keyEntry) inDoubt(now stamp) bool {
+	return e.inflight > 0 || e.doubtUntil > now
 }
 
 // evictLocked removes the least recently used keys beyond maxEntries,
 // passing over keys still in doubt (so that a booking's repeat still looks
 // the order up first); if every key is in doubt, the guard grows.
-func (g *keyGuard) evictLocked(now time.Time) {
-	el := g.order.Front()
-	for g.order.Len() > g.maxEntries && el != nil {
-		next := el.Next()
-		if !el.Value.(*keyEntry).inDoubt(now) {
-			g.removeLocked(el)
+func (g *keyGuard) evictLocked(now stamp) {
+	for i := g.head; g.n > g.maxEntries && i != none; {
+		next := g.slots[i].next
+		if !g.slots[i].inDoubt(now) {
+			g.remove(i)
 		}
-		el = next
+		i = next
 	}
 }
 
@@ -278,27 +331,69 @@ func (g *keyGuard) evictLocked(now time.Time) {
 func (g *keyGuard) size() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.order.Len()
+	return g.n
 }
 
-func (g *keyGuard) expireLocked(now time.Time) {
+func (g *keyGuard) expireLocked(now stamp) {
 	if g.maxAge <= 0 {
 		return
 	}
-	for el := g.order.Front(); el != nil; {
-		e := el.Value.(*keyEntry)
-		if now.Sub(e.used) < g.maxAge {
+	for i := g.head; i != none; {
+		e := &g.slots[i]
+		if now-e.used < stamp(g.maxAge) {
 			return
 		}
-		next := el.Next()
+		next := e.next
 		if !e.inDoubt(now) {
-			g.removeLocked(el)
+			g.remove(i)
 		}
-		el = next
+		i = next
 	}
 }
 
-func (g *keyGuard) removeLocked(el *list.Element) {
-	delete(g.byKey, el.Value.(*keyEntry).key)
-	g.order.Remove(el)
+// alloc returns an unused slot.
+func (g *keyGuard) alloc() int32 {
+	if i := g.free; i != none {
+		g.free = g.slots[i].next
+		return i
+	}
+	g.slots = append(g.slots, keyEntry{})
+	return int32(len(g.slots) - 1)
+}
+
+// remove drops slot i's key and frees the slot.
+func (g *keyGuard) remove(i int32) {
+	delete(g.index, g.slots[i].id)
+	g.unlink(i)
+	g.slots[i] = keyEntry{next: g.free}
+	g.free = i
+	g.n--
+}
+
+// pushBack makes slot i the most recently used.
+func (g *keyGuard) pushBack(i int32) {
+	e := &g.slots[i]
+	e.prev, e.next = g.tail, none
+	if g.tail != none {
+		g.slots[g.tail].next = i
+	} else {
+		g.head = i
+	}
+	g.tail = i
+}
+
+// unlink takes slot i out of the use order.
+func (g *keyGuard) unlink(i int32) {
+	e := &g.slots[i]
+	if e.prev != none {
+		g.slots[e.prev].next = e.next
+	} else {
+		g.head = e.next
+	}
+	if e.next != none {
+		g.slots[e.next].prev = e.prev
+	} else {
+		g.tail = e.prev
+	}
+	e.prev, e.next = none, none
 }

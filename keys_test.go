@@ -2,6 +2,8 @@ package prio
 
 import (
 	"fmt"
+	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,4 +192,75 @@ func TestDeriveKeyIsUUIDv5(t *testing.T) {
 		want := uuid.NewSHA1(keyNamespace, name).String()
 		assert.Equal(t, want, DeriveKey(c[0], c[1], c[2]), "%q", c)
 	}
+}
+
+// guardFill gives g n distinct derived keys, as a long-lived client's
+// bookings would.
+func guardFill(tb testing.TB, g *keyGuard, n int) {
+	tb.Helper()
+	body := []byte(`{"data":{"kind":"order"}}`)
+	for i := range n {
+		if _, err := g.begin(DeriveKey("501", "createOrder", strconv.Itoa(i)), body); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// TestKeyGuardMemory: a full guard (a long-lived client holds up to
+// 100,000 keys) costs little memory and nothing to the garbage collector:
+// what it stores has no pointers to scan.
+func TestKeyGuardMemory(t *testing.T) {
+	// Not parallel: the heap is measured.
+	for _, typ := range []reflect.Type{reflect.TypeFor[keyEntry](), reflect.TypeFor[keyID]()} {
+		assert.False(t, hasPointers(typ), "%v holds pointers the collector must scan", typ)
+	}
+
+	const n = 50_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	g := newKeyGuard(100_000, 24*time.Hour)
+	guardFill(t, g, n)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perKey := (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / n
+	t.Logf("%.0f bytes a key", perKey)
+	assert.Less(t, perKey, 200.0, "bytes held a key")
+	assert.Equal(t, n, g.size())
+	runtime.KeepAlive(g)
+}
+
+// hasPointers reports whether a value of t holds a pointer.
+func hasPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Array:
+		return t.Len() > 0 && hasPointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	default:
+		return true
+	}
+}
+
+// BenchmarkKeyGuardGC is one garbage collection of a heap holding a full
+// guard of 100,000 keys: the price every collection of a long-lived
+// client's process pays for the guard.
+func BenchmarkKeyGuardGC(b *testing.B) {
+	g := newKeyGuard(100_000, 24*time.Hour)
+	guardFill(b, g, 100_000)
+	runtime.GC()
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(g)
 }
