@@ -196,7 +196,7 @@ func quickConfig() config {
 	c.overheadRounds = 6
 	c.overheadRound = 250 * time.Millisecond
 	c.overheadWarmup = 50
-	c.throughputRounds = 2
+	c.throughputRounds = 3
 	c.throughputRound = 500 * time.Millisecond
 	c.outage = 4 * time.Second
 	c.recoveryHold = time.Second

@@ -148,7 +148,7 @@ func tinyConfig() config {
 	c := quickConfig()
 	c.mode = "test"
 	c.overheadRounds, c.overheadRound, c.overheadWarmup = 1, 50*time.Millisecond, 3
-	c.levels, c.throughputRounds, c.throughputRound = []int{1, 4}, 1, 50*time.Millisecond
+	c.levels, c.throughputRounds, c.throughputRound = []int{1, 4}, 2, 100*time.Millisecond
 	c.outage, c.outageCallers = 300*time.Millisecond, 4
 	c.recoveryWindow, c.recoveryHold, c.recoveryCap = 10, 100*time.Millisecond, 5*time.Second
 	c.naiveSleep = 10 * time.Millisecond
@@ -232,6 +232,12 @@ func TestEveryFigure(t *testing.T) {
 		assert.Positive(t, tp.BaselinePerSec)
 		assert.Positive(t, tp.SDKPerSec)
 		assert.Zero(t, tp.BaselineFailures+tp.SDKFailures)
+		assert.Equal(t, seconds(throughputTurn), tp.TurnSeconds)
+		require.Len(t, tp.RatioRounds, 2, "each round's own ratio")
+		for i, r := range tp.RatioRounds {
+			assert.InDelta(t, tp.SDKRounds[i]/tp.BaselineRounds[i], r, 0.002, "round %d", i)
+		}
+		assert.InDelta(t, (tp.RatioRounds[0]+tp.RatioRounds[1])/2, tp.Ratio, 0.0011, "the median of the rounds' ratios")
 	}
 
 	require.NotNil(t, rep.Outage)
@@ -295,5 +301,24 @@ func TestTurnSequenceIsBalanced(t *testing.T) {
 			}
 			assert.Equal(t, want, follows[[2]int{a, b}], "%s after %s", overheadKinds[b], overheadKinds[a])
 		}
+	}
+}
+
+// TestThroughputTakesTurns: a round of the throughput phase gives both
+// clients turns until each has spent the round's time, and counts every
+// call made.
+func TestThroughputTakesTurns(t *testing.T) {
+	t.Parallel()
+	cfg := tinyConfig()
+	cfg.throughputRound = 4 * throughputTurn
+	st, err := throughputRound(t.Context(), cfg, 2, 0)
+	require.NoError(t, err)
+	require.Len(t, st, len(throughputKinds))
+	for i, s := range st {
+		assert.GreaterOrEqual(t, s.elapsed, cfg.throughputRound, "%s spent the round", throughputKinds[i])
+		assert.Less(t, s.elapsed, cfg.throughputRound+2*throughputTurn, "%s: no turn past the round", throughputKinds[i])
+		assert.Positive(t, s.ok)
+		assert.Zero(t, s.failed)
+		assert.Equal(t, s.ok+s.failed, s.started)
 	}
 }

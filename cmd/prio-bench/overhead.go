@@ -166,15 +166,6 @@ func withFreshClient(ctx context.Context, kind clientKind, fn func(c creator) er
 	return fn(c)
 }
 
-// order alternates which client goes first, so that drift in the
-// machine's load hits both alike.
-func order(round int) []clientKind {
-	if round%2 == 1 {
-		return []clientKind{kindSDK, kindBaseline}
-	}
-	return []clientKind{kindBaseline, kindSDK}
-}
-
 // overheadKinds are the clients of the overhead phase.
 var overheadKinds = []clientKind{kindBaseline, kindSDK, kindSDKOTel, kindBaselineOTel}
 
@@ -399,11 +390,16 @@ func ratio(a, b float64) float64 {
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
-// Throughput is orders per second at one concurrency level: the median
-// over rounds, each round the successful calls divided by its length.
+// Throughput is orders per second at one concurrency level: in each round
+// the two clients, each on a fresh sandbox of its own, take turns of
+// throughputTurn at that concurrency until each has spent the round's
+// time; a client's rate in a round is its successful calls divided by the
+// time its turns took. The ratio is the median of the rounds' ratios, the
+// rates medians over the rounds.
 type Throughput struct {
 	Concurrency      int     `json:"concurrency"`
 	RoundSeconds     float64 `json:"round_seconds"`
+	TurnSeconds      float64 `json:"turn_seconds"`
 	BaselinePerSec   float64 `json:"baseline_orders_per_sec"`
 	SDKPerSec        float64 `json:"sdk_orders_per_sec"`
 	Ratio            float64 `json:"ratio"`
@@ -411,13 +407,23 @@ type Throughput struct {
 	GoalMet          bool    `json:"goal_met"`
 	BaselineFailures int     `json:"baseline_failures"`
 	SDKFailures      int     `json:"sdk_failures"`
-	// Per-round rates, in the order the rounds ran, to show the spread.
+	// Per-round rates and ratios, in the order the rounds ran, to show the
+	// spread.
 	BaselineRounds []float64 `json:"baseline_rounds"`
 	SDKRounds      []float64 `json:"sdk_rounds"`
+	RatioRounds    []float64 `json:"ratio_rounds"`
 }
 
-// measureThroughput runs each level in alternating rounds, every round
-// on a fresh server.
+// throughputTurn is how long one client calls at the level's concurrency
+// before the other takes its turn. Whole rounds of half a second one after
+// the other put the two clients on machines of different speed (the ratio
+// of two such rounds of the same level moved from 0.77 to 1.02 between
+// runs); turns this short let the drift fall on both alike. A turn ends
+// when its calls still running have returned, so the ramp at its start and
+// the drain at its end are in every turn of both clients.
+const throughputTurn = 50 * time.Millisecond
+
+// measureThroughput measures each level in rounds of turns.
 func measureThroughput(ctx context.Context, cfg config) ([]Throughput, error) {
 	var out []Throughput
 	for _, level := range cfg.levels {
@@ -432,43 +438,85 @@ func measureThroughput(ctx context.Context, cfg config) ([]Throughput, error) {
 }
 
 func throughputLevel(ctx context.Context, cfg config, level int) (Throughput, error) {
-	t := Throughput{Concurrency: level, RoundSeconds: seconds(cfg.throughputRound), Goal: goalThroughputRatio}
-	rates := map[clientKind][]float64{}
+	t := Throughput{Concurrency: level, RoundSeconds: seconds(cfg.throughputRound),
+		TurnSeconds: seconds(throughputTurn), Goal: goalThroughputRatio}
+	var bRates, sRates []float64
 	for r := range cfg.throughputRounds {
-		for _, kind := range order(r) {
-			err := withFreshClient(ctx, kind, func(c creator) error {
-				// Open the connections the level needs before timing.
-				if _, _, _, err := concurrentRound(ctx, c, level, 0, level); err != nil {
-					return fmt.Errorf("warm-up: %w", err)
-				}
-				runtime.GC()
-				ok, failed, elapsed, err := concurrentRound(ctx, c, level, cfg.throughputRound, maxCallsPerServer-level)
-				if err != nil {
-					return err
-				}
-				rates[kind] = append(rates[kind], float64(ok)/elapsed.Seconds())
-				if kind == kindSDK {
-					t.SDKFailures += failed
-				} else {
-					t.BaselineFailures += failed
-				}
-				return nil
-			})
-			if err != nil {
-				return t, fmt.Errorf("%s: %w", kind, err)
-			}
+		st, err := throughputRound(ctx, cfg, level, r)
+		if err != nil {
+			return t, err
 		}
+		b, s := st[0].rate(), st[1].rate()
+		bRates, sRates = append(bRates, b), append(sRates, s)
+		t.BaselineRounds = append(t.BaselineRounds, round1(b))
+		t.SDKRounds = append(t.SDKRounds, round1(s))
+		t.RatioRounds = append(t.RatioRounds, ratio(s, b))
+		t.BaselineFailures += st[0].failed
+		t.SDKFailures += st[1].failed
 	}
-	t.BaselinePerSec, t.SDKPerSec = round1(median(rates[kindBaseline])), round1(median(rates[kindSDK]))
-	for _, r := range rates[kindBaseline] {
-		t.BaselineRounds = append(t.BaselineRounds, round1(r))
-	}
-	for _, r := range rates[kindSDK] {
-		t.SDKRounds = append(t.SDKRounds, round1(r))
-	}
-	t.Ratio = ratio(t.SDKPerSec, t.BaselinePerSec)
+	t.BaselinePerSec, t.SDKPerSec = round1(median(bRates)), round1(median(sRates))
+	t.Ratio = round3(median(t.RatioRounds))
 	t.GoalMet = t.Ratio >= goalThroughputRatio
 	return t, nil
+}
+
+// turnStats adds up one client's turns of a throughput round.
+type turnStats struct {
+	ok, failed, started int
+	elapsed             time.Duration
+}
+
+func (s turnStats) rate() float64 {
+	if s.elapsed <= 0 {
+		return 0
+	}
+	return float64(s.ok) / s.elapsed.Seconds()
+}
+
+// throughputKinds are the clients of the throughput phase, in the order of
+// the first turn.
+var throughputKinds = []clientKind{kindBaseline, kindSDK}
+
+// throughputRound is one round at level: both clients on fresh sandboxes,
+// their connections opened, then turns of throughputTurn in alternation
+// (odd rounds start with the SDK) until each has spent cfg.throughputRound
+// or started as many calls as its sandbox may serve.
+func throughputRound(ctx context.Context, cfg config, level, round int) ([]turnStats, error) {
+	clients := make([]creator, len(throughputKinds))
+	for i, kind := range throughputKinds {
+		c, closeFn, err := openClient(ctx, kind)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", kind, err)
+		}
+		defer closeFn()
+		// Open the connections the level needs before timing.
+		if _, _, _, err := concurrentRound(ctx, c, level, 0, level); err != nil {
+			return nil, fmt.Errorf("%s: warm-up: %w", kind, err)
+		}
+		clients[i] = c
+	}
+	maxCalls := maxCallsPerServer - level
+	acc := make([]turnStats, len(clients))
+	runtime.GC()
+	finished := make([]bool, len(clients))
+	for turn, left := round, len(clients); left > 0; turn++ {
+		i := turn % len(clients)
+		if finished[i] {
+			continue
+		}
+		a := &acc[i]
+		if a.elapsed >= cfg.throughputRound || a.started+level > maxCalls {
+			finished[i] = true
+			left--
+			continue
+		}
+		ok, failed, elapsed, err := concurrentRound(ctx, clients[i], level, throughputTurn, maxCalls-a.started)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", throughputKinds[i], err)
+		}
+		a.ok, a.failed, a.started, a.elapsed = a.ok+ok, a.failed+failed, a.started+ok+failed, a.elapsed+elapsed
+	}
+	return acc, nil
 }
 
 // concurrentRound runs level goroutines calling c until d has passed (d 0:

@@ -120,8 +120,8 @@ func writeTable(w io.Writer, r *Report) error {
 		bw.printf("\n")
 	}
 	if len(r.Throughput) > 0 {
-		bw.printf("\n2. Throughput: Create Order, orders/s, median of %d rounds of %gs (at most %d calls a round)\n",
-			len(r.Throughput[0].SDKRounds), r.Throughput[0].RoundSeconds, maxCallsPerServer)
+		bw.printf("\n2. Throughput: Create Order, orders/s, median of %d rounds of %gs per client (at most %d calls a round), the clients taking turns of %gs\n",
+			len(r.Throughput[0].SDKRounds), r.Throughput[0].RoundSeconds, maxCallsPerServer, r.Throughput[0].TurnSeconds)
 		tw := bw.tab()
 		fmt.Fprintf(tw, "\tconcurrency\t%s\t%s\tratio\tgoal >= %.2f\tfailures\t\n", nameBaseline, nameSDK, goalThroughputRatio)
 		for _, t := range r.Throughput {
@@ -130,7 +130,8 @@ func writeTable(w io.Writer, r *Report) error {
 		}
 		bw.flush(tw)
 		for _, t := range r.Throughput {
-			bw.printf("   concurrency %d, orders/s per round: baseline %s, prio-go %s\n", t.Concurrency, list(t.BaselineRounds), list(t.SDKRounds))
+			bw.printf("   concurrency %d, orders/s per round: baseline %s, prio-go %s; ratio per round %s\n",
+				t.Concurrency, list(t.BaselineRounds), list(t.SDKRounds), ratioList(t.RatioRounds))
 		}
 	}
 	if o := r.Outage; o != nil {
