@@ -76,7 +76,7 @@ var validationOptions = &openapi3filter.Options{
 // *apiError: 404 for an unknown path, 405 for a known path and another
 // method.
 func (sp *spec) route(r *http.Request, rest string) (*routers.Route, map[string]string, error) {
-	probe := r.Clone(r.Context())
+	probe := r.WithContext(r.Context()) // shallow: only the URL is replaced
 	u := *r.URL
 	u.Path, u.RawPath = rest, ""
 	probe.URL = &u
@@ -92,9 +92,11 @@ func (sp *spec) route(r *http.Request, rest string) (*routers.Route, map[string]
 }
 
 // validate checks parameters and body against the operation; r's body must
-// be replayable (it is replaced by the caller after reading).
+// be replayable (it is replaced by the caller after reading). The request
+// it validates is a shallow copy with its own URL: it shares r's headers,
+// which validation only reads (validationOptions.SkipSettingDefaults).
 func (sp *spec) validate(ctx context.Context, r *http.Request, rest string, route *routers.Route, params map[string]string) error {
-	probe := r.Clone(ctx)
+	probe := r.WithContext(ctx)
 	u := *r.URL
 	u.Path, u.RawPath = rest, ""
 	probe.URL = &u
