@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -311,4 +312,68 @@ func BenchmarkCreateOrderCPU(b *testing.B) {
 	}
 	b.ReportMetric(float64(clients[1].spent)/float64(clients[0].spent), "sdk/baseline")
 	b.ReportMetric(float64(clients[2].spent)/float64(clients[0].spent), "otel/baseline")
+}
+
+// BenchmarkCreateOrderSocket is the hand-written call and the SDK (telemetry
+// off) over a real loopback socket to a server that answers every request
+// with cannedWire's recorded bytes: net/http's transport and connection
+// goroutines are in the loop, the sandbox's work is not. The two clients
+// take turns of 200 calls; it reports each one's time per call and the
+// ratio.
+func BenchmarkCreateOrderSocket(b *testing.B) {
+	wire := recordWire(b)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		body, status := wire.order, http.StatusCreated
+		if strings.HasSuffix(r.URL.Path, "/oauth2/token") {
+			body, status = wire.token, http.StatusOK
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	base := srv.URL + "/v3.8/distributor"
+	p := prio.DefaultRetryPolicy()
+	p.RequestsPerMinute = 0
+	c, err := prio.NewClient(prio.WithBaseURL(base),
+		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
+		prio.WithDistributorID(priotest.DefaultDistributorID), prio.WithRetryPolicy(p))
+	if err != nil {
+		b.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
+	defer hc.CloseIdleConnections()
+	clients := []struct {
+		name   string
+		create benchCreator
+		spent  time.Duration
+	}{
+		{"baseline", baselineCreate(hc, base, "Bearer "+string(wire.token)), 0},
+		{"sdk", func(ctx context.Context, ref string) error {
+			_, err := c.Orders.Create(ctx, benchOrder(ref))
+			return err
+		}, 0},
+	}
+	const turn = 200
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for j := range clients {
+			cl := &clients[(n+j)%len(clients)]
+			start := time.Now()
+			for i := range turn {
+				if err := cl.create(b.Context(), fmt.Sprintf("bench-%09d-%03d", n, i)); err != nil {
+					b.Fatalf("%s: %v", cl.name, err)
+				}
+			}
+			cl.spent += time.Since(start)
+		}
+		n++
+	}
+	calls := float64(n * turn)
+	for _, cl := range clients {
+		b.ReportMetric(float64(cl.spent.Nanoseconds())/calls, cl.name+"-ns/call")
+	}
+	b.ReportMetric(float64(clients[1].spent)/float64(clients[0].spent), "sdk/baseline")
 }
