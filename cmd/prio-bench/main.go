@@ -22,7 +22,7 @@
 // phases: a comma-separated list of overhead, throughput, outage and
 // batch. -cpuprofile and -memprofile profile the phases run, for pprof;
 // "-only overhead -cpuprofile cpu.out" profiles the overhead phase alone
-// (both clients, alternating).
+// (all its clients, taking turns).
 //
 // Everything runs in this process against priotest servers on 127.0.0.1;
 // nothing leaves the machine. BENCHMARKS.md at the repository root
