@@ -156,16 +156,6 @@ func openClient(ctx context.Context, kind clientKind) (c creator, closeFn func()
 	}
 }
 
-// withFreshClient runs fn with a client of kind on a sandbox of its own.
-func withFreshClient(ctx context.Context, kind clientKind, fn func(c creator) error) error {
-	c, closeFn, err := openClient(ctx, kind)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	return fn(c)
-}
-
 // overheadKinds are the clients of the overhead phase.
 var overheadKinds = []clientKind{kindBaseline, kindSDK, kindSDKOTel, kindBaselineOTel}
 
