@@ -251,37 +251,31 @@ var turnSequence = []int{0, 1, 0, 2, 0, 3, 1, 2, 1, 3, 2, 3}
 // overheadRound is one round of the overhead phase: every client of
 // overheadKinds on its own fresh sandbox, taking turns.
 func overheadRound(ctx context.Context, cfg config, round int) (map[clientKind]OpStats, error) {
-	clients := make([]creator, len(overheadKinds))
-	for i, kind := range overheadKinds {
-		c, closeFn, err := openClient(ctx, kind)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", kind, err)
-		}
-		defer closeFn()
+	clients, closeAll, err := openClients(ctx, overheadKinds, func(c creator) error {
 		for range cfg.overheadWarmup {
 			if err := c.create(ctx, nextRef("warm")); err != nil {
-				return nil, fmt.Errorf("%s: warm-up: %w", kind, err)
+				return err
 			}
 		}
-		clients[i] = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	defer closeAll()
 	maxCalls := maxCallsPerServer - cfg.overheadWarmup
 	acc := make([]sliceStats, len(clients))
 	runtime.GC()
-	finished := make([]bool, len(clients))
-	for turn, left := round, len(clients); left > 0; turn++ {
-		i := turnSequence[turn%len(turnSequence)]
-		if finished[i] {
-			continue
-		}
-		if acc[i].elapsed >= cfg.overheadRound || acc[i].calls+sliceCalls > maxCalls {
-			finished[i] = true
-			left--
-			continue
-		}
-		if err := acc[i].add(ctx, clients[i], sliceCalls); err != nil {
-			return nil, fmt.Errorf("%s: %w", overheadKinds[i], err)
-		}
+	err = takeTurns(len(clients), turnSequence, round,
+		func(i int) bool { return acc[i].elapsed >= cfg.overheadRound || acc[i].calls+sliceCalls > maxCalls },
+		func(i int) error {
+			if err := acc[i].add(ctx, clients[i], sliceCalls); err != nil {
+				return fmt.Errorf("%s: %w", overheadKinds[i], err)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	out := map[clientKind]OpStats{}
 	for i, kind := range overheadKinds {
@@ -472,41 +466,82 @@ var throughputKinds = []clientKind{kindBaseline, kindSDK}
 // (odd rounds start with the SDK) until each has spent cfg.throughputRound
 // or started as many calls as its sandbox may serve.
 func throughputRound(ctx context.Context, cfg config, level, round int) ([]turnStats, error) {
-	clients := make([]creator, len(throughputKinds))
-	for i, kind := range throughputKinds {
-		c, closeFn, err := openClient(ctx, kind)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", kind, err)
-		}
-		defer closeFn()
+	clients, closeAll, err := openClients(ctx, throughputKinds, func(c creator) error {
 		// Open the connections the level needs before timing.
-		if _, _, _, err := concurrentRound(ctx, c, level, 0, level); err != nil {
-			return nil, fmt.Errorf("%s: warm-up: %w", kind, err)
-		}
-		clients[i] = c
+		_, _, _, err := concurrentRound(ctx, c, level, 0, level)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	defer closeAll()
 	maxCalls := maxCallsPerServer - level
 	acc := make([]turnStats, len(clients))
 	runtime.GC()
-	finished := make([]bool, len(clients))
-	for turn, left := round, len(clients); left > 0; turn++ {
-		i := turn % len(clients)
+	err = takeTurns(len(clients), []int{0, 1}, round,
+		func(i int) bool { return acc[i].elapsed >= cfg.throughputRound || acc[i].started+level > maxCalls },
+		func(i int) error {
+			a := &acc[i]
+			ok, failed, elapsed, err := concurrentRound(ctx, clients[i], level, throughputTurn, maxCalls-a.started)
+			if err != nil {
+				return fmt.Errorf("%s: %w", throughputKinds[i], err)
+			}
+			a.ok, a.failed, a.started, a.elapsed = a.ok+ok, a.failed+failed, a.started+ok+failed, a.elapsed+elapsed
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return acc, nil
+}
+
+// openClients opens a client of each kind, each on a fresh sandbox of its
+// own, and warms each up with warm; closeAll tears them all down. On an
+// error nothing is left open.
+func openClients(ctx context.Context, kinds []clientKind, warm func(creator) error) (clients []creator, closeAll func(), err error) {
+	var closers []func()
+	closeAll = func() {
+		for _, f := range closers {
+			f()
+		}
+	}
+	for _, kind := range kinds {
+		c, closeFn, err := openClient(ctx, kind)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("%s: %w", kind, err)
+		}
+		closers = append(closers, closeFn)
+		if err := warm(c); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("%s: warm-up: %w", kind, err)
+		}
+		clients = append(clients, c)
+	}
+	return clients, closeAll, nil
+}
+
+// takeTurns gives the n clients turns in the order of seq, starting at
+// seq[start % len(seq)], until every client is done: a client's turn comes
+// round only while done(i) is false, and turn(i) runs it. The first error
+// ends it.
+func takeTurns(n int, seq []int, start int, done func(i int) bool, turn func(i int) error) error {
+	finished := make([]bool, n)
+	for t, left := start, n; left > 0; t++ {
+		i := seq[t%len(seq)]
 		if finished[i] {
 			continue
 		}
-		a := &acc[i]
-		if a.elapsed >= cfg.throughputRound || a.started+level > maxCalls {
+		if done(i) {
 			finished[i] = true
 			left--
 			continue
 		}
-		ok, failed, elapsed, err := concurrentRound(ctx, clients[i], level, throughputTurn, maxCalls-a.started)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", throughputKinds[i], err)
+		if err := turn(i); err != nil {
+			return err
 		}
-		a.ok, a.failed, a.started, a.elapsed = a.ok+ok, a.failed+failed, a.started+ok+failed, a.elapsed+elapsed
 	}
-	return acc, nil
+	return nil
 }
 
 // concurrentRound runs level goroutines calling c until d has passed (d 0:
