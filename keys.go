@@ -144,8 +144,9 @@ type keyEntry struct {
 
 // keyState is what the guard knew of a key when a call took it.
 type keyState struct {
-	repeat     bool // the key was sent before, with this body
-	inflight   int  // other calls sending it right now
+	id         keyID // the key's, for end
+	repeat     bool  // the key was sent before, with this body
+	inflight   int   // other calls sending it right now
 	firstSend  time.Time
 	lastSend   time.Time
 	doubtUntil time.Time
@@ -185,7 +186,7 @@ func (g *keyGuard) timeOf(s stamp) time.Time {
 
 // state is what e tells of its key.
 func (g *keyGuard) state(e *keyEntry) keyState {
-	return keyState{repeat: true, inflight: int(e.inflight), firstSend: g.timeOf(e.firstSend),
+	return keyState{id: e.id, repeat: true, inflight: int(e.inflight), firstSend: g.timeOf(e.firstSend),
 		lastSend: g.timeOf(e.lastSend), doubtUntil: g.timeOf(e.doubtUntil)}
 }
 
@@ -205,7 +206,7 @@ func (g *keyGuard) record(key string, body []byte) (repeat bool, err error) {
 
 // begin records that a booking call is about to send key with body, and
 // returns what the guard knew of the key before. The call must end with
-// end, whatever happens.
+// end, given what begin returned, whatever happens.
 func (g *keyGuard) begin(key string, body []byte) (keyState, error) {
 	return g.take(key, body, true)
 }
@@ -256,14 +257,14 @@ func (g *keyGuard) take(key string, body []byte, sending bool) (keyState, error)
 	g.pushBack(i)
 	g.n++
 	g.evictLocked(at)
-	return keyState{}, nil
+	return keyState{id: id}, nil
 }
 
-// end closes a booking call begun with begin. booked says the order is
-// known to exist; otherwise lastSend and doubtUntil (zero when the call left
-// nothing in doubt) extend what the guard knows.
-func (g *keyGuard) end(key string, booked bool, lastSend, doubtUntil time.Time) {
-	g.update(key, func(e *keyEntry) {
+// end closes a booking call begun with begin, which returned began. booked
+// says the order is known to exist; otherwise lastSend and doubtUntil (zero
+// when the call left nothing in doubt) extend what the guard knows.
+func (g *keyGuard) end(began keyState, booked bool, lastSend, doubtUntil time.Time) {
+	g.update(began.id, func(e *keyEntry) {
 		e.inflight = max(e.inflight-1, 0)
 		if booked {
 			e.lastSend, e.doubtUntil = noStamp, noStamp
@@ -277,15 +278,18 @@ func (g *keyGuard) end(key string, booked bool, lastSend, doubtUntil time.Time) 
 // known returns what the guard knows of key without taking it.
 func (g *keyGuard) known(key string) keyState {
 	var st keyState
-	g.update(key, func(e *keyEntry) { st = g.state(e) })
+	if g == nil || g.maxEntries < 1 {
+		return st
+	}
+	g.update(idOf(key), func(e *keyEntry) { st = g.state(e) })
 	return st
 }
 
-func (g *keyGuard) update(key string, f func(*keyEntry)) {
+// update runs f on the entry of the key with id, if the guard holds it.
+func (g *keyGuard) update(id keyID, f func(*keyEntry)) {
 	if g == nil || g.maxEntries < 1 {
 		return
 	}
-	id := idOf(key)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if i, ok := g.index[id]; ok {

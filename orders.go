@@ -81,7 +81,7 @@ func (s *OrdersService) Create(ctx context.Context, req *OrderRequest, opts ...C
 	b := &booking{s: s, k: k, req: req, body: body, horizon: s.c.doer.policy.ProcessingHorizon, start: time.Now()}
 	b.know(prior, k.opts)
 	order, err := b.run(ctx)
-	s.c.keys.end(k.key, err == nil, b.lastSend, b.doubtUntil)
+	s.c.keys.end(prior, err == nil, b.lastSend, b.doubtUntil)
 	if err != nil && b.forget {
 		s.c.keys.forget(k.key)
 	}
