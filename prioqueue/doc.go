@@ -18,9 +18,9 @@
 // processes at once). A River client whose Config.Schema names a schema of
 // its own migrates and reads with that Schema's methods
 // (prioqueue.Schema("bookings").Migrate, .Statuses, .Lookup); the worker
-// writes to the schema of the client it runs under. A booking is a CreateOrderArgs job, unique by
-// distributor and external reference: enqueueing the same booking twice
-// makes one job. Enqueue it with the service's own transaction:
+// writes to the schema of the client it runs under. A booking is a
+// CreateOrderArgs job, unique by distributor and external reference:
+// enqueueing the same booking twice makes one job. Enqueue it with the service's own transaction:
 //
 //	tx, _ := pool.Begin(ctx)
 //	_, _ = tx.Exec(ctx, `INSERT INTO shop_orders ...`)
