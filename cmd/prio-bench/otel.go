@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -102,10 +103,15 @@ func newOTelBaselineCreator(ctx context.Context, s *priotest.Server, concurrency
 	}
 	o.tracer = o.tp.Tracer(instrumentation)
 	m := o.mp.Meter(instrumentation)
-	o.calls, _ = m.Int64Counter("prio.client.calls")
-	o.sends, _ = m.Int64Counter("prio.client.sends")
-	o.callDuration, _ = m.Float64Histogram("prio.client.call.duration")
-	o.sendDuration, _ = m.Float64Histogram("prio.client.send.duration")
+	var errs [4]error
+	o.calls, errs[0] = m.Int64Counter("prio.client.calls")
+	o.sends, errs[1] = m.Int64Counter("prio.client.sends")
+	o.callDuration, errs[2] = m.Float64Histogram("prio.client.call.duration")
+	o.sendDuration, errs[3] = m.Float64Histogram("prio.client.send.duration")
+	if err := errors.Join(errs[:]...); err != nil {
+		_ = o.close()
+		return nil, fmt.Errorf("the control's instruments: %w", err)
+	}
 	op := attribute.String("prio.operation", "createOrder")
 	o.opSet = metric.WithAttributeSet(attribute.NewSet(op))
 	o.callSet = metric.WithAttributeSet(attribute.NewSet(op, attribute.String("prio.outcome", "ok")))
