@@ -390,18 +390,51 @@ func bufferBody(resp *http.Response, cancel context.CancelFunc) (b []byte, strea
 		resp.Body = newBufferedBody(b)
 		return b, false, nil
 	}
-	b, err = io.ReadAll(io.LimitReader(orig, maxBufferedBody+1))
+	// No length announced (a chunked or compressed answer): read into a
+	// pooled buffer, then copy the body out at its exact size.
+	rb := readBuffers.Get().(*readBuffer)
+	rb.buf.Reset()
+	rb.limit = io.LimitedReader{R: orig, N: maxBufferedBody + 1}
+	_, err = rb.buf.ReadFrom(&rb.limit)
+	rb.limit.R = nil
 	if err != nil {
+		rb.put()
 		orig.Close()
 		return nil, false, fmt.Errorf("reading the response body: %w", err)
 	}
-	if len(b) > maxBufferedBody {
+	if rb.buf.Len() > maxBufferedBody {
+		// The buffer's bytes go on with the stream; it is not reused.
+		b = rb.buf.Bytes()
 		resp.Body = &streamBody{Reader: io.MultiReader(bytes.NewReader(b), orig), closer: orig, cancel: cancel}
 		return b, true, nil
 	}
+	b = bytes.Clone(rb.buf.Bytes())
+	rb.put()
 	orig.Close()
 	resp.Body = newBufferedBody(b)
 	return b, false, nil
+}
+
+// readBuffer is what a body of unknown length is read through: a buffer
+// already grown by earlier bodies, and the reader that caps the read.
+// Reading through one and copying the body out once costs one allocation
+// a body, where io.ReadAll allocates and copies again each time it grows
+// (five times for a 2 KB order).
+type readBuffer struct {
+	buf   bytes.Buffer
+	limit io.LimitedReader
+}
+
+var readBuffers = sync.Pool{New: func() any { return new(readBuffer) }}
+
+// maxPooledBuffer bounds the buffers kept for reuse: one large answer must
+// not keep its memory for the life of the process.
+const maxPooledBuffer = 256 << 10
+
+func (rb *readBuffer) put() {
+	if rb.buf.Cap() <= maxPooledBuffer {
+		readBuffers.Put(rb)
+	}
 }
 
 // bufferedBody is a response body already in memory. Bytes lets the
