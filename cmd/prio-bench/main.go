@@ -22,7 +22,11 @@
 // phases: a comma-separated list of overhead, throughput, outage and
 // batch. -cpuprofile and -memprofile profile the phases run, for pprof;
 // "-only overhead -cpuprofile cpu.out" profiles the overhead phase alone
-// (all its clients, taking turns).
+// (all its clients, taking turns). In the CPU profile of the overhead and
+// throughput phases every sample of a client's work, its sandbox's
+// included, carries the label client=<name> (asClient), so
+// "go tool pprof -tags" splits the profile by client and
+// -tagfocus 'client=^prio-go$' keeps one.
 //
 // Everything runs in this process against priotest servers on 127.0.0.1;
 // nothing leaves the machine. BENCHMARKS.md at the repository root

@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -321,4 +326,58 @@ func TestThroughputTakesTurns(t *testing.T) {
 		assert.Zero(t, s.failed)
 		assert.Equal(t, s.ok+s.failed, s.started)
 	}
+}
+
+// TestProfileSplitsByClient runs the overhead phase with -cpuprofile and
+// checks that the profile's samples are labelled with the client they
+// worked for: the label key and every client's name are in the profile's
+// string table (field 6 of the gzipped protocol buffer), which holds a
+// label's key and value only when some sample carries that label.
+func TestProfileSplitsByClient(t *testing.T) {
+	t.Parallel()
+	cfg := tinyConfig()
+	cfg.phases = map[string]bool{"overhead": true}
+	cfg.overheadRound = 250 * time.Millisecond // about 30 samples per client
+	cfg.cpuProfile = filepath.Join(t.TempDir(), "cpu.out")
+	_, err := measure(t.Context(), cfg)
+	require.NoError(t, err)
+
+	f, err := os.Open(cfg.cpuProfile)
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	raw, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	entry := func(s string) []byte { return append([]byte{6<<3 | 2, byte(len(s))}, s...) }
+	assert.True(t, bytes.Contains(raw, entry(profileLabel)), "label key %q", profileLabel)
+	for _, kind := range overheadKinds {
+		assert.True(t, bytes.Contains(raw, entry(string(kind))), "no sample labelled %q", kind)
+	}
+}
+
+// TestAsClientLabels checks what asClient gives the work it runs, and that
+// openClients opens and warms each client as that client.
+func TestAsClientLabels(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	err := asClient(ctx, kindSDK, func(ctx context.Context) error {
+		v, ok := pprof.Label(ctx, profileLabel)
+		assert.True(t, ok)
+		assert.Equal(t, string(kindSDK), v)
+		return errors.New("from f")
+	})
+	require.EqualError(t, err, "from f", "asClient returns f's error")
+	_, ok := pprof.Label(ctx, profileLabel)
+	assert.False(t, ok, "the caller's context is unchanged")
+
+	var warmed []string
+	_, closeAll, err := openClients(ctx, []clientKind{kindBaseline, kindSDK}, func(ctx context.Context, c creator) error {
+		v, _ := pprof.Label(ctx, profileLabel)
+		warmed = append(warmed, v)
+		return c.create(ctx, nextRef("label"))
+	})
+	require.NoError(t, err)
+	closeAll()
+	assert.Equal(t, []string{string(kindBaseline), string(kindSDK)}, warmed)
 }

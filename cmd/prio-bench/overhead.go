@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -251,7 +252,7 @@ var turnSequence = []int{0, 1, 0, 2, 0, 3, 1, 2, 1, 3, 2, 3}
 // overheadRound is one round of the overhead phase: every client of
 // overheadKinds on its own fresh sandbox, taking turns.
 func overheadRound(ctx context.Context, cfg config, round int) (map[clientKind]OpStats, error) {
-	clients, closeAll, err := openClients(ctx, overheadKinds, func(c creator) error {
+	clients, closeAll, err := openClients(ctx, overheadKinds, func(ctx context.Context, c creator) error {
 		for range cfg.overheadWarmup {
 			if err := c.create(ctx, nextRef("warm")); err != nil {
 				return err
@@ -269,10 +270,12 @@ func overheadRound(ctx context.Context, cfg config, round int) (map[clientKind]O
 	err = takeTurns(len(clients), turnSequence, round,
 		func(i int) bool { return acc[i].elapsed >= cfg.overheadRound || acc[i].calls+sliceCalls > maxCalls },
 		func(i int) error {
-			if err := acc[i].add(ctx, clients[i], sliceCalls); err != nil {
-				return fmt.Errorf("%s: %w", overheadKinds[i], err)
-			}
-			return nil
+			return asClient(ctx, overheadKinds[i], func(ctx context.Context) error {
+				if err := acc[i].add(ctx, clients[i], sliceCalls); err != nil {
+					return fmt.Errorf("%s: %w", overheadKinds[i], err)
+				}
+				return nil
+			})
 		})
 	if err != nil {
 		return nil, err
@@ -466,7 +469,7 @@ var throughputKinds = []clientKind{kindBaseline, kindSDK}
 // (odd rounds start with the SDK) until each has spent cfg.throughputRound
 // or started as many calls as its sandbox may serve.
 func throughputRound(ctx context.Context, cfg config, level, round int) ([]turnStats, error) {
-	clients, closeAll, err := openClients(ctx, throughputKinds, func(c creator) error {
+	clients, closeAll, err := openClients(ctx, throughputKinds, func(ctx context.Context, c creator) error {
 		// Open the connections the level needs before timing.
 		_, _, _, err := concurrentRound(ctx, c, level, 0, level)
 		return err
@@ -481,13 +484,15 @@ func throughputRound(ctx context.Context, cfg config, level, round int) ([]turnS
 	err = takeTurns(len(clients), []int{0, 1}, round,
 		func(i int) bool { return acc[i].elapsed >= cfg.throughputRound || acc[i].started+level > maxCalls },
 		func(i int) error {
-			a := &acc[i]
-			ok, failed, elapsed, err := concurrentRound(ctx, clients[i], level, throughputTurn, maxCalls-a.started)
-			if err != nil {
-				return fmt.Errorf("%s: %w", throughputKinds[i], err)
-			}
-			a.ok, a.failed, a.started, a.elapsed = a.ok+ok, a.failed+failed, a.started+ok+failed, a.elapsed+elapsed
-			return nil
+			return asClient(ctx, throughputKinds[i], func(ctx context.Context) error {
+				a := &acc[i]
+				ok, failed, elapsed, err := concurrentRound(ctx, clients[i], level, throughputTurn, maxCalls-a.started)
+				if err != nil {
+					return fmt.Errorf("%s: %w", throughputKinds[i], err)
+				}
+				a.ok, a.failed, a.started, a.elapsed = a.ok+ok, a.failed+failed, a.started+ok+failed, a.elapsed+elapsed
+				return nil
+			})
 		})
 	if err != nil {
 		return nil, err
@@ -496,9 +501,9 @@ func throughputRound(ctx context.Context, cfg config, level, round int) ([]turnS
 }
 
 // openClients opens a client of each kind, each on a fresh sandbox of its
-// own, and warms each up with warm; closeAll tears them all down. On an
-// error nothing is left open.
-func openClients(ctx context.Context, kinds []clientKind, warm func(creator) error) (clients []creator, closeAll func(), err error) {
+// own, and warms each up with warm, both as that client (asClient);
+// closeAll tears them all down. On an error nothing is left open.
+func openClients(ctx context.Context, kinds []clientKind, warm func(context.Context, creator) error) (clients []creator, closeAll func(), err error) {
 	var closers []func()
 	closeAll = func() {
 		for _, f := range closers {
@@ -506,19 +511,47 @@ func openClients(ctx context.Context, kinds []clientKind, warm func(creator) err
 		}
 	}
 	for _, kind := range kinds {
-		c, closeFn, err := openClient(ctx, kind)
+		err := asClient(ctx, kind, func(ctx context.Context) error {
+			c, closeFn, err := openClient(ctx, kind)
+			if err != nil {
+				return err
+			}
+			closers = append(closers, closeFn)
+			if err := warm(ctx, c); err != nil {
+				return fmt.Errorf("warm-up: %w", err)
+			}
+			clients = append(clients, c)
+			return nil
+		})
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("%s: %w", kind, err)
 		}
-		closers = append(closers, closeFn)
-		if err := warm(c); err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("%s: warm-up: %w", kind, err)
-		}
-		clients = append(clients, c)
 	}
 	return clients, closeAll, nil
+}
+
+// profileLabel is the CPU profile's label that names the client a sample
+// worked for.
+const profileLabel = "client"
+
+// asClient runs f as the client kind: with the profiler label
+// client=<kind> on this goroutine and on every goroutine started under it.
+// openClients opens each client's sandbox and connections this way, so
+// the sandbox's server goroutines, the connections' read and write loops,
+// the OpenTelemetry exporters and the calls of a throughput turn all carry
+// the label of the client they serve. A CPU profile (-cpuprofile) then
+// splits by client, sandbox included:
+//
+//	go tool pprof -tags prio-bench cpu.out
+//	go tool pprof -top -tagfocus 'client=^prio-go$' prio-bench cpu.out
+//
+// Only the runtime's own work (the garbage collector's background marking,
+// the scheduler) stays unlabelled.
+func asClient(ctx context.Context, kind clientKind, f func(ctx context.Context) error) error {
+	var err error
+	pprof.Do(ctx, pprof.Labels(profileLabel, string(kind)), func(ctx context.Context) { err = f(ctx) })
+	return err
 }
 
 // takeTurns gives the n clients turns in the order of seq, starting at
