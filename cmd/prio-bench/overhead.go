@@ -394,6 +394,11 @@ type Throughput struct {
 	GoalMet          bool    `json:"goal_met"`
 	BaselineFailures int     `json:"baseline_failures"`
 	SDKFailures      int     `json:"sdk_failures"`
+	// Successful calls in all rounds' turns (the warm-up's calls, one per
+	// connection of the level each round, not counted): what a CPU
+	// profile's time per client is divided by.
+	BaselineCalls int `json:"baseline_calls"`
+	SDKCalls      int `json:"sdk_calls"`
 	// Per-round rates and ratios, in the order the rounds ran, to show the
 	// spread.
 	BaselineRounds []float64 `json:"baseline_rounds"`
@@ -440,6 +445,8 @@ func throughputLevel(ctx context.Context, cfg config, level int) (Throughput, er
 		t.RatioRounds = append(t.RatioRounds, ratio(s, b))
 		t.BaselineFailures += st[0].failed
 		t.SDKFailures += st[1].failed
+		t.BaselineCalls += st[0].ok
+		t.SDKCalls += st[1].ok
 	}
 	t.BaselinePerSec, t.SDKPerSec = round1(median(bRates)), round1(median(sRates))
 	t.Ratio = round3(median(t.RatioRounds))
