@@ -341,9 +341,15 @@ func TestThroughputTakesTurns(t *testing.T) {
 // label's key and value only when some sample carries that label.
 func TestProfileSplitsByClient(t *testing.T) {
 	t.Parallel()
+	if err := pprof.StartCPUProfile(io.Discard); err != nil {
+		t.Skip("the CPU profiler is taken (go test -cpuprofile?):", err)
+	}
+	pprof.StopCPUProfile()
 	cfg := tinyConfig()
 	cfg.phases = map[string]bool{"overhead": true}
-	cfg.overheadRound = 250 * time.Millisecond // about 30 samples per client
+	// Half a second of turns a client: tens of samples each even on a
+	// loaded machine.
+	cfg.overheadRound = 500 * time.Millisecond
 	cfg.cpuProfile = filepath.Join(t.TempDir(), "cpu.out")
 	_, err := measure(t.Context(), cfg)
 	require.NoError(t, err)
