@@ -1,10 +1,13 @@
 package prio_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -474,4 +477,71 @@ func setByForm(t *testing.T, v reflect.Value, name string, dt wire.DateTime) {
 		}
 	}
 	t.Fatalf("no field for query parameter %s", name)
+}
+
+// gzipFront compresses every answer of next, as a gateway in front of Prio
+// may: Content-Encoding gzip and no Content-Length, so net/http
+// decompresses the stream and the SDK reads a body of unknown length.
+// While cuts is above zero, a Create Order answer is cut off halfway
+// through its compressed bytes and the connection dropped, after Prio has
+// processed the order.
+type gzipFront struct {
+	next http.Handler
+	cuts atomic.Int32
+}
+
+func (g *gzipFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	g.next.ServeHTTP(rec, r)
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	_, _ = zw.Write(rec.Body.Bytes())
+	_ = zw.Close()
+	for k, vs := range rec.Header() {
+		w.Header()[k] = vs
+	}
+	w.Header().Del("Content-Length")
+	w.Header().Set("Content-Encoding", "gzip")
+	body := zb.Bytes()
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/orders") && g.cuts.Add(-1) >= 0 {
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body[:len(body)/2])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body)
+}
+
+// TestCreateOverCompressedAnswers: behind a gateway that compresses, a
+// clean Create is one send whose order decodes; and an answer cut off in
+// the middle of its compressed stream is a send in doubt, settled by the
+// look-up, not a decoding error and not a second order.
+func TestCreateOverCompressedAnswers(t *testing.T) {
+	t.Parallel()
+	s := priotest.NewServer(t, priotest.WithIdempotency(priotest.IdempotencyNone))
+	front := &gzipFront{next: s.Handler()}
+	ts := httptest.NewServer(front)
+	defer ts.Close()
+	c, err := prio.NewClient(prio.WithBaseURL(ts.URL+"/v3.8/distributor"),
+		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
+		prio.WithDistributorID(priotest.DefaultDistributorID), prio.WithRetryPolicy(fastPolicy()))
+	require.NoError(t, err)
+
+	var info prio.CallInfo
+	order, err := c.Orders.Create(t.Context(), orderFor("gzip-clean", priotest.ProductOpen), prio.WithInfo(&info))
+	require.NoError(t, err)
+	assert.Equal(t, "gzip-clean", order.OrderExternalReference)
+	assert.NotEmpty(t, order.OrderReference)
+	assert.Equal(t, 1, info.Sends)
+	assert.Zero(t, info.Lookups)
+
+	front.cuts.Store(1)
+	order, err = c.Orders.Create(t.Context(), orderFor("gzip-cut", priotest.ProductOpen), prio.WithInfo(&info))
+	require.NoError(t, err)
+	assert.Equal(t, "gzip-cut", order.OrderExternalReference)
+	assert.Equal(t, 1, info.Sends, "a cut answer is never re-sent blind")
+	assert.Positive(t, info.Lookups, "the order was found by its reference")
+	assert.Equal(t, 1, s.OrdersFor("gzip-cut"))
+	assert.Equal(t, 1, s.OrdersFor("gzip-clean"))
 }
