@@ -329,9 +329,10 @@ func takeTurns(b *testing.B, turn int, clients []benchClient) {
 // BenchmarkCreateOrderSocket is the hand-written call and the SDK (telemetry
 // off) over a real loopback socket to a server that answers every request
 // with cannedWire's recorded bytes: net/http's transport and connection
-// goroutines are in the loop, the sandbox's work is not. The two clients
-// take turns of 200 calls; it reports each one's time per call and the
-// ratio.
+// goroutines are in the loop, the sandbox's work is not. The server sends
+// the 2 KB order without a Content-Length (chunked), so the SDK reads it as
+// a body of unknown length. The two clients take turns of 200 calls; it
+// reports each one's time per call and the ratio.
 func BenchmarkCreateOrderSocket(b *testing.B) {
 	wire := recordWire(b)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
