@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -278,8 +279,16 @@ func BenchmarkCreateOrderCPU(b *testing.B) {
 			return err
 		}
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	// The providers are made under the sdk-otel client's label, so the
+	// batch span processor's goroutine, which they start, carries it too.
+	var (
+		tp *sdktrace.TracerProvider
+		mp *sdkmetric.MeterProvider
+	)
+	pprof.Do(b.Context(), pprof.Labels(benchLabel, "sdk-otel"), func(context.Context) {
+		tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	})
 	b.Cleanup(func() {
 		_ = tp.Shutdown(context.Background())
 		_ = mp.Shutdown(context.Background())
@@ -296,10 +305,19 @@ type benchClient struct {
 	spent  time.Duration
 }
 
+// benchLabel is the CPU profile label that names the client a sample of
+// a turn-taking benchmark worked for:
+//
+//	go test -run '^$' -bench BenchmarkCreateOrderCPU -cpuprofile cpu.out .
+//	go tool pprof -tags cpu.out
+//	go tool pprof -top -tagfocus 'client=^sdk-otel$' cpu.out
+const benchLabel = "client"
+
 // takeTurns runs b's loop: in each iteration every client makes turn
 // sequential calls, the first place moving on by one each iteration, so
-// that the machine's drift in speed falls on all alike. It reports each
-// client's time per call and each one's ratio to the first client's.
+// that the machine's drift in speed falls on all alike. Each turn runs
+// under the profile label client=<name>. It reports each client's time per
+// call and each one's ratio to the first client's.
 func takeTurns(b *testing.B, turn int, clients []benchClient) {
 	b.Helper()
 	n := 0
@@ -308,11 +326,13 @@ func takeTurns(b *testing.B, turn int, clients []benchClient) {
 		for j := range clients {
 			c := &clients[(n+j)%len(clients)]
 			start := time.Now()
-			for i := range turn {
-				if err := c.create(b.Context(), fmt.Sprintf("bench-%09d-%03d", n, i)); err != nil {
-					b.Fatalf("%s: %v", c.name, err)
+			pprof.Do(b.Context(), pprof.Labels(benchLabel, c.name), func(ctx context.Context) {
+				for i := range turn {
+					if err := c.create(ctx, fmt.Sprintf("bench-%09d-%03d", n, i)); err != nil {
+						b.Fatalf("%s: %v", c.name, err)
+					}
 				}
-			}
+			})
 			c.spent += time.Since(start)
 		}
 		n++
