@@ -231,6 +231,14 @@ func TestEveryFigure(t *testing.T) {
 	assert.Positive(t, o.TelemetryControl.Client.Ops)
 	assert.Positive(t, o.TelemetryControl.TimeRatio)
 	assert.Positive(t, o.TelemetryControl.Client.AllocsPerOp)
+	// The telemetry row against the control: each round's ratio is the two
+	// clients' times in that round, and the figure is their median.
+	require.Len(t, o.Telemetry.OverControlRounds, o.Rounds)
+	for i, r := range o.Telemetry.OverControlRounds {
+		assert.InDelta(t, o.Telemetry.TimeRatioRounds[i]/o.TelemetryControl.TimeRatioRounds[i], r, 0.003, "round %d", i)
+	}
+	require.Equal(t, 1, o.Rounds, "this configuration runs one round")
+	assert.InDelta(t, o.Telemetry.OverControlRounds[0], o.Telemetry.OverControl, 0.0005, "the median of one round is that round")
 
 	require.Len(t, rep.Throughput, 2)
 	for _, tp := range rep.Throughput {

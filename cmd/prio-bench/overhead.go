@@ -98,6 +98,12 @@ type OTelOverhead struct {
 	AllocsGoalMet    bool      `json:"allocs_goal_met"`
 	NsRounds         []float64 `json:"ns_per_op_rounds"`
 	TimeRatioRounds  []float64 `json:"time_ratio_rounds"`
+	// OverControl is this row's time against the control's
+	// (TelemetryControl), the median of the rounds' ratios: the SDK's own
+	// cost when both sides pay OpenTelemetry's price. It has no goal; the
+	// goal is TimeRatio, against the baseline without OpenTelemetry.
+	OverControl       float64   `json:"time_ratio_over_control,omitempty"`
+	OverControlRounds []float64 `json:"time_ratio_over_control_rounds,omitempty"`
 }
 
 // maxCallsPerServer bounds the Create calls one sandbox serves, warm-up
@@ -234,6 +240,13 @@ func measureOverhead(ctx context.Context, cfg config) (*Overhead, error) {
 		c.AllocsRatio = medianRatio(cRounds, bRounds, func(s OpStats) float64 { return s.AllocsPerOp })
 		c.ExtraNsPerOp = round1(c.Client.NsPerOp - o.Baseline.NsPerOp)
 		o.TelemetryControl = c
+		if t := o.Telemetry; t != nil {
+			tRounds := rounds[kindSDKOTel]
+			for i := range tRounds {
+				t.OverControlRounds = append(t.OverControlRounds, ratio(tRounds[i].NsPerOp, cRounds[i].NsPerOp))
+			}
+			t.OverControl = medianRatio(tRounds, cRounds, func(s OpStats) float64 { return s.NsPerOp })
+		}
 	}
 	return o, nil
 }

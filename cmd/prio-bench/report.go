@@ -104,6 +104,9 @@ func writeTable(w io.Writer, r *Report) error {
 			st := c.Client
 			fmt.Fprintf(tw, "\t%s\t%.0f\t%.0f\t%.1f\t%.0f\t%d\t\n", nameBaselineOTel, st.NsPerOp, st.CPUNsPerOp, st.AllocsPerOp, st.BytesPerOp, st.Ops)
 			fmt.Fprintf(tw, "\t%s / baseline\t%.3f\t%.3f\t%.3f\t\t\t\n", nameBaselineOTel, c.TimeRatio, c.CPURatio, c.AllocsRatio)
+			if t := o.Telemetry; t != nil && t.OverControl > 0 {
+				fmt.Fprintf(tw, "\t%s / %s\t%.3f\t\t\t\t\t\n", nameSDKOTel, nameBaselineOTel, t.OverControl)
+			}
 		}
 		bw.flush(tw)
 		bw.printf("   ns/op per round: baseline %s, prio-go %s\n", list(o.BaselineNsRounds), list(o.SDKNsRounds))
