@@ -22,9 +22,9 @@ import (
 	"github.com/priosdk/prio-go/priotest"
 )
 
-// benchServerCalls bounds the creates one sandbox serves in a benchmark:
-// past 10,000 stored idempotency keys the sandbox's key store sweeps all
-// of them on every new key, and the figures would measure that sweep.
+// benchServerCalls bounds the creates one sandbox serves in a benchmark, so
+// that what the sandbox stores (orders, idempotency keys) and the heap the
+// garbage collector scans for it stay about the same size throughout.
 const benchServerCalls = 5000
 
 // benchCreator is one way to book an order, rebuilt on a fresh sandbox
@@ -384,4 +384,129 @@ func BenchmarkCreateOrderSocket(b *testing.B) {
 			return err
 		}},
 	})
+}
+
+// phaseClock splits one client's sequential Create calls in three where
+// it wraps net/http's transport: before the request reaches the transport
+// (encoding and building it; for the SDK also the key guard, the retry
+// loop and its own transports), the round trip (writing the request, the
+// server's work, reading the answer's head) and after it (reading and
+// decoding the body; for the SDK also its bookkeeping). It serves one
+// goroutine; only Create Order's requests are clocked.
+type phaseClock struct {
+	next                http.RoundTripper
+	sent, answered      time.Time
+	trips               int // Create Order round trips of the current call
+	before, trip, after time.Duration
+	calls               int
+}
+
+func (p *phaseClock) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !strings.HasSuffix(req.URL.Path, "/orders") {
+		return p.next.RoundTrip(req)
+	}
+	p.trips++
+	p.sent = time.Now()
+	resp, err := p.next.RoundTrip(req)
+	p.answered = time.Now()
+	return resp, err
+}
+
+// timed returns create with each call clocked. A call that did not make
+// exactly one Create Order round trip fails: its phases would mean nothing.
+func (p *phaseClock) timed(create benchCreator) benchCreator {
+	return func(ctx context.Context, ref string) error {
+		p.trips = 0
+		start := time.Now()
+		err := create(ctx, ref)
+		end := time.Now()
+		if err == nil && p.trips != 1 {
+			err = fmt.Errorf("%d round trips in one call", p.trips)
+		}
+		if err != nil {
+			return err
+		}
+		p.before += p.sent.Sub(start)
+		p.trip += p.answered.Sub(p.sent)
+		p.after += end.Sub(p.answered)
+		p.calls++
+		return nil
+	}
+}
+
+// reset forgets what was clocked so far.
+func (p *phaseClock) reset() { p.before, p.trip, p.after, p.calls = 0, 0, 0, 0 }
+
+// report gives b the time per call of each phase, as name-before-ns/call,
+// name-trip-ns/call and name-after-ns/call.
+func (p *phaseClock) report(b *testing.B, name string) {
+	n := float64(max(p.calls, 1))
+	b.ReportMetric(float64(p.before.Nanoseconds())/n, name+"-before-ns/call")
+	b.ReportMetric(float64(p.trip.Nanoseconds())/n, name+"-trip-ns/call")
+	b.ReportMetric(float64(p.after.Nanoseconds())/n, name+"-after-ns/call")
+}
+
+// BenchmarkCreateOrderPhases is BenchmarkCreateOrder's hand-written call
+// and SDK (telemetry off) taking turns of 16 calls, each on a sandbox of
+// its own over loopback and each over its own http.Transport (the same
+// settings for both) wrapped by a phaseClock. Besides each client's time
+// per call and the ratio, it reports where each call's time went: before
+// the request reached net/http's transport, in the round trip, and after.
+// The SDK carries its requests over WithHTTPClient here rather than over
+// its own transport. Each sandbox serves at most benchServerCalls calls:
+// keep -benchtime to a few seconds.
+func BenchmarkCreateOrderPhases(b *testing.B) {
+	newTransport := func() *http.Transport {
+		return &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
+	}
+	start := func() *priotest.Server {
+		s, err := priotest.Start("", priotest.WithRequestLimit(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(s.Close)
+		return s
+	}
+
+	bs, bt := start(), newTransport()
+	b.Cleanup(bt.CloseIdleConnections)
+	bclock := &phaseClock{next: bt}
+	bhc := &http.Client{Transport: bclock}
+	baseline := bclock.timed(baselineCreate(bhc, bs.URL(), "Bearer "+benchToken(b, bhc, bs.URL())))
+
+	ss, st := start(), newTransport()
+	b.Cleanup(st.CloseIdleConnections)
+	sclock := &phaseClock{next: st}
+	p := prio.DefaultRetryPolicy()
+	p.RequestsPerMinute = 0
+	c, err := prio.NewClient(prio.WithServer(ss), prio.WithRetryPolicy(p), prio.WithHTTPClient(&http.Client{Transport: sclock}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sdk := sclock.timed(func(ctx context.Context, ref string) error {
+		_, err := c.Orders.Create(ctx, benchOrder(ref))
+		return err
+	})
+
+	// The token, a connection and warm caches before the clock counts.
+	for i := range 50 {
+		for _, create := range []benchCreator{baseline, sdk} {
+			if err := create(b.Context(), fmt.Sprintf("bench-warm-%03d", i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	bclock.reset()
+	sclock.reset()
+	bounded := func(p *phaseClock, create benchCreator) benchCreator {
+		return func(ctx context.Context, ref string) error {
+			if p.calls >= benchServerCalls {
+				return fmt.Errorf("more than %d calls on one sandbox: use a shorter -benchtime", benchServerCalls)
+			}
+			return create(ctx, ref)
+		}
+	}
+	takeTurns(b, 16, []benchClient{{name: "baseline", create: bounded(bclock, baseline)}, {name: "sdk", create: bounded(sclock, sdk)}})
+	bclock.report(b, "baseline")
+	sclock.report(b, "sdk")
 }
