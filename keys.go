@@ -98,10 +98,13 @@ func ValidateKey(k string) error {
 // maxAge since it was last used (a key still in doubt is kept), and is safe
 // for concurrent use.
 //
-// A long-lived client holds up to 100,000 keys, so the guard holds no
+// A long-lived client holds up to 100,000 keys, so the entries hold no
 // pointers: a key is known by a digest, times are offsets on the monotonic
-// clock, and the least-recently-used order links slots of one slice by
-// index. The garbage collector never scans any of it.
+// clock, and the least-recently-used order links slots by index. The
+// garbage collector never scans them. The slots live in pages of
+// slotsPerPage allocated as the guard fills and never moved: growing one
+// slice instead would copy every entry, under the lock every call takes,
+// at each growth (up to 9 MB at the last).
 type keyGuard struct {
 	maxEntries int
 	maxAge     time.Duration
@@ -109,7 +112,8 @@ type keyGuard struct {
 
 	mu    sync.Mutex
 	index map[keyID]int32 // slot of each key
-	slots []keyEntry
+	pages []*slotPage
+	used  int32 // slots handed out so far, freed ones included
 	head  int32 // least recently used slot, or none
 	tail  int32 // most recently used slot, or none
 	free  int32 // first unused slot, chained through next, or none
@@ -128,6 +132,20 @@ const noStamp stamp = math.MinInt64
 
 // none marks the end of a chain of slots.
 const none int32 = -1
+
+// A page holds slotsPerPage slots (96 KiB of entries): slot i is entry
+// i mod slotsPerPage of page i / slotsPerPage.
+const (
+	pageShift    = 10
+	slotsPerPage = 1 << pageShift
+)
+
+type slotPage [slotsPerPage]keyEntry
+
+// slot returns the entry of slot i.
+func (g *keyGuard) slot(i int32) *keyEntry {
+	return &g.pages[i>>pageShift][i&(slotsPerPage-1)]
+}
 
 type keyEntry struct {
 	id   keyID
@@ -228,7 +246,7 @@ func (g *keyGuard) take(key string, body []byte, sending bool) (keyState, error)
 	defer g.mu.Unlock()
 	g.expireLocked(at)
 	if i, ok := g.index[id]; ok {
-		e := &g.slots[i]
+		e := g.slot(i)
 		if e.fp != fp {
 			return keyState{}, fmt.Errorf("%w: key %s was sent with another body %s ago; use a new key (or a new business reference) for a changed request",
 				ErrKeyReused, key, time.Duration(at-e.used).Round(time.Second))
@@ -252,7 +270,7 @@ func (g *keyGuard) take(key string, body []byte, sending bool) (keyState, error)
 		e.inflight, e.firstSend = 1, at
 	}
 	i := g.alloc()
-	g.slots[i] = e
+	*g.slot(i) = e
 	g.index[id] = i
 	g.pushBack(i)
 	g.n++
@@ -293,7 +311,7 @@ func (g *keyGuard) update(id keyID, f func(*keyEntry)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if i, ok := g.index[id]; ok {
-		f(&g.slots[i])
+		f(g.slot(i))
 	}
 }
 
@@ -308,7 +326,7 @@ func (g *keyGuard) forget(key string) {
 	id := idOf(key)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if i, ok := g.index[id]; ok && !g.slots[i].inDoubt(g.stampOf(time.Now())) {
+	if i, ok := g.index[id]; ok && !g.slot(i).inDoubt(g.stampOf(time.Now())) {
 		g.remove(i)
 	}
 }
@@ -323,8 +341,8 @@ func (e *keyEntry) inDoubt(now stamp) bool {
 // the order up first); if every key is in doubt, the guard grows.
 func (g *keyGuard) evictLocked(now stamp) {
 	for i := g.head; g.n > g.maxEntries && i != none; {
-		next := g.slots[i].next
-		if !g.slots[i].inDoubt(now) {
+		next := g.slot(i).next
+		if !g.slot(i).inDoubt(now) {
 			g.remove(i)
 		}
 		i = next
@@ -343,7 +361,7 @@ func (g *keyGuard) expireLocked(now stamp) {
 		return
 	}
 	for i := g.head; i != none; {
-		e := &g.slots[i]
+		e := g.slot(i)
 		if now-e.used < stamp(g.maxAge) {
 			return
 		}
@@ -358,28 +376,31 @@ func (g *keyGuard) expireLocked(now stamp) {
 // alloc returns an unused slot.
 func (g *keyGuard) alloc() int32 {
 	if i := g.free; i != none {
-		g.free = g.slots[i].next
+		g.free = g.slot(i).next
 		return i
 	}
-	g.slots = append(g.slots, keyEntry{})
-	return int32(len(g.slots) - 1)
+	if int(g.used) == len(g.pages)*slotsPerPage {
+		g.pages = append(g.pages, new(slotPage))
+	}
+	g.used++
+	return g.used - 1
 }
 
 // remove drops slot i's key and frees the slot.
 func (g *keyGuard) remove(i int32) {
-	delete(g.index, g.slots[i].id)
+	delete(g.index, g.slot(i).id)
 	g.unlink(i)
-	g.slots[i] = keyEntry{next: g.free}
+	*g.slot(i) = keyEntry{next: g.free}
 	g.free = i
 	g.n--
 }
 
 // pushBack makes slot i the most recently used.
 func (g *keyGuard) pushBack(i int32) {
-	e := &g.slots[i]
+	e := g.slot(i)
 	e.prev, e.next = g.tail, none
 	if g.tail != none {
-		g.slots[g.tail].next = i
+		g.slot(g.tail).next = i
 	} else {
 		g.head = i
 	}
@@ -388,14 +409,14 @@ func (g *keyGuard) pushBack(i int32) {
 
 // unlink takes slot i out of the use order.
 func (g *keyGuard) unlink(i int32) {
-	e := &g.slots[i]
+	e := g.slot(i)
 	if e.prev != none {
-		g.slots[e.prev].next = e.next
+		g.slot(e.prev).next = e.next
 	} else {
 		g.head = e.next
 	}
 	if e.next != none {
-		g.slots[e.next].prev = e.prev
+		g.slot(e.next).prev = e.prev
 	} else {
 		g.tail = e.prev
 	}

@@ -211,7 +211,7 @@ func guardFill(tb testing.TB, g *keyGuard, n int) {
 // what it stores has no pointers to scan.
 func TestKeyGuardMemory(t *testing.T) {
 	// Not parallel: the heap is measured.
-	for _, typ := range []reflect.Type{reflect.TypeFor[keyEntry](), reflect.TypeFor[keyID]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[keyEntry](), reflect.TypeFor[keyID](), reflect.TypeFor[slotPage]()} {
 		assert.False(t, hasPointers(typ), "%v holds pointers the collector must scan", typ)
 	}
 
@@ -228,6 +228,45 @@ func TestKeyGuardMemory(t *testing.T) {
 	assert.Less(t, perKey, 200.0, "bytes held a key")
 	assert.Equal(t, n, g.size())
 	runtime.KeepAlive(g)
+}
+
+// TestKeyGuardEntriesStayPut: growing the guard never moves what it holds.
+// Every call takes the guard's lock, so a growth that copied the entries
+// (a slice, up to 9 MB at 100,000 keys) would stall every call of the
+// client while it ran.
+func TestKeyGuardEntriesStayPut(t *testing.T) {
+	t.Parallel()
+	g := newKeyGuard(100_000, time.Hour)
+	id := idOf(DeriveKey("501", "createOrder", "0"))
+	guardFill(t, g, 1)
+	first := g.slot(g.index[id])
+	guardFill(t, g, 5*slotsPerPage+1) // the first key again, then new ones
+	assert.Same(t, first, g.slot(g.index[id]), "the first key's entry moved as the guard grew")
+	assert.Equal(t, id, first.id)
+	assert.Len(t, g.pages, 6)
+}
+
+// TestKeyGuardPagesReused: a full guard reuses the slots of evicted keys,
+// across pages, and keeps its use order.
+func TestKeyGuardPagesReused(t *testing.T) {
+	t.Parallel()
+	const limit = 2*slotsPerPage + 500
+	g := newKeyGuard(limit, 0)
+	key := func(i int) string { return fmt.Sprint("k", i) }
+	for i := range 2 * limit {
+		require.NoError(t, g.check(key(i), []byte("a")))
+		if i == limit+limit/2 {
+			require.NoError(t, g.check(key(0), []byte("a"))) // used again
+		}
+	}
+	assert.Equal(t, limit, g.size())
+	assert.Len(t, g.pages, 3, "evicted keys' slots are reused")
+	for _, i := range []int{0, limit + 1, 2*limit - 1} {
+		assert.ErrorIs(t, g.check(key(i), []byte("b")), ErrKeyReused, "key %d is kept", i)
+	}
+	for _, i := range []int{1, limit - 1, limit} {
+		assert.NoError(t, g.check(key(i), []byte("b")), "key %d was evicted", i)
+	}
 }
 
 // hasPointers reports whether a value of t holds a pointer.
@@ -263,4 +302,35 @@ func BenchmarkKeyGuardGC(b *testing.B) {
 		runtime.GC()
 	}
 	runtime.KeepAlive(g)
+}
+
+// BenchmarkKeyGuardFill fills a guard with 100,000 booking keys, each
+// begun and ended as Create does, and reports the time a key and the
+// longest single key: every call waits that long for the guard's lock.
+func BenchmarkKeyGuardFill(b *testing.B) {
+	const n = 100_000
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = DeriveKey("501", "createOrder", strconv.Itoa(i))
+	}
+	body := []byte(`{"data":{"kind":"order"}}`)
+	var worst, total time.Duration
+	fills := 0
+	for b.Loop() {
+		g := newKeyGuard(n, 24*time.Hour)
+		for _, k := range keys {
+			start := time.Now()
+			st, err := g.begin(k, body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g.end(st, true, time.Time{}, time.Time{})
+			d := time.Since(start)
+			total += d
+			worst = max(worst, d)
+		}
+		fills++
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(fills*n), "ns/key")
+	b.ReportMetric(float64(worst.Nanoseconds())/1e3, "worst-µs/key")
 }
