@@ -247,24 +247,34 @@ func TestKeyGuardEntriesStayPut(t *testing.T) {
 }
 
 // TestKeyGuardPagesReused: a full guard reuses the slots of evicted keys,
-// across pages, and keeps its use order.
+// across pages, and evicts the least recently used key first.
 func TestKeyGuardPagesReused(t *testing.T) {
 	t.Parallel()
 	const limit = 2*slotsPerPage + 500
 	g := newKeyGuard(limit, 0)
 	key := func(i int) string { return fmt.Sprint("k", i) }
+	held := func(i int) bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		_, ok := g.index[idOf(key(i))]
+		return ok
+	}
 	for i := range 2 * limit {
 		require.NoError(t, g.check(key(i), []byte("a")))
-		if i == limit+limit/2 {
-			require.NoError(t, g.check(key(0), []byte("a"))) // used again
+		switch i {
+		case limit - 1: // full: the oldest key is used again before it goes
+			require.NoError(t, g.check(key(0), []byte("a")))
+		case limit:
+			assert.True(t, held(0), "a key used again outlives older ones")
+			assert.False(t, held(1), "the least recently used key goes first")
 		}
 	}
 	assert.Equal(t, limit, g.size())
 	assert.Len(t, g.pages, 3, "evicted keys' slots are reused")
-	for _, i := range []int{0, limit + 1, 2*limit - 1} {
+	for _, i := range []int{limit, limit + limit/2, 2*limit - 1} {
 		assert.ErrorIs(t, g.check(key(i), []byte("b")), ErrKeyReused, "key %d is kept", i)
 	}
-	for _, i := range []int{1, limit - 1, limit} {
+	for _, i := range []int{0, 1, limit - 1} {
 		assert.NoError(t, g.check(key(i), []byte("b")), "key %d was evicted", i)
 	}
 }
