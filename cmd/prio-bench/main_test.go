@@ -305,8 +305,10 @@ func TestQuotientSlack(t *testing.T) {
 	// 5.205 that round to them.
 	assert.InDelta(t, 6.7/5.2, 1.291, quotientSlack(6.7, 5.2, 0.1))
 	assert.Greater(t, math.Abs(6.7/5.2-1.291), 0.002, "a fixed slack of 0.002 is too narrow here")
-	// The widest gap the rounding allows is inside the slack.
-	s, b := 6.75-1e-9, 5.15
+	// The widest gap the rounding allows, the numerator at the top of its
+	// tenth and the denominator at the bottom of its, is inside the slack.
+	s, b := 6.75-1e-9, 5.15+1e-9
+	require.Equal(t, []float64{6.7, 5.2}, []float64{round1(s), round1(b)})
 	assert.InDelta(t, round1(s)/round1(b), ratio(s, b), quotientSlack(round1(s), round1(b), 0.1))
 	// Fast rates leave the slack near the ratio's own rounding.
 	assert.Less(t, quotientSlack(5000, 5200, 0.1), 0.0006)
