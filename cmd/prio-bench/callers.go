@@ -26,10 +26,12 @@ type creator interface {
 
 // The clients compared, as named in the report.
 const (
-	nameSDK       = "prio-go"
-	nameBaseline  = "baseline net/http"
-	nameRetryable = "go-retryablehttp"
-	nameNaive     = "naive 3-retry loop"
+	nameSDK      = "prio-go"
+	nameBaseline = "baseline net/http"
+	// nameBaselineTwin is a second baseline client, -aa's second client.
+	nameBaselineTwin = "baseline net/http (2nd)"
+	nameRetryable    = "go-retryablehttp"
+	nameNaive        = "naive 3-retry loop"
 )
 
 // refSeq numbers external references: every Create of the process books a

@@ -14,7 +14,7 @@
 //
 // Usage:
 //
-//	prio-bench [-quick] [-json] [-q] [-cpuprofile file] [-memprofile file] [-only list]
+//	prio-bench [-quick] [-json] [-q] [-cpuprofile file] [-memprofile file] [-only list] [-aa]
 //
 // Without -json it prints a table for people; with -json one JSON document
 // for machines. -quick shortens every phase so that the run ends within a
@@ -27,6 +27,11 @@
 // included, carries the label client=<name> (asClient), so
 // "go tool pprof -tags" splits the profile by client and
 // -tagfocus 'client=^prio-go$' keeps one.
+//
+// -aa runs the throughput phase alone with the baseline in place of
+// prio-go, so that both clients do the same work: its ratios differ from
+// 1 only by the method's own spread, the resolution against which the
+// throughput goal is judged. It judges no goal.
 //
 // Everything runs in this process against priotest servers on 127.0.0.1;
 // nothing leaves the machine. BENCHMARKS.md at the repository root
@@ -77,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		memProfile = fs.String("memprofile", "", "write an allocation profile of the phases run to this file (samples every 512 bytes: slower)")
 		only       = fs.String("only", "", "comma-separated phases to run (default all): "+strings.Join(phases, ","))
 		quiet      = fs.Bool("q", false, "no progress lines on stderr")
+		aa         = fs.Bool("aa", false, "A/A: the throughput phase alone, the baseline against a second baseline instead of prio-go; its ratios show the method's own spread and judge no goal")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -84,15 +90,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	if *aa && *only == "" {
+		*only = "throughput"
+	}
 	sel, err := selectPhases(*only)
 	if err != nil {
 		return err
+	}
+	if *aa && (len(sel) != 1 || !sel["throughput"]) {
+		return fmt.Errorf("-aa runs the throughput phase alone, not -only %s", *only)
 	}
 	cfg := fullConfig()
 	if *quick {
 		cfg = quickConfig()
 	}
-	cfg.phases = sel
+	cfg.phases, cfg.aa = sel, *aa
 	cfg.cpuProfile, cfg.memProfile = *cpuProfile, *memProfile
 	if cfg.memProfile != "" {
 		// Sample finely enough to attribute a few allocations per call.
@@ -163,7 +175,10 @@ type config struct {
 	batchRows        int
 	batchConcurrency int
 
-	phases     map[string]bool
+	phases map[string]bool
+	// aa: the throughput phase compares the baseline with a second
+	// baseline instead of prio-go (aaKinds).
+	aa         bool
 	cpuProfile string
 	memProfile string
 	progress   io.Writer // nil: silent

@@ -90,7 +90,8 @@ func TestSelectPhases(t *testing.T) {
 
 func TestRunRejectsBadArguments(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"-only", "nothing"}, {"extra"}, {"-no-such-flag"}} {
+	for _, args := range [][]string{{"-only", "nothing"}, {"extra"}, {"-no-such-flag"},
+		{"-aa", "-only", "overhead"}, {"-aa", "-only", "throughput,outage"}} {
 		err := run(t.Context(), args, io.Discard, io.Discard)
 		assert.Error(t, err, "%q", args)
 	}
@@ -349,6 +350,49 @@ func TestTurnSequenceIsBalanced(t *testing.T) {
 			assert.Equal(t, want, follows[[2]int{a, b}], "%s after %s", overheadKinds[b], overheadKinds[a])
 		}
 	}
+}
+
+// TestAAComparesTwoBaselines checks -aa: the throughput phase alone, its
+// second client a baseline of its own in prio-go's place, and no goal
+// judged on ratios that can only show the method's spread.
+func TestAAComparesTwoBaselines(t *testing.T) {
+	t.Parallel()
+	c, closeFn, err := openClient(t.Context(), kindBaselineTwin)
+	require.NoError(t, err)
+	closeFn()
+	assert.IsType(t, &baselineCreator{}, c, "the second client is a baseline")
+	assert.NotEqual(t, kindBaseline, kindBaselineTwin, "the two carry profile labels of their own")
+
+	cfg := tinyConfig()
+	cfg.aa = true
+	cfg.phases, _ = selectPhases("throughput")
+	rep, err := measure(t.Context(), cfg)
+	require.NoError(t, err)
+	assert.Nil(t, rep.Overhead)
+	require.Len(t, rep.Throughput, len(cfg.levels))
+	for _, tp := range rep.Throughput {
+		assert.Equal(t, nameBaselineTwin, tp.Second)
+		assert.Positive(t, tp.BaselinePerSec)
+		assert.Positive(t, tp.SDKPerSec)
+		assert.Positive(t, tp.Ratio)
+		assert.Zero(t, tp.Goal)
+		assert.False(t, tp.GoalMet, "no goal is judged")
+	}
+	assert.Contains(t, strings.Join(rep.Setup, "\n"), nameBaselineTwin)
+	var table strings.Builder
+	require.NoError(t, writeTable(&table, rep))
+	_, section, found := strings.Cut(table.String(), "2. Throughput")
+	require.True(t, found)
+	assert.Contains(t, section, "A/A (-aa): "+nameBaselineTwin)
+	assert.NotContains(t, section, "met", "no goal is judged: neither met nor NOT met")
+
+	// Without -aa the second client is prio-go, judged against the goal.
+	cfg.aa = false
+	tp, err := throughputLevel(t.Context(), cfg, 1)
+	require.NoError(t, err)
+	assert.Equal(t, nameSDK, tp.Second)
+	assert.Equal(t, goalThroughputRatio, tp.Goal)
+	assert.Equal(t, tp.Ratio >= goalThroughputRatio, tp.GoalMet)
 }
 
 // TestThroughputTakesTurns: a round of the throughput phase gives both

@@ -118,8 +118,11 @@ type clientKind string
 
 const (
 	kindBaseline clientKind = nameBaseline
-	kindSDK      clientKind = nameSDK
-	kindSDKOTel  clientKind = nameSDKOTel
+	// kindBaselineTwin is a second baseline, the throughput phase's
+	// second client under -aa (throughput only).
+	kindBaselineTwin clientKind = nameBaselineTwin
+	kindSDK          clientKind = nameSDK
+	kindSDKOTel      clientKind = nameSDKOTel
 	// kindBaselineOTel is the overhead phase's control (overhead only).
 	kindBaselineOTel clientKind = nameBaselineOTel
 )
@@ -153,7 +156,7 @@ func openClient(ctx context.Context, kind clientKind) (c creator, closeFn func()
 			return nil, nil, err
 		}
 		return oc, func() { _ = oc.close(); s.Close() }, nil
-	default:
+	default: // kindBaseline, kindBaselineTwin
 		bc, err := newBaselineCreator(ctx, s, 64)
 		if err != nil {
 			s.Close()
@@ -397,7 +400,10 @@ func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 // time its turns took. The ratio is the median of the rounds' ratios, the
 // rates medians over the rounds.
 type Throughput struct {
-	Concurrency      int     `json:"concurrency"`
+	Concurrency int `json:"concurrency"`
+	// Second is the client the SDK fields measure: prio-go, or under -aa
+	// a second baseline, when the ratio has no goal (Goal 0).
+	Second           string  `json:"second_client"`
 	RoundSeconds     float64 `json:"round_seconds"`
 	TurnSeconds      float64 `json:"turn_seconds"`
 	BaselinePerSec   float64 `json:"baseline_orders_per_sec"`
@@ -443,8 +449,11 @@ func measureThroughput(ctx context.Context, cfg config) ([]Throughput, error) {
 }
 
 func throughputLevel(ctx context.Context, cfg config, level int) (Throughput, error) {
-	t := Throughput{Concurrency: level, RoundSeconds: seconds(cfg.throughputRound),
+	t := Throughput{Concurrency: level, Second: string(cfg.throughputClients()[1]), RoundSeconds: seconds(cfg.throughputRound),
 		TurnSeconds: seconds(throughputTurn), Goal: goalThroughputRatio}
+	if cfg.aa {
+		t.Goal = 0
+	}
 	var bRates, sRates []float64
 	for r := range cfg.throughputRounds {
 		st, err := throughputRound(ctx, cfg, level, r)
@@ -463,7 +472,7 @@ func throughputLevel(ctx context.Context, cfg config, level int) (Throughput, er
 	}
 	t.BaselinePerSec, t.SDKPerSec = round1(median(bRates)), round1(median(sRates))
 	t.Ratio = round3(median(t.RatioRounds))
-	t.GoalMet = t.Ratio >= goalThroughputRatio
+	t.GoalMet = t.Goal > 0 && t.Ratio >= t.Goal
 	return t, nil
 }
 
@@ -484,12 +493,26 @@ func (s turnStats) rate() float64 {
 // the first turn.
 var throughputKinds = []clientKind{kindBaseline, kindSDK}
 
+// aaKinds replace throughputKinds under -aa: the baseline against a second
+// baseline. Two clients that do the same work can differ only by the
+// method's own spread, which their ratios then show.
+var aaKinds = []clientKind{kindBaseline, kindBaselineTwin}
+
+// throughputClients are the throughput phase's two clients in this run.
+func (c config) throughputClients() []clientKind {
+	if c.aa {
+		return aaKinds
+	}
+	return throughputKinds
+}
+
 // throughputRound is one round at level: both clients on fresh sandboxes,
 // their connections opened, then turns of throughputTurn in alternation
 // (odd rounds start with the SDK) until each has spent cfg.throughputRound
 // or started as many calls as its sandbox may serve.
 func throughputRound(ctx context.Context, cfg config, level, round int) ([]turnStats, error) {
-	clients, closeAll, err := openClients(ctx, throughputKinds, func(ctx context.Context, c creator) error {
+	kinds := cfg.throughputClients()
+	clients, closeAll, err := openClients(ctx, kinds, func(ctx context.Context, c creator) error {
 		// Open the connections the level needs before timing.
 		_, _, _, err := concurrentRound(ctx, c, level, 0, level)
 		return err
@@ -504,11 +527,11 @@ func throughputRound(ctx context.Context, cfg config, level, round int) ([]turnS
 	err = takeTurns(len(clients), []int{0, 1}, round,
 		func(i int) bool { return acc[i].elapsed >= cfg.throughputRound || acc[i].started+level > maxCalls },
 		func(i int) error {
-			return asClient(ctx, throughputKinds[i], func(ctx context.Context) error {
+			return asClient(ctx, kinds[i], func(ctx context.Context) error {
 				a := &acc[i]
 				ok, failed, elapsed, err := concurrentRound(ctx, clients[i], level, throughputTurn, maxCalls-a.started)
 				if err != nil {
-					return fmt.Errorf("%s: %w", throughputKinds[i], err)
+					return fmt.Errorf("%s: %w", kinds[i], err)
 				}
 				a.ok, a.failed, a.started, a.elapsed = a.ok+ok, a.failed+failed, a.started+ok+failed, a.elapsed+elapsed
 				return nil
