@@ -51,6 +51,7 @@ type Client struct {
 
 	cfg     config
 	raw     *generated.Client              // hand-written services call this
+	orders  *url.URL                       // POST /orders, resolved once (see createRequest)
 	api     *generated.ClientWithResponses // Client.API
 	doer    *doer
 	keys    *keyGuard
@@ -394,6 +395,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.raw, err = generated.NewClient(cfg.baseURL, generated.WithHTTPClient(c.doer),
 		generated.WithRequestEditorFn(c.stampHeaders))
 	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	if c.orders, err = resolveOperation(c.raw.Server, "/orders"); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	c.api, err = generated.NewClientWithResponses(cfg.baseURL, generated.WithHTTPClient(c.doer),

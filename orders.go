@@ -1,7 +1,6 @@
 package prio
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -171,7 +170,7 @@ func (b *booking) run(ctx context.Context) (*Order, error) {
 		b.inDoubt = false // proven absent: every earlier send is over
 	}
 	send := func(ctx context.Context, eds ...generated.RequestEditorFn) (*http.Response, error) {
-		return b.s.c.raw.CreateOrderWithBody(ctx, "application/json", bytes.NewReader(b.body), eds...)
+		return b.s.c.sendJSON(ctx, b.s.c.orders, b.body, eds)
 	}
 	for round := range maxCreateRounds {
 		if round > 0 {
