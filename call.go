@@ -45,9 +45,9 @@ type callState struct {
 	// that it is not read and copied again (nil: the doer reads it).
 	body []byte
 	// ownsRequest: the request handed to the doer was built for this
-	// call by the generated client and nobody else holds it, so the doer
-	// uses it without a copy and its first send writes its headers without
-	// copying the map first.
+	// call (by the generated client, or by newJSONPost) and nobody else
+	// holds it, so the doer uses it without a copy and its first send
+	// writes its headers without copying the map first.
 	ownsRequest bool
 	// tel is the operation's telemetry (nil: off, or looked up by
 	// operation).
