@@ -51,7 +51,7 @@ type Client struct {
 
 	cfg     config
 	raw     *generated.Client              // hand-written services call this
-	orders  *url.URL                       // POST /orders, resolved once (see createRequest)
+	orders  *url.URL                       // POST /orders, resolved once (see newJSONPost)
 	api     *generated.ClientWithResponses // Client.API
 	doer    *doer
 	keys    *keyGuard

@@ -405,18 +405,18 @@ func newJSONPost(ctx context.Context, u *url.URL, body []byte) *http.Request {
 	return req.WithContext(ctx)
 }
 
-// sendJSON posts body to u through the client's editors and doer: the
-// path of the generated client's methods, without its request builder.
-// Create Order takes it, since it runs on every booking.
+// sendJSON posts body to u as the generated client's methods send a
+// request, without its request builder: the editors it was made with, then
+// the call's, then its doer. Create Order takes it, since it runs on every
+// booking.
 func (c *Client) sendJSON(ctx context.Context, u *url.URL, body []byte, eds []generated.RequestEditorFn) (*http.Response, error) {
 	req := newJSONPost(ctx, u, body)
-	if err := c.stampHeaders(ctx, req); err != nil {
-		return nil, err
-	}
-	for _, e := range eds {
-		if err := e(ctx, req); err != nil {
-			return nil, err
+	for _, list := range [...][]generated.RequestEditorFn{c.raw.RequestEditors, eds} {
+		for _, e := range list {
+			if err := e(ctx, req); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return c.doer.Do(req)
+	return c.raw.Client.Do(req)
 }
