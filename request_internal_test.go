@@ -34,7 +34,7 @@ func TestNewJSONPostMatchesTheGeneratedBuilder(t *testing.T) {
 			require.NoError(t, err)
 			want, err := generated.NewCreateOrderRequestWithBody(c.raw.Server, "application/json", bytes.NewReader(body))
 			require.NoError(t, err)
-			ctx := context.WithValue(context.Background(), callStateKey{}, "marker")
+			ctx := context.WithValue(context.Background(), markerKey{}, "marker")
 			got := newJSONPost(ctx, c.orders, body)
 
 			assert.Equal(t, want.Method, got.Method)
@@ -49,13 +49,15 @@ func TestNewJSONPostMatchesTheGeneratedBuilder(t *testing.T) {
 			again, err := got.GetBody()
 			require.NoError(t, err)
 			assert.Equal(t, body, readAll(t, again), "GetBody starts over")
-			assert.Equal(t, "marker", got.Context().Value(callStateKey{}))
+			assert.Equal(t, "marker", got.Context().Value(markerKey{}), "the request carries the caller's context")
 
 			got.URL.Path += "/changed"
 			assert.NotEqual(t, got.URL.Path, c.orders.Path, "each request has its own URL")
 		})
 	}
 }
+
+type markerKey struct{}
 
 func readAll(t *testing.T, r io.ReadCloser) []byte {
 	t.Helper()
