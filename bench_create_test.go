@@ -358,11 +358,11 @@ func takeTurns(b *testing.B, turn int, clients []benchClient) {
 func BenchmarkCreateOrderSocket(b *testing.B) { benchSocket(b, 0) }
 
 // BenchmarkCreateOrderSocketWait is BenchmarkCreateOrderSocket with a
-// server that works for socketThink on each Create before it answers, as
-// the sandbox does (it validates, books and encodes for about that long).
-// The work is a busy loop that touches no memory: the clients' caches are
-// left as they were, and only the wait differs from the instant answer.
-// The SDK's excess over the hand-written call grows with that wait
+// server that works for socketThink on each Create before it answers,
+// roughly as long as the sandbox validates, books and encodes. The work is
+// a busy loop that touches almost no memory, so it evicts little of the
+// clients' data: the wait is what differs from the instant answer. The
+// SDK's excess over the hand-written call grows with that wait
 // (BENCHMARKS.md, "What the wait costs").
 func BenchmarkCreateOrderSocketWait(b *testing.B) { benchSocket(b, socketThink) }
 
@@ -376,6 +376,8 @@ func spin(d time.Duration) {
 	}
 }
 
+// benchSocket runs the socket pair against a canned server that spins
+// for think before each Create answer (0: it answers at once).
 func benchSocket(b *testing.B, think time.Duration) {
 	wire := recordWire(b)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
