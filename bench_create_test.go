@@ -358,19 +358,19 @@ func takeTurns(b *testing.B, turn int, clients []benchClient) {
 func BenchmarkCreateOrderSocket(b *testing.B) { benchSocket(b, 0) }
 
 // BenchmarkCreateOrderSocketWait is BenchmarkCreateOrderSocket with a
-// server that works for socketThink on each Create before it answers,
-// roughly as long as the sandbox validates, books and encodes. The work is
-// a busy loop that touches almost no memory, so it evicts little of the
-// clients' data: the wait is what differs from the instant answer. The
-// SDK's excess over the hand-written call grows with that wait
-// (BENCHMARKS.md, "What the wait costs").
+// server that works for socketThink on each Create before it answers, of
+// the order of the sandbox's own work (an estimate; BENCHMARKS.md, "What
+// the wait costs", says how it was made and what the benchmark showed).
+// The work is a busy loop that touches almost no memory, so it evicts
+// little of the clients' data: the wait is what differs from the instant
+// answer.
 func BenchmarkCreateOrderSocketWait(b *testing.B) { benchSocket(b, socketThink) }
 
 // socketThink is the server's work per Create in
 // BenchmarkCreateOrderSocketWait.
 const socketThink = 80 * time.Microsecond
 
-// spin keeps the goroutine busy for d without touching memory.
+// spin keeps the goroutine busy for d, touching almost no memory.
 func spin(d time.Duration) {
 	for start := time.Now(); time.Since(start) < d; {
 	}
