@@ -387,7 +387,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.auth = newAuthTransport(counted, baseURL, &cfg, c.red.values)
 	c.doer = newDoer(c.auth, cfg.policy, cfg.logger, c.red)
 	c.auth.fetcher.guard = c.doer.limits.guard // the token endpoint's 4XX count too
-	c.doer.tel = newTelemetry(cfg.telemetry, c.doer)
+	c.doer.tel = newTelemetry(cfg.telemetry, c.doer, clientAttributes(baseURL, cfg.distributorID))
 	c.auth.fetcher.tel = c.doer.tel
 	c.keys = newKeyGuard(100_000, 24*time.Hour)
 

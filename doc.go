@@ -229,7 +229,7 @@
 // error_reference; each send a client span under it, whose W3C trace
 // context goes out with the request. Counters of calls by outcome, sends,
 // retries, look-ups, unknown outcomes and token fetches, histograms of call
-// and send durations, and gauges of the retry budget and the 4XX guard
+// and send durations, and gauges of each client's retry budget and 4XX guard
 // complete it; docs/TELEMETRY.md lists every name and unit. No span or
 // metric carries a secret, a token, a body or guest data. With no provider
 // set, the client records nothing and pays for nothing.

@@ -97,7 +97,7 @@ func TestRedactionFaultyRun(t *testing.T) {
 		d.tel = newTelemetry(telemetryConfig{
 			tracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)),
 			meterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
-		}, d)
+		}, d, nil)
 
 		query := url.Values{
 			"order_external_reference": {"ext-1"},

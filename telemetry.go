@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
+	"weak"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -38,7 +40,8 @@ const (
 )
 
 // Attribute keys. Values are never secrets, tokens, bodies or guest data:
-// the key is derived from public references, and URLs are redacted.
+// the key is derived from public references, URLs are redacted, and the
+// distributor id is the account's number, which the logs keep too.
 const (
 	attrOperation      = attribute.Key("prio.operation")
 	attrKey            = attribute.Key("prio.idempotency_key")
@@ -48,6 +51,7 @@ const (
 	attrErrorReference = attribute.Key("prio.error_reference")
 	attrAttempt        = attribute.Key("prio.attempt")
 	attrResult         = attribute.Key("prio.result")
+	attrDistributor    = attribute.Key("prio.distributor_id")
 )
 
 // telemetryConfig is what the options set.
@@ -217,8 +221,10 @@ func isGlobalDefault(p any) bool {
 }
 
 // newTelemetry resolves the providers and builds the instruments. d gives
-// the retry budget and the 4XX guard to the observable gauges.
-func newTelemetry(cfg telemetryConfig, d *doer) *telemetry {
+// the retry budget and the 4XX guard to the observable gauges, whose points
+// carry client, the attributes that tell this client's apart from another's
+// (clientAttributes).
+func newTelemetry(cfg telemetryConfig, d *doer, client []attribute.KeyValue) *telemetry {
 	t := &telemetry{prop: propagation.TraceContext{}}
 	tp := cfg.tracerProvider
 	if tp == nil {
@@ -238,12 +244,23 @@ func newTelemetry(cfg telemetryConfig, d *doer) *telemetry {
 		}
 	}
 	if _, noop := mp.(metricnoop.MeterProvider); mp != nil && !noop {
-		t.m = newInstruments(mp.Meter(instrumentationName), d)
+		t.m = newInstruments(mp.Meter(instrumentationName), d, client)
 	}
 	return t
 }
 
-func newInstruments(m metric.Meter, d *doer) *instruments {
+// clientAttributes identifies a client's gauge points: its server and its
+// distributor. Two clients of one program, each with its own retry budget
+// and 4XX guard, report two series then, not one that either may overwrite.
+func clientAttributes(base *url.URL, distributorID string) []attribute.KeyValue {
+	kvs := []attribute.KeyValue{attribute.String("server.address", base.Hostname())}
+	if p := serverPort(base); p > 0 {
+		kvs = append(kvs, attribute.Int("server.port", p))
+	}
+	return append(kvs, attrDistributor.String(distributorID))
+}
+
+func newInstruments(m metric.Meter, d *doer, client []attribute.KeyValue) *instruments {
 	var in instruments
 	// Instrument errors are reported by the SDK's error handler and leave
 	// a working no-op instrument: telemetry never fails a client.
@@ -268,17 +285,36 @@ func newInstruments(m metric.Meter, d *doer) *instruments {
 	guard, _ := m.Int64ObservableGauge("prio.client.4xx_guard.used", metric.WithUnit("{response}"),
 		metric.WithDescription("4XX answers counted in the guard's sliding minute plus sends holding a place."))
 	if d != nil {
-		_, _ = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-			if d.budget != nil {
-				o.ObserveFloat64(budget, d.budget.level())
-			}
-			if d.limits.guard != nil {
-				o.ObserveInt64(guard, int64(d.limits.guard.level(time.Now())))
-			}
-			return nil
-		}, budget, guard)
+		registerGauges(m, d, client, budget, guard)
 	}
 	return &in
+}
+
+// registerGauges observes d's retry budget and 4XX guard for as long as d
+// is in use. The callback holds d weakly, so the meter provider, which
+// usually lives as long as the program, does not keep a dropped client
+// alive; once d is collected, the callback is unregistered and the
+// client's series end.
+func registerGauges(m metric.Meter, d *doer, client []attribute.KeyValue, budget metric.Float64ObservableGauge, guard metric.Int64ObservableGauge) {
+	at := []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(client...))}
+	held := weak.Make(d)
+	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		d := held.Value()
+		if d == nil {
+			return nil
+		}
+		if d.budget != nil {
+			o.ObserveFloat64(budget, d.budget.level(), at...)
+		}
+		if d.limits.guard != nil {
+			o.ObserveInt64(guard, int64(d.limits.guard.level(time.Now())), at...)
+		}
+		return nil
+	}, budget, guard)
+	if err != nil || reg == nil {
+		return
+	}
+	runtime.AddCleanup(d, func(r metric.Registration) { _ = r.Unregister() }, reg)
 }
 
 func (t *telemetry) tracing() bool { return t != nil && t.tracer != nil }

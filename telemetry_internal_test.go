@@ -19,7 +19,7 @@ func TestUntouchedGlobalsMeanOff(t *testing.T) {
 	assert.False(t, isGlobalDefault(tracenoop.NewTracerProvider()))
 	assert.False(t, isGlobalDefault(nil))
 	for _, cfg := range []telemetryConfig{{}, {tracerProvider: tracenoop.NewTracerProvider(), meterProvider: metricnoop.NewMeterProvider()}} {
-		tel := newTelemetry(cfg, nil)
+		tel := newTelemetry(cfg, nil, nil)
 		assert.False(t, tel.tracing())
 		assert.False(t, tel.metrics())
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -501,4 +502,101 @@ func (s *recordingSampler) byKind(k trace.SpanKind) []map[attribute.Key]attribut
 		}
 	}
 	return out
+}
+
+// gaugePoints returns an observable gauge's points, by the server port
+// each carries.
+func gaugePoints(t *testing.T, reader *sdkmetric.ManualReader, name string) map[int64]metricdata.DataPoint[float64] {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(t.Context(), &rm))
+	out := map[int64]metricdata.DataPoint[float64]{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			d, ok := m.Data.(metricdata.Gauge[float64])
+			require.True(t, ok, "%s is a float64 gauge", name)
+			for _, p := range d.DataPoints {
+				port, _ := p.Attributes.Value("server.port")
+				out[port.AsInt64()] = p
+			}
+		}
+	}
+	return out
+}
+
+func sandboxPort(t *testing.T, s *priotest.Server) int64 {
+	t.Helper()
+	u, err := url.Parse(s.URL())
+	require.NoError(t, err)
+	var port int64
+	_, err = fmt.Sscan(u.Port(), &port)
+	require.NoError(t, err)
+	return port
+}
+
+// TestGaugesPerClient: two clients on one meter provider each report
+// their own retry budget, told apart by the server and the distributor,
+// instead of one hiding the other's.
+func TestGaugesPerClient(t *testing.T) {
+	t.Parallel()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	bursts := map[int64]float64{}
+	for _, burst := range []float64{3, 5} {
+		s := priotest.NewServer(t)
+		p := fastPolicy()
+		p.BudgetBurst = burst
+		newClient(t, s, prio.WithRetryPolicy(p), prio.WithMeterProvider(mp))
+		bursts[sandboxPort(t, s)] = burst
+	}
+
+	points := gaugePoints(t, reader, "prio.client.retry_budget.tokens")
+	require.Len(t, points, 2, "one series per client")
+	for port, burst := range bursts {
+		p, ok := points[port]
+		require.True(t, ok, "a series for the client of port %d", port)
+		assert.InDelta(t, burst, p.Value, 1e-9, "port %d reports its own budget", port)
+		addr, _ := p.Attributes.Value("server.address")
+		assert.Equal(t, "127.0.0.1", addr.AsString())
+		dist, _ := p.Attributes.Value("prio.distributor_id")
+		assert.Equal(t, priotest.DefaultDistributorID, dist.AsString())
+	}
+}
+
+// TestGaugesEndWithTheClient: the meter provider does not keep a client
+// alive. Once the program drops a client, its gauges stop being reported
+// and the other client's remain.
+func TestGaugesEndWithTheClient(t *testing.T) {
+	t.Parallel()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	kept, dropped := priotest.NewServer(t), priotest.NewServer(t)
+	keep := newClient(t, kept, prio.WithMeterProvider(mp))
+	func() {
+		c := newClient(t, dropped, prio.WithMeterProvider(mp))
+		_, err := c.Orders.Create(t.Context(), orderFor("gauge-dropped", priotest.ProductOpen))
+		require.NoError(t, err)
+	}()
+	require.Len(t, gaugePoints(t, reader, "prio.client.retry_budget.tokens"), 2)
+
+	// Collection and the cleanup after it take their time on a loaded
+	// machine: give them up to 10 s.
+	gone := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		runtime.GC()
+		if _, ok := gaugePoints(t, reader, "prio.client.retry_budget.tokens")[sandboxPort(t, dropped)]; !ok {
+			gone = true
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.True(t, gone, "the dropped client's series ends once it is collected")
+	points := gaugePoints(t, reader, "prio.client.retry_budget.tokens")
+	assert.Contains(t, points, sandboxPort(t, kept), "the client still in use keeps its series")
+	runtime.KeepAlive(keep)
 }
