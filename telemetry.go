@@ -220,10 +220,9 @@ func isGlobalDefault(p any) bool {
 	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
 }
 
-// newTelemetry resolves the providers and builds the instruments. d gives
-// the retry budget and the 4XX guard to the observable gauges, whose points
-// carry client, the attributes that tell this client's apart from another's
-// (clientAttributes).
+// newTelemetry resolves the providers and builds the instruments. The
+// observable gauges read d's retry budget and 4XX guard; client is what
+// their points carry to tell this client from another (clientAttributes).
 func newTelemetry(cfg telemetryConfig, d *doer, client []attribute.KeyValue) *telemetry {
 	t := &telemetry{prop: propagation.TraceContext{}}
 	tp := cfg.tracerProvider
