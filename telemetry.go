@@ -152,6 +152,10 @@ type instruments struct {
 	calls, sends, retries, lookups, unknown, tokenFetches metric.Int64Counter
 	callDuration, sendDuration                            metric.Float64Histogram
 
+	// client is what every point carries to tell this client's from
+	// another's (clientAttributes).
+	client []attribute.KeyValue
+
 	// Attribute sets are built once per combination and reused: a
 	// measurement then costs the SDK a look-up, not a new set.
 	mu   sync.Mutex
@@ -182,7 +186,8 @@ func (in *instruments) attrs(k setKey) measurement {
 	if m, ok := in.sets[k]; ok {
 		return m
 	}
-	kvs := make([]attribute.KeyValue, 0, 4)
+	kvs := make([]attribute.KeyValue, 0, len(in.client)+4)
+	kvs = append(kvs, in.client...)
 	if k.operation != "" {
 		kvs = append(kvs, attrOperation.String(k.operation))
 	}
@@ -222,7 +227,8 @@ func isGlobalDefault(p any) bool {
 
 // newTelemetry resolves the providers and builds the instruments. The
 // observable gauges read d's retry budget and 4XX guard; client is what
-// their points carry to tell this client from another (clientAttributes).
+// every metric point carries to tell this client's from another's
+// (clientAttributes).
 func newTelemetry(cfg telemetryConfig, d *doer, client []attribute.KeyValue) *telemetry {
 	t := &telemetry{prop: propagation.TraceContext{}}
 	tp := cfg.tracerProvider
@@ -248,9 +254,11 @@ func newTelemetry(cfg telemetryConfig, d *doer, client []attribute.KeyValue) *te
 	return t
 }
 
-// clientAttributes identifies a client's gauge points: its server and its
+// clientAttributes identifies a client's metric points: its server and its
 // distributor. Two clients of one program, each with its own retry budget
-// and 4XX guard, report two series then, not one that either may overwrite.
+// and 4XX guard, report two gauge series then, not one that either may
+// overwrite, and a program with several Prio accounts counts each one's
+// calls and outcomes apart.
 func clientAttributes(base *url.URL, distributorID string) []attribute.KeyValue {
 	kvs := []attribute.KeyValue{attribute.String("server.address", base.Hostname())}
 	if p := serverPort(base); p > 0 {
@@ -260,7 +268,7 @@ func clientAttributes(base *url.URL, distributorID string) []attribute.KeyValue 
 }
 
 func newInstruments(m metric.Meter, d *doer, client []attribute.KeyValue) *instruments {
-	var in instruments
+	in := instruments{client: client}
 	// Instrument errors are reported by the SDK's error handler and leave
 	// a working no-op instrument: telemetry never fails a client.
 	in.calls, _ = m.Int64Counter("prio.client.calls", metric.WithUnit("{call}"),

@@ -537,21 +537,40 @@ func sandboxPort(t *testing.T, s *priotest.Server) int64 {
 	return port
 }
 
-// TestGaugesPerClient: two clients on one meter provider each report
+// TestMetricsPerClient: two clients on one meter provider each report
 // their own retry budget, told apart by the server and the distributor,
-// instead of one hiding the other's.
-func TestGaugesPerClient(t *testing.T) {
+// instead of one hiding the other's; their counters and histograms are
+// told apart the same way.
+func TestMetricsPerClient(t *testing.T) {
 	t.Parallel()
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	bursts := map[int64]float64{}
-	for _, burst := range []float64{3, 5} {
+	calls := map[int64]int{}
+	for i, burst := range []float64{3, 5} {
 		s := priotest.NewServer(t)
 		p := fastPolicy()
 		p.BudgetBurst = burst
-		newClient(t, s, prio.WithRetryPolicy(p), prio.WithMeterProvider(mp))
-		bursts[sandboxPort(t, s)] = burst
+		c := newClient(t, s, prio.WithRetryPolicy(p), prio.WithMeterProvider(mp))
+		port := sandboxPort(t, s)
+		bursts[port] = burst
+		calls[port] = i + 1
+		for n := range i + 1 {
+			_, err := c.Orders.Create(t.Context(), orderFor(fmt.Sprintf("per-client-%d-%d", i, n), priotest.ProductOpen))
+			require.NoError(t, err)
+		}
+	}
+
+	rig := &otelRig{reader: reader}
+	for port, n := range calls {
+		client := []attribute.KeyValue{attribute.String("server.address", "127.0.0.1"), attribute.Int64("server.port", port),
+			attribute.String("prio.distributor_id", priotest.DefaultDistributorID)}
+		assert.Equal(t, int64(n), rig.counter(t, "prio.client.calls", append(client, opCreate, outcomeAttr("ok"))...), "calls of port %d", port)
+		assert.Equal(t, int64(n), rig.counter(t, "prio.client.sends", append(client, opCreate)...), "sends of port %d", port)
+		assert.Equal(t, int64(1), rig.counter(t, "prio.client.token_fetches", client...), "token fetches of port %d", port)
+		assert.Equal(t, uint64(n), rig.histogramCount(t, "prio.client.call.duration", append(client, opCreate)...), "call durations of port %d", port)
+		assert.Equal(t, uint64(n), rig.histogramCount(t, "prio.client.send.duration", append(client, opCreate)...), "send durations of port %d", port)
 	}
 
 	points := gaugePoints(t, reader, "prio.client.retry_budget.tokens")

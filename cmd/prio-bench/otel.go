@@ -112,11 +112,18 @@ func newOTelBaselineCreator(ctx context.Context, s *priotest.Server, concurrency
 		_ = o.close()
 		return nil, fmt.Errorf("the control's instruments: %w", err)
 	}
+	// Every metric point of the SDK carries the client's server and
+	// distributor, then its own attributes.
+	set := func(kvs ...attribute.KeyValue) metric.MeasurementOption {
+		return metric.WithAttributeSet(attribute.NewSet(append([]attribute.KeyValue{
+			attribute.String("server.address", u.Hostname()), attribute.Int("server.port", port),
+			attribute.String("prio.distributor_id", s.DistributorID())}, kvs...)...))
+	}
 	op := attribute.String("prio.operation", "createOrder")
-	o.opSet = metric.WithAttributeSet(attribute.NewSet(op))
-	o.callSet = metric.WithAttributeSet(attribute.NewSet(op, attribute.String("prio.outcome", "ok")))
-	o.sendSet = metric.WithAttributeSet(attribute.NewSet(op, attribute.String("http.request.method", http.MethodPost),
-		attribute.Int("http.response.status_code", http.StatusCreated)))
+	o.opSet = set(op)
+	o.callSet = set(op, attribute.String("prio.outcome", "ok"))
+	o.sendSet = set(op, attribute.String("http.request.method", http.MethodPost),
+		attribute.Int("http.response.status_code", http.StatusCreated))
 	prop := propagation.TraceContext{}
 	bc.inject = func(ctx context.Context, h http.Header) { prop.Inject(ctx, propagation.HeaderCarrier(h)) }
 	return o, nil
