@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -506,22 +507,15 @@ func (s *recordingSampler) byKind(k trace.SpanKind) []map[attribute.Key]attribut
 
 // gaugePoints returns an observable gauge's points, by the server port
 // each carries.
-func gaugePoints(t *testing.T, reader *sdkmetric.ManualReader, name string) map[int64]metricdata.DataPoint[float64] {
+func (r *otelRig) gaugePoints(t *testing.T, name string) map[int64]metricdata.DataPoint[float64] {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(t.Context(), &rm))
 	out := map[int64]metricdata.DataPoint[float64]{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			d, ok := m.Data.(metricdata.Gauge[float64])
-			require.True(t, ok, "%s is a float64 gauge", name)
-			for _, p := range d.DataPoints {
-				port, _ := p.Attributes.Value("server.port")
-				out[port.AsInt64()] = p
-			}
+	for _, m := range r.collect(t, name) {
+		d, ok := m.Data.(metricdata.Gauge[float64])
+		require.True(t, ok, "%s is a float64 gauge", name)
+		for _, p := range d.DataPoints {
+			port, _ := p.Attributes.Value("server.port")
+			out[port.AsInt64()] = p
 		}
 	}
 	return out
@@ -531,8 +525,7 @@ func sandboxPort(t *testing.T, s *priotest.Server) int64 {
 	t.Helper()
 	u, err := url.Parse(s.URL())
 	require.NoError(t, err)
-	var port int64
-	_, err = fmt.Sscan(u.Port(), &port)
+	port, err := strconv.ParseInt(u.Port(), 10, 64)
 	require.NoError(t, err)
 	return port
 }
@@ -546,6 +539,7 @@ func TestMetricsPerClient(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	rig := &otelRig{reader: reader}
 	bursts := map[int64]float64{}
 	calls := map[int64]int{}
 	for i, burst := range []float64{3, 5} {
@@ -562,7 +556,6 @@ func TestMetricsPerClient(t *testing.T) {
 		}
 	}
 
-	rig := &otelRig{reader: reader}
 	for port, n := range calls {
 		client := []attribute.KeyValue{attribute.String("server.address", "127.0.0.1"), attribute.Int64("server.port", port),
 			attribute.String("prio.distributor_id", priotest.DefaultDistributorID)}
@@ -573,7 +566,7 @@ func TestMetricsPerClient(t *testing.T) {
 		assert.Equal(t, uint64(n), rig.histogramCount(t, "prio.client.send.duration", append(client, opCreate)...), "send durations of port %d", port)
 	}
 
-	points := gaugePoints(t, reader, "prio.client.retry_budget.tokens")
+	points := rig.gaugePoints(t, "prio.client.retry_budget.tokens")
 	require.Len(t, points, 2, "one series per client")
 	for port, burst := range bursts {
 		p, ok := points[port]
@@ -594,6 +587,7 @@ func TestGaugesEndWithTheClient(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	rig := &otelRig{reader: reader}
 	kept, dropped := priotest.NewServer(t), priotest.NewServer(t)
 	keep := newClient(t, kept, prio.WithMeterProvider(mp))
 	func() {
@@ -601,21 +595,21 @@ func TestGaugesEndWithTheClient(t *testing.T) {
 		_, err := c.Orders.Create(t.Context(), orderFor("gauge-dropped", priotest.ProductOpen))
 		require.NoError(t, err)
 	}()
-	require.Len(t, gaugePoints(t, reader, "prio.client.retry_budget.tokens"), 2)
+	require.Len(t, rig.gaugePoints(t, "prio.client.retry_budget.tokens"), 2)
 
 	// Collection and the cleanup after it take their time on a loaded
 	// machine: give them up to 10 s.
 	gone := false
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		runtime.GC()
-		if _, ok := gaugePoints(t, reader, "prio.client.retry_budget.tokens")[sandboxPort(t, dropped)]; !ok {
+		if _, ok := rig.gaugePoints(t, "prio.client.retry_budget.tokens")[sandboxPort(t, dropped)]; !ok {
 			gone = true
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	assert.True(t, gone, "the dropped client's series ends once it is collected")
-	points := gaugePoints(t, reader, "prio.client.retry_budget.tokens")
+	points := rig.gaugePoints(t, "prio.client.retry_budget.tokens")
 	assert.Contains(t, points, sandboxPort(t, kept), "the client still in use keeps its series")
 	runtime.KeepAlive(keep)
 }
