@@ -542,11 +542,16 @@ func TestMetricsPerClient(t *testing.T) {
 	rig := &otelRig{reader: reader}
 	bursts := map[int64]float64{}
 	calls := map[int64]int{}
+	// The clients must stay reachable until the gauges are read: a
+	// collected client's series ends (TestGaugesEndWithTheClient), and
+	// other tests run the collector in parallel.
+	var clients []*prio.Client
 	for i, burst := range []float64{3, 5} {
 		s := priotest.NewServer(t)
 		p := fastPolicy()
 		p.BudgetBurst = burst
 		c := newClient(t, s, prio.WithRetryPolicy(p), prio.WithMeterProvider(mp))
+		clients = append(clients, c)
 		port := sandboxPort(t, s)
 		bursts[port] = burst
 		calls[port] = i + 1
@@ -577,6 +582,7 @@ func TestMetricsPerClient(t *testing.T) {
 		dist, _ := p.Attributes.Value("prio.distributor_id")
 		assert.Equal(t, priotest.DefaultDistributorID, dist.AsString())
 	}
+	runtime.KeepAlive(clients)
 }
 
 // TestGaugesEndWithTheClient: the meter provider does not keep a client
@@ -594,8 +600,11 @@ func TestGaugesEndWithTheClient(t *testing.T) {
 		c := newClient(t, dropped, prio.WithMeterProvider(mp))
 		_, err := c.Orders.Create(t.Context(), orderFor("gauge-dropped", priotest.ProductOpen))
 		require.NoError(t, err)
+		// Read both series while c is still reachable: other tests run
+		// the collector in parallel.
+		require.Len(t, rig.gaugePoints(t, "prio.client.retry_budget.tokens"), 2)
+		runtime.KeepAlive(c)
 	}()
-	require.Len(t, rig.gaugePoints(t, "prio.client.retry_budget.tokens"), 2)
 
 	// Collection and the cleanup after it take their time on a loaded
 	// machine: give them up to 10 s.
