@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
@@ -91,18 +92,27 @@ func run(out io.Writer, withOTel bool) (err error) {
 		return errors.New("set PRIO_PRODUCT_ID and PRIO_PRODUCT_TYPE_ID to a bookable product for the real API")
 	}
 
+	var shutdown func(context.Context) error
 	if withOTel {
-		tel, shutdown, err := telemetry(out)
+		var tel []prio.Option
+		tel, shutdown, err = telemetry(out)
 		if err != nil {
 			return err
 		}
 		opts = append(opts, tel...)
-		defer func() { err = errors.Join(err, shutdown(context.WithoutCancel(ctx))) }()
 	}
 
 	client, err := prio.NewClient(opts...)
 	if err != nil {
 		return err
+	}
+	if shutdown != nil {
+		// A client's gauges are observed for as long as the client is in
+		// use: keep it until the providers' last export.
+		defer func() {
+			err = errors.Join(err, shutdown(context.WithoutCancel(ctx)))
+			runtime.KeepAlive(client)
+		}()
 	}
 
 	ref := fmt.Sprintf("quickstart-%d", time.Now().UnixNano())

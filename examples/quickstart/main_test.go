@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -32,12 +33,29 @@ func TestQuickstart(t *testing.T) {
 }
 
 // TestQuickstartOTel: with -otel the example prints the call's span tree
-// and the client's metrics.
+// and the client's metrics. The garbage collector runs all along, as it
+// may in any program: the gauges, which end with their client, must still
+// be in the last export.
 func TestQuickstartOTel(t *testing.T) {
 	t.Setenv("PRIO_CLIENT_ID", "")
 	t.Setenv("PRIO_CLIENT_SECRET", "")
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
 	var out bytes.Buffer
-	if err := run(&out, true); err != nil {
+	err := run(&out, true)
+	close(stop)
+	<-stopped
+	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{`"Name": "prio.createOrder"`, `"Name": "prio.getOrders"`, `"Name": "POST"`, `"Name": "GET"`,
