@@ -167,9 +167,10 @@
 // Client-wide limits, shared by all goroutines (RetryPolicy fields):
 //
 //	retry budget   a bucket of 10 tokens, +0.1 per call, -1 per retry; when
-//	               it is empty calls stop retrying, so in a total outage
-//	               sends stay under 1.1 x calls + 10 (the *TransportError
-//	               then wraps ErrRetryBudgetExhausted)
+//	               it is empty calls retry at most once a second in all,
+//	               so in a total outage sends stay under 1.1 x calls + 10
+//	               + 1 a second (a call stopped by it gets a
+//	               *TransportError that wraps ErrRetryBudgetExhausted)
 //	4XX guard      at most 50 4XX answers within a sliding minute (Prio
 //	               bans a client for a minute after 60), the token
 //	               endpoint's and the 401s before a token refresh included.

@@ -51,21 +51,35 @@ func (e *LocalLimitError) Is(target error) bool { return target == ErrRateLimite
 // send of a call adds ratio tokens (up to burst) and every retry takes one.
 // When sends fail for everyone, retries therefore stop after the burst and
 // then run at ratio per first send: total sends <= (1+ratio) x first sends
-// + burst, however many calls and goroutines there are.
+// + burst + perSecond x seconds, however many calls and goroutines there
+// are.
+//
+// The floor (perSecond) keeps a client with little traffic from going
+// without retries long after an outage: fed by first sends alone, an empty
+// bucket would take ten calls to earn one retry, however much time has
+// passed. An empty bucket therefore still allows perSecond retries a
+// second, saving up at most one (a rate.Limiter of burst 1), so the floor
+// adds a bounded rate, not a multiple of the load.
 type retryBudget struct {
 	ratio, burst float64
+	floor        *rate.Limiter // nil: no floor
 
 	mu     sync.Mutex
 	tokens float64
 }
 
-// newRetryBudget returns nil (no budget) when ratio < 0.
-func newRetryBudget(ratio, burst float64) *retryBudget {
+// newRetryBudget returns nil (no budget) when ratio < 0; perSecond <= 0
+// means no floor.
+func newRetryBudget(ratio, burst, perSecond float64) *retryBudget {
 	if ratio < 0 || math.IsNaN(ratio) {
 		return nil
 	}
 	burst = max(burst, 0)
-	return &retryBudget{ratio: ratio, burst: burst, tokens: burst}
+	b := &retryBudget{ratio: ratio, burst: burst, tokens: burst}
+	if perSecond > 0 {
+		b.floor = rate.NewLimiter(rate.Limit(perSecond), 1)
+	}
+	return b
 }
 
 // deposit is called once per logical call, when its first send leaves.
@@ -78,25 +92,29 @@ func (b *retryBudget) deposit() {
 	b.mu.Unlock()
 }
 
-// level returns the tokens in the bucket, for the telemetry gauge.
+// level returns the tokens in the bucket, for the telemetry gauge. The
+// floor's token is left out: at most one, it would only blur how full the
+// bucket is.
 func (b *retryBudget) level() float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.tokens
 }
 
-// withdraw takes the token a retry needs; false means no retry.
+// withdraw takes the token a retry needs, from the bucket or else from the
+// floor; false means no retry.
 func (b *retryBudget) withdraw() bool {
 	if b == nil {
 		return true
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.tokens < 1 {
-		return false
+	if b.tokens >= 1 {
+		b.tokens--
+		b.mu.Unlock()
+		return true
 	}
-	b.tokens--
-	return true
+	b.mu.Unlock()
+	return b.floor != nil && b.floor.Allow()
 }
 
 // clientErrorGuard keeps the client under Prio's ban of clients with too

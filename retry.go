@@ -50,14 +50,19 @@ type RetryPolicy struct {
 	// RateLimitedDelay is the wait after a 429 without Retry-After (Prio
 	// blocks a client for a minute). It is subject to MaxRetryAfter.
 	RateLimitedDelay time.Duration
-	// BudgetRatio and BudgetBurst size the client-wide retry budget: each
-	// first send adds BudgetRatio tokens, each retry spends one, and the
-	// bucket starts full and holds at most BudgetBurst. During an outage
-	// sends stay below (1+BudgetRatio) x first sends + BudgetBurst.
-	// BudgetRatio < 0 turns the budget off. Client-wide only: a per-call
-	// policy does not change the budget.
-	BudgetRatio float64
-	BudgetBurst float64
+	// BudgetRatio, BudgetBurst and BudgetPerSecond size the client-wide
+	// retry budget: each first send adds BudgetRatio tokens, each retry
+	// spends one, and the bucket starts full and holds at most
+	// BudgetBurst. When it is empty, BudgetPerSecond retries a second are
+	// still allowed (saving up at most one), so that a client with little
+	// traffic retries again soon after an outage; 0 turns that floor off.
+	// During an outage sends stay below (1+BudgetRatio) x first sends +
+	// BudgetBurst + BudgetPerSecond x seconds. BudgetRatio < 0 turns the
+	// budget off. Client-wide only: a per-call policy does not change the
+	// budget.
+	BudgetRatio     float64
+	BudgetBurst     float64
+	BudgetPerSecond float64
 	// ClientErrorLimit is how many 4XX answers the client accepts within a
 	// sliding minute before it refuses to send (Prio bans a client for a
 	// minute after 60). 0 turns the guard off. Client-wide only.
@@ -81,7 +86,7 @@ type RetryPolicy struct {
 // otherwise: 4 sends; 60 s per booking send and 30 s per other send; full
 // jitter backoff from 250 ms capped at 20 s; Retry-After obeyed up to 60 s;
 // 60 s after a 429 without Retry-After; a retry budget of 10 plus 0.1 per
-// call; the 4XX guard at 50 a minute; 1,000 requests a minute.
+// call, and 1 a second when it is empty; the 4XX guard at 50 a minute; 1,000 requests a minute.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
 		MaxSends:              4,
@@ -93,6 +98,7 @@ func DefaultRetryPolicy() RetryPolicy {
 		RateLimitedDelay:      60 * time.Second,
 		BudgetRatio:           0.1,
 		BudgetBurst:           10,
+		BudgetPerSecond:       1,
 		ClientErrorLimit:      50,
 		RequestsPerMinute:     1000,
 		ProcessingHorizon:     90 * time.Second,
@@ -107,8 +113,9 @@ func (p RetryPolicy) validate() error {
 	case p.BookingAttemptTimeout < 0, p.AttemptTimeout < 0, p.BaseDelay < 0, p.MaxDelay < 0,
 		p.MaxRetryAfter < 0, p.RateLimitedDelay < 0, p.ProcessingHorizon < 0:
 		return errors.New("RetryPolicy durations must not be negative")
-	case math.IsNaN(p.BudgetRatio), math.IsNaN(p.BudgetBurst), p.BudgetBurst < 0:
-		return errors.New("RetryPolicy.BudgetBurst must be a number >= 0 and BudgetRatio a number")
+	case math.IsNaN(p.BudgetRatio), math.IsNaN(p.BudgetBurst), p.BudgetBurst < 0,
+		math.IsNaN(p.BudgetPerSecond), math.IsInf(p.BudgetPerSecond, 0), p.BudgetPerSecond < 0:
+		return errors.New("RetryPolicy.BudgetBurst and BudgetPerSecond must be finite numbers >= 0 and BudgetRatio a number")
 	case p.ClientErrorLimit < 0, p.RequestsPerMinute < 0:
 		return errors.New("RetryPolicy.ClientErrorLimit and RequestsPerMinute must not be negative")
 	}
@@ -348,7 +355,7 @@ func newDoer(rt http.RoundTripper, p RetryPolicy, logger *slog.Logger, red redac
 	d := &doer{
 		policy: p,
 		hc:     &http.Client{Transport: &attemptTransport{next: rt}, CheckRedirect: checkRedirect},
-		budget: newRetryBudget(p.BudgetRatio, p.BudgetBurst),
+		budget: newRetryBudget(p.BudgetRatio, p.BudgetBurst, p.BudgetPerSecond),
 		limits: localLimits{
 			guard:   newClientErrorGuard(p.ClientErrorLimit, time.Minute),
 			limiter: newRequestLimiter(p.RequestsPerMinute),

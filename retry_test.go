@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -149,6 +150,7 @@ func TestDefaultRetryPolicy(t *testing.T) {
 		RateLimitedDelay:      60 * time.Second,
 		BudgetRatio:           0.1,
 		BudgetBurst:           10,
+		BudgetPerSecond:       1,
 		ClientErrorLimit:      50,
 		RequestsPerMinute:     1000,
 		ProcessingHorizon:     90 * time.Second,
@@ -162,6 +164,9 @@ func TestDefaultRetryPolicy(t *testing.T) {
 		"negative horizon": func(p *RetryPolicy) { p.ProcessingHorizon = -time.Second },
 		"NaN ratio":        func(p *RetryPolicy) { p.BudgetRatio = math.NaN() },
 		"negative burst":   func(p *RetryPolicy) { p.BudgetBurst = -1 },
+		"negative floor":   func(p *RetryPolicy) { p.BudgetPerSecond = -1 },
+		"NaN floor":        func(p *RetryPolicy) { p.BudgetPerSecond = math.NaN() },
+		"infinite floor":   func(p *RetryPolicy) { p.BudgetPerSecond = math.Inf(1) },
 		"negative limit":   func(p *RetryPolicy) { p.ClientErrorLimit = -1 },
 		"negative rate":    func(p *RetryPolicy) { p.RequestsPerMinute = -5 },
 	}
@@ -666,10 +671,15 @@ func TestAttemptTimeout(t *testing.T) {
 
 // TestRetryBudgetOutage runs 1,000 calls against a server that only
 // answers 503 and checks the client-wide budget keeps total sends within
-// 1.1 x first sends + 10.
+// 1.1 x first sends + 10 + 1 a second (outageBound).
 func TestRetryBudgetOutage(t *testing.T) {
 	t.Parallel()
 	const calls, workers = 1000, 16
+	// outageBound is the budget's promise for a run that began at start
+	// (in its bubble): the floor's one saved-up token, then one a second.
+	outageBound := func(start time.Time) float64 {
+		return 1.1*calls + 10 + 1 + time.Since(start).Seconds()
+	}
 	run := func(t *testing.T, p RetryPolicy, answer func(int, *http.Request) (*http.Response, error)) (sends int, errs []error) {
 		wire := &fakeWire{answer: answer}
 		d := doerOver(wire, p)
@@ -703,9 +713,10 @@ func TestRetryBudgetOutage(t *testing.T) {
 	t.Run("503 only", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
 			sends, errs := run(t, testPolicy(), always(503))
 			assert.Empty(t, errs)
-			bound := 1.1*calls + 10
+			bound := outageBound(start)
 			t.Logf("outage: %d calls, %d first sends, %d sends in total (bound %.0f, %.3f sends per call)",
 				calls, calls, sends, bound, float64(sends)/calls)
 			assert.LessOrEqual(t, float64(sends), bound)
@@ -715,10 +726,11 @@ func TestRetryBudgetOutage(t *testing.T) {
 	t.Run("resets only", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
 			sends, errs := run(t, testPolicy(), func(int, *http.Request) (*http.Response, error) {
 				return nil, &net.OpError{Op: "read", Err: syscall.ECONNRESET}
 			})
-			assert.LessOrEqual(t, float64(sends), 1.1*calls+10)
+			assert.LessOrEqual(t, float64(sends), outageBound(start))
 			require.Len(t, errs, calls)
 			budget := 0
 			for _, err := range errs {
@@ -744,7 +756,7 @@ func TestRetryBudgetOutage(t *testing.T) {
 
 func TestRetryBudgetRefills(t *testing.T) {
 	t.Parallel()
-	b := newRetryBudget(0.5, 2)
+	b := newRetryBudget(0.5, 2, 0)
 	assert.True(t, b.withdraw())
 	assert.True(t, b.withdraw())
 	assert.False(t, b.withdraw(), "empty after the burst")
@@ -758,9 +770,65 @@ func TestRetryBudgetRefills(t *testing.T) {
 	assert.True(t, b.withdraw())
 	assert.True(t, b.withdraw())
 	assert.False(t, b.withdraw(), "never more than the burst")
-	assert.Nil(t, newRetryBudget(-1, 10), "a negative ratio turns the budget off")
+	assert.Nil(t, newRetryBudget(-1, 10, 1), "a negative ratio turns the budget off")
 	var off *retryBudget
 	assert.True(t, off.withdraw())
+}
+
+// TestRetryBudgetFloor: an empty budget still allows perSecond retries a
+// second, whatever the traffic, and saves up no more than one of them.
+func TestRetryBudgetFloor(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := newRetryBudget(0.1, 1, 0.5)
+		assert.True(t, b.withdraw(), "the burst")
+		assert.True(t, b.withdraw(), "the floor's first token")
+		assert.False(t, b.withdraw(), "both spent")
+		time.Sleep(time.Second)
+		assert.False(t, b.withdraw(), "half a second's worth at 0.5 a second")
+		time.Sleep(time.Second)
+		assert.True(t, b.withdraw(), "one retry every two seconds")
+		assert.False(t, b.withdraw())
+		time.Sleep(time.Minute)
+		assert.True(t, b.withdraw(), "a quiet minute buys one retry")
+		assert.False(t, b.withdraw(), "not thirty")
+		assert.InDelta(t, 0, b.level(), 0.001, "the level is the bucket's: empty")
+	})
+}
+
+// TestRetryBudgetRecoversWithoutTraffic: a client whose budget an outage
+// emptied retries again after a while, though it has made few calls since.
+// With a budget fed by first sends alone, a client making a call now and
+// then would go without retries for ten calls per lost token.
+func TestRetryBudgetRecoversWithoutTraffic(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var outage atomic.Bool
+		outage.Store(true)
+		var n atomic.Int64
+		d := doerOver(&fakeWire{answer: func(_ int, req *http.Request) (*http.Response, error) {
+			// After the outage every call's first send fails, its retry
+			// succeeds.
+			if outage.Load() || n.Add(1)%2 == 1 {
+				return nil, &net.OpError{Op: "read", Err: syscall.ECONNRESET}
+			}
+			return wireReply(req, 200, `{}`), nil
+		}}, testPolicy())
+		for range 40 {
+			_, err := d.Do(newCall(t.Context(), t, http.MethodGet, "", "", nil))
+			require.ErrorIs(t, err, syscall.ECONNRESET)
+		}
+		_, err := d.Do(newCall(t.Context(), t, http.MethodGet, "", "", nil))
+		require.ErrorIs(t, err, ErrRetryBudgetExhausted, "the outage emptied the budget")
+		outage.Store(false)
+		time.Sleep(10 * time.Second)
+		for i := range 3 {
+			resp, err := d.Do(newCall(t.Context(), t, http.MethodGet, "", "", nil))
+			require.NoError(t, err, "call %d after the outage: its one retry is allowed", i)
+			resp.Body.Close()
+			time.Sleep(time.Second)
+		}
+	})
 }
 
 // TestClientErrorGuard checks the 4XX guard: at 50 4XX answers within a
