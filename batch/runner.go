@@ -152,7 +152,7 @@ func (s *Summary) add(r Result) {
 const (
 	DefaultConcurrency     = 8
 	DefaultDrainTimeout    = 30 * time.Second
-	DefaultResolveAttempts = 4
+	DefaultResolveAttempts = 6
 	DefaultBookTimeout     = 5 * time.Minute
 	maxErrorText           = 1000
 )
@@ -181,8 +181,12 @@ type Runner struct {
 	BookTimeout time.Duration
 	// ResolveAttempts bounds how many more times Book is called within
 	// one run for a row whose outcome is unknown or that must be tried
-	// later (default 4); each call waits for the time prio.OutcomeOf gave.
-	// A row still unsettled after them is recorded as unknown.
+	// later (default 6); each call waits for the time prio.OutcomeOf gave.
+	// A row still unsettled after them is recorded as unknown. When a
+	// look-up fails, OutcomeOf asks for a second's wait, and the next
+	// call fails again about as often as the API does: against the
+	// sandbox's flaky profile (one send in five fails) one or two rows in
+	// 200 need four calls.
 	ResolveAttempts int
 	// RetryFailed makes rows that failed in an earlier run be tried again
 	// (Book looks them up first) instead of reported as failed.

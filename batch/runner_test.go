@@ -123,8 +123,8 @@ func TestRowsInDoubtAreSettledByLookup(t *testing.T) {
 		// The client's 4XX guard asks for 20 s: the row waits that long.
 		{ref: "limited-1", state: Booked, sends: 1, elapsed: 20 * time.Second},
 		// The order exists but look-ups keep failing: unknown after the
-		// horizon and four more calls, never re-sent.
-		{ref: "lostfind-1", state: Unknown, sends: 1, lookups: 5, orders: 1, elapsed: fakeHorizon, errMatch: prio.ErrOutcomeUnknown},
+		// horizon and DefaultResolveAttempts more calls, never re-sent.
+		{ref: "lostfind-1", state: Unknown, sends: 1, lookups: 1 + DefaultResolveAttempts, orders: 1, elapsed: fakeHorizon, errMatch: prio.ErrOutcomeUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
@@ -592,6 +592,31 @@ func TestOutcomeOfDecides(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRowSettledAfterFiveUnknowns: a row whose first five Book calls end
+// unknown (a look-up failing each time, as against a flaky API) is still
+// settled within the run by the default Runner.
+func TestRowSettledAfterFiveUnknowns(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		b := bookerFunc(func(context.Context, *prio.OrderRequest, time.Time) (Receipt, error) {
+			calls++
+			if calls <= 5 {
+				return Receipt{Sends: 1}, &prio.OutcomeUnknownError{DecidableAt: time.Now().Add(time.Second)}
+			}
+			return Receipt{OrderReference: "ORD-1"}, nil
+		})
+		var got collect
+		j := NewMemoryJournal()
+		sum, err := (&Runner{Booker: b, Journal: j, OnResult: got.add}).Run(t.Context(), rowsOf("ok-1"))
+		require.NoError(t, err)
+		assert.Equal(t, 1, sum.Booked)
+		assert.Equal(t, 6, calls)
+		assert.Equal(t, Booked, j.Entries()["ok-1"].State)
+		assert.Equal(t, "ORD-1", got.byRef()["ok-1"].OrderReference)
+	})
 }
 
 func TestDuplicateReferencesInTheInput(t *testing.T) {
