@@ -85,7 +85,7 @@ func sdkPolicy() prio.RetryPolicy {
 // sdkCreator books through the full SDK.
 type sdkCreator struct{ c *prio.Client }
 
-func newSDKCreator(s *priotest.Server, concurrency int, extra ...prio.Option) (*sdkCreator, error) {
+func newSDKCreator(s sandbox, concurrency int, extra ...prio.Option) (*sdkCreator, error) {
 	c, err := prio.NewClient(append([]prio.Option{
 		prio.WithBaseURL(s.URL()),
 		prio.WithCredentials(priotest.DefaultClientID, priotest.DefaultClientSecret),
@@ -158,7 +158,7 @@ type rawTarget struct {
 	auth      string // "Bearer <token>"
 }
 
-func newRawTarget(ctx context.Context, hc *http.Client, s *priotest.Server) (rawTarget, error) {
+func newRawTarget(ctx context.Context, hc *http.Client, s sandbox) (rawTarget, error) {
 	tok, err := fetchToken(ctx, hc, s.URL())
 	if err != nil {
 		return rawTarget{}, err
@@ -210,7 +210,7 @@ type baselineCreator struct {
 	inject func(ctx context.Context, h http.Header)
 }
 
-func newBaselineCreator(ctx context.Context, s *priotest.Server, idlePerHost int) (*baselineCreator, error) {
+func newBaselineCreator(ctx context.Context, s sandbox, idlePerHost int) (*baselineCreator, error) {
 	hc := &http.Client{Transport: baselineTransport(idlePerHost)}
 	t, err := newRawTarget(ctx, hc, s)
 	if err != nil {
@@ -251,7 +251,7 @@ type naiveCreator struct {
 	sleep   time.Duration
 }
 
-func newNaiveCreator(ctx context.Context, s *priotest.Server, retries int, sleep time.Duration) (*naiveCreator, error) {
+func newNaiveCreator(ctx context.Context, s sandbox, retries int, sleep time.Duration) (*naiveCreator, error) {
 	hc := &http.Client{Transport: baselineTransport(64)}
 	t, err := newRawTarget(ctx, hc, s)
 	if err != nil {
@@ -303,7 +303,7 @@ type retryableCreator struct {
 	t  rawTarget
 }
 
-func newRetryableCreator(ctx context.Context, s *priotest.Server) (*retryableCreator, error) {
+func newRetryableCreator(ctx context.Context, s sandbox) (*retryableCreator, error) {
 	rc := retryablehttp.NewClient()
 	rc.Logger = nil
 	t, err := newRawTarget(ctx, rc.HTTPClient, s)

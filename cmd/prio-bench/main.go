@@ -14,7 +14,7 @@
 //
 // Usage:
 //
-//	prio-bench [-quick] [-json] [-q] [-cpuprofile file] [-memprofile file] [-only list] [-aa]
+//	prio-bench [-quick] [-json] [-q] [-sandbox process|inproc] [-cpuprofile file] [-memprofile file] [-only list] [-aa]
 //
 // Without -json it prints a table for people; with -json one JSON document
 // for machines. -quick shortens every phase so that the run ends within a
@@ -23,8 +23,8 @@
 // batch. -cpuprofile and -memprofile profile the phases run, for pprof;
 // "-only overhead -cpuprofile cpu.out" profiles the overhead phase alone
 // (all its clients, taking turns). In the CPU profile of the overhead and
-// throughput phases every sample of a client's work, its sandbox's
-// included, carries the label client=<name> (asClient), so
+// throughput phases every sample of a client's work (its sandbox's too
+// under -sandbox inproc) carries the label client=<name> (asClient), so
 // "go tool pprof -tags" splits the profile by client and
 // -tagfocus 'client=^prio-go$' keeps one.
 //
@@ -33,9 +33,15 @@
 // 1 only by the method's own spread, the resolution against which the
 // throughput goal is judged. It judges no goal.
 //
-// Everything runs in this process against priotest servers on 127.0.0.1;
-// nothing leaves the machine. BENCHMARKS.md at the repository root
-// explains the method and keeps the latest table.
+// Every client books on priotest servers on 127.0.0.1; nothing leaves the
+// machine. -sandbox places the overhead and throughput phases' servers:
+// "inproc" (the default) runs them in this process, where they share the
+// client's heap, garbage collector and scheduler; "process" starts each in
+// a child process of its own (this program again, serving one sandbox
+// until its standard input closes), as a real Prio runs apart from its
+// client. The outage and batch phases run theirs in this process, since
+// they inject faults and read the server's log. BENCHMARKS.md at the
+// repository root explains the method and keeps the latest table.
 package main
 
 import (
@@ -56,6 +62,13 @@ import (
 )
 
 func main() {
+	if isSandboxChild() {
+		if err := serveSandbox(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "prio-bench sandbox:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -82,6 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		memProfile = fs.String("memprofile", "", "write an allocation profile of the phases run to this file (samples every 512 bytes: slower)")
 		only       = fs.String("only", "", "comma-separated phases to run (default all): "+strings.Join(phases, ","))
 		quiet      = fs.Bool("q", false, "no progress lines on stderr")
+		where      = fs.String("sandbox", sandboxInProc, "where the overhead and throughput phases run each sandbox: "+sandboxInProc+" (this process) or "+sandboxProcess+" (a child process of its own)")
 		aa         = fs.Bool("aa", false, "A/A: the throughput phase alone, the baseline against a second baseline instead of prio-go; its ratios show the method's own spread and judge no goal")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -89,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if *where != sandboxProcess && *where != sandboxInProc {
+		return fmt.Errorf("-sandbox %s: want %s or %s", *where, sandboxProcess, sandboxInProc)
 	}
 	if *aa && *only == "" {
 		*only = "throughput"
@@ -104,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *quick {
 		cfg = quickConfig()
 	}
-	cfg.phases, cfg.aa = sel, *aa
+	cfg.phases, cfg.aa, cfg.sandbox = sel, *aa, *where
 	cfg.cpuProfile, cfg.memProfile = *cpuProfile, *memProfile
 	if cfg.memProfile != "" {
 		// Sample finely enough to attribute a few allocations per call.
@@ -176,6 +193,11 @@ type config struct {
 	batchConcurrency int
 
 	phases map[string]bool
+	// sandbox places the overhead and throughput phases' sandboxes:
+	// sandboxProcess or sandboxInProc. The outage and batch phases always
+	// run theirs in this process, since they inject faults and read the
+	// server's log.
+	sandbox string
 	// aa: the throughput phase compares the baseline with a second
 	// baseline instead of prio-go (aaKinds).
 	aa         bool
@@ -187,6 +209,7 @@ type config struct {
 func fullConfig() config {
 	return config{
 		mode:             "full",
+		sandbox:          sandboxInProc,
 		overheadRounds:   10,
 		overheadRound:    time.Second,
 		overheadWarmup:   200,

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -23,8 +24,17 @@ import (
 	"github.com/priosdk/prio-go/priotest"
 )
 
-// TestMain fails the package's tests if any goroutine outlives them.
+// TestMain fails the package's tests if any goroutine outlives them. A
+// test binary started as a sandbox child (procSandbox) serves its sandbox
+// instead.
 func TestMain(m *testing.M) {
+	if isSandboxChild() {
+		if err := serveSandbox(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "sandbox child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -91,7 +101,7 @@ func TestSelectPhases(t *testing.T) {
 func TestRunRejectsBadArguments(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"-only", "nothing"}, {"extra"}, {"-no-such-flag"},
-		{"-aa", "-only", "overhead"}, {"-aa", "-only", "throughput,outage"}} {
+		{"-aa", "-only", "overhead"}, {"-aa", "-only", "throughput,outage"}, {"-sandbox", "nowhere"}} {
 		err := run(t.Context(), args, io.Discard, io.Discard)
 		assert.Error(t, err, "%q", args)
 	}
@@ -197,7 +207,11 @@ func TestNaiveOutageAmplification(t *testing.T) {
 // JSON report and the table carry every figure the issue asks for.
 func TestEveryFigure(t *testing.T) {
 	t.Parallel()
-	rep, err := measure(t.Context(), tinyConfig())
+	cfg := tinyConfig()
+	// The overhead and throughput phases with each sandbox in a child
+	// process; the default, in this process, is what the other tests run.
+	cfg.sandbox = sandboxProcess
+	rep, err := measure(t.Context(), cfg)
 	require.NoError(t, err)
 
 	var js bytes.Buffer
@@ -208,6 +222,11 @@ func TestEveryFigure(t *testing.T) {
 	for _, k := range []string{"date", "cpu_model", "num_cpu", "overhead", "throughput", "outage", "batch"} {
 		assert.Contains(t, doc, k)
 	}
+
+	assert.Equal(t, sandboxProcess, rep.Sandbox)
+	assert.Contains(t, rep.Setup[0], "child process")
+	assert.Equal(t, sandboxInProc, quickConfig().sandbox, "the quick and full runs keep the sandboxes in this process")
+	assert.Equal(t, sandboxInProc, fullConfig().sandbox)
 
 	o := rep.Overhead
 	require.NotNil(t, o)
@@ -285,7 +304,7 @@ func TestEveryFigure(t *testing.T) {
 	var table strings.Builder
 	require.NoError(t, writeTable(&table, rep))
 	for _, want := range []string{"1. Per-call overhead", "prio-go + otel", "baseline + otel", "2. Throughput", "3. Retry amplification", "4. Recovery", "5. Batch",
-		nameSDK, nameBaseline, nameRetryable, nameNaive, "sqlite", "memory", "prio-go / baseline"} {
+		nameSDK, nameBaseline, nameRetryable, nameNaive, "sqlite", "memory", "prio-go / baseline", processWide(sandboxProcess)} {
 		assert.Contains(t, table.String(), want)
 	}
 }
@@ -357,7 +376,7 @@ func TestTurnSequenceIsBalanced(t *testing.T) {
 // judged on ratios that can only show the method's spread.
 func TestAAComparesTwoBaselines(t *testing.T) {
 	t.Parallel()
-	c, closeFn, err := openClient(t.Context(), kindBaselineTwin)
+	c, closeFn, err := openClient(t.Context(), kindBaselineTwin, sandboxInProc)
 	require.NoError(t, err)
 	closeFn()
 	assert.IsType(t, &baselineCreator{}, c, "the second client is a baseline")
@@ -464,7 +483,7 @@ func TestAsClientLabels(t *testing.T) {
 	assert.False(t, ok, "the caller's context is unchanged")
 
 	var warmed []string
-	_, closeAll, err := openClients(ctx, []clientKind{kindBaseline, kindSDK}, func(ctx context.Context, c creator) error {
+	_, closeAll, err := openClients(ctx, []clientKind{kindBaseline, kindSDK}, sandboxInProc, func(ctx context.Context, c creator) error {
 		v, _ := pprof.Label(ctx, profileLabel)
 		warmed = append(warmed, v)
 		return c.create(ctx, nextRef("label"))

@@ -18,7 +18,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	prio "github.com/priosdk/prio-go"
-	"github.com/priosdk/prio-go/priotest"
 )
 
 // nameSDKOTel is the SDK with a real OpenTelemetry tracer and meter;
@@ -46,7 +45,7 @@ type otelCreator struct {
 	mp *sdkmetric.MeterProvider
 }
 
-func newOTelCreator(s *priotest.Server, concurrency int) (*otelCreator, error) {
+func newOTelCreator(s sandbox, concurrency int) (*otelCreator, error) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(discardSpans{}))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	sc, err := newSDKCreator(s, concurrency, prio.WithTracerProvider(tp), prio.WithMeterProvider(mp))
@@ -79,7 +78,7 @@ type otelBaselineCreator struct {
 	sendStart                  []attribute.KeyValue
 }
 
-func newOTelBaselineCreator(ctx context.Context, s *priotest.Server, concurrency int) (*otelBaselineCreator, error) {
+func newOTelBaselineCreator(ctx context.Context, s sandbox, concurrency int) (*otelBaselineCreator, error) {
 	bc, err := newBaselineCreator(ctx, s, concurrency)
 	if err != nil {
 		return nil, err

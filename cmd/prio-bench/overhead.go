@@ -26,9 +26,9 @@ const (
 type OpStats struct {
 	Ops     int     `json:"ops"`
 	NsPerOp float64 `json:"ns_per_op"`
-	// CPUNsPerOp is the process's CPU time (client and in-process server)
-	// per call; other processes on the machine disturb it less than the
-	// wall time.
+	// CPUNsPerOp is this process's CPU time per call: the client's, and
+	// the sandbox's too when it runs in this process (-sandbox inproc).
+	// Other processes on the machine disturb it less than the wall time.
 	CPUNsPerOp  float64 `json:"cpu_ns_per_op"`
 	AllocsPerOp float64 `json:"allocs_per_op"`
 	BytesPerOp  float64 `json:"bytes_per_op"`
@@ -38,9 +38,10 @@ type OpStats struct {
 // hand-written baseline, the clients taking turns of SliceCalls calls.
 // Per-client figures are medians over the rounds; a ratio is the median of
 // the rounds' ratios, each taken between turns that ran side by side. Allocation
-// counts are process-wide, so both include the in-process server's own
-// allocations for the request; the Extra fields are the SDK's cost above
-// the baseline, which the server's share does not dilute.
+// counts are process-wide: with the sandbox in this process (-sandbox
+// inproc) both include the server's own allocations for the request. The
+// Extra fields are the SDK's cost above the baseline, which the server's
+// share does not dilute.
 type Overhead struct {
 	Rounds           int       `json:"rounds"`
 	SliceCalls       int       `json:"slice_calls"`
@@ -127,10 +128,10 @@ const (
 	kindBaselineOTel clientKind = nameBaselineOTel
 )
 
-// openClient starts a sandbox and builds a client of kind for it; close
-// tears both down.
-func openClient(ctx context.Context, kind clientKind) (c creator, closeFn func(), err error) {
-	s, err := newServer()
+// openClient starts a sandbox where says (openSandbox) and builds a client
+// of kind for it; close tears both down.
+func openClient(ctx context.Context, kind clientKind, where string) (c creator, closeFn func(), err error) {
+	s, err := openSandbox(ctx, where)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -268,7 +269,7 @@ var turnSequence = []int{0, 1, 0, 2, 0, 3, 1, 2, 1, 3, 2, 3}
 // overheadRound is one round of the overhead phase: every client of
 // overheadKinds on its own fresh sandbox, taking turns.
 func overheadRound(ctx context.Context, cfg config, round int) (map[clientKind]OpStats, error) {
-	clients, closeAll, err := openClients(ctx, overheadKinds, func(ctx context.Context, c creator) error {
+	clients, closeAll, err := openClients(ctx, overheadKinds, cfg.sandbox, func(ctx context.Context, c creator) error {
 		for range cfg.overheadWarmup {
 			if err := c.create(ctx, nextRef("warm")); err != nil {
 				return err
@@ -512,7 +513,7 @@ func (c config) throughputClients() []clientKind {
 // or started as many calls as its sandbox may serve.
 func throughputRound(ctx context.Context, cfg config, level, round int) ([]turnStats, error) {
 	kinds := cfg.throughputClients()
-	clients, closeAll, err := openClients(ctx, kinds, func(ctx context.Context, c creator) error {
+	clients, closeAll, err := openClients(ctx, kinds, cfg.sandbox, func(ctx context.Context, c creator) error {
 		// Open the connections the level needs before timing.
 		_, _, _, err := concurrentRound(ctx, c, level, 0, level)
 		return err
@@ -544,9 +545,9 @@ func throughputRound(ctx context.Context, cfg config, level, round int) ([]turnS
 }
 
 // openClients opens a client of each kind, each on a fresh sandbox of its
-// own, and warms each up with warm, both as that client (asClient);
+// own placed where says (openSandbox), and warms each up with warm, both as that client (asClient);
 // closeAll tears them all down. On an error nothing is left open.
-func openClients(ctx context.Context, kinds []clientKind, warm func(context.Context, creator) error) (clients []creator, closeAll func(), err error) {
+func openClients(ctx context.Context, kinds []clientKind, where string, warm func(context.Context, creator) error) (clients []creator, closeAll func(), err error) {
 	var closers []func()
 	closeAll = func() {
 		for _, f := range closers {
@@ -555,7 +556,7 @@ func openClients(ctx context.Context, kinds []clientKind, warm func(context.Cont
 	}
 	for _, kind := range kinds {
 		err := asClient(ctx, kind, func(ctx context.Context) error {
-			c, closeFn, err := openClient(ctx, kind)
+			c, closeFn, err := openClient(ctx, kind, where)
 			if err != nil {
 				return err
 			}

@@ -15,14 +15,17 @@ import (
 // Report is everything one run measured; -json prints it as is. Phases
 // that did not run are omitted.
 type Report struct {
-	Date       string       `json:"date"`
-	Mode       string       `json:"mode"`
-	GoVersion  string       `json:"go_version"`
-	Platform   string       `json:"platform"`
-	NumCPU     int          `json:"num_cpu"`
-	GOMAXPROCS int          `json:"gomaxprocs"`
-	CPUModel   string       `json:"cpu_model"`
-	Setup      []string     `json:"setup"`
+	Date       string   `json:"date"`
+	Mode       string   `json:"mode"`
+	GoVersion  string   `json:"go_version"`
+	Platform   string   `json:"platform"`
+	NumCPU     int      `json:"num_cpu"`
+	GOMAXPROCS int      `json:"gomaxprocs"`
+	CPUModel   string   `json:"cpu_model"`
+	Setup      []string `json:"setup"`
+	// Sandbox is where the overhead and throughput phases ran their
+	// sandboxes: "process" (a child process each) or "inproc".
+	Sandbox    string       `json:"sandbox"`
 	Overhead   *Overhead    `json:"overhead,omitempty"`
 	Throughput []Throughput `json:"throughput,omitempty"`
 	Outage     *Outage      `json:"outage,omitempty"`
@@ -43,7 +46,7 @@ func newReport(cfg config) *Report {
 		GOMAXPROCS: runtime.GOMAXPROCS(0),
 		CPUModel:   cpuModel(),
 		Setup: []string{
-			"server: priotest in this process on 127.0.0.1, a fresh one per measurement, request limit off (WithRequestLimit(0))",
+			serverSetup(cfg.sandbox),
 			"prio-go: DefaultRetryPolicy with RequestsPerMinute 0 (client-side rate limiter off), everything else default",
 			"prio-go + otel: the same client with an OpenTelemetry SDK tracer (every span sampled, batched to an exporter that drops them) and meter (a manual reader): overhead phase only",
 			"baseline + otel: the baseline call with, by hand, the spans, trace header and measurements prio-go + otel records for it, on the same kind of providers: what OpenTelemetry itself costs (overhead phase only, no goal)",
@@ -51,6 +54,7 @@ func newReport(cfg config) *Report {
 			"go-retryablehttp: NewClient() defaults (RetryMax 4, wait 1s..30s), only its logger silenced",
 			fmt.Sprintf("naive loop: up to %d re-sends after a 5xx or network error, %s fixed pause", cfg.naiveRetries, cfg.naiveSleep),
 		},
+		Sandbox: cfg.sandbox,
 		started: now,
 	}
 	if cfg.aa {
@@ -77,6 +81,25 @@ func cpuModel() string {
 }
 
 // writeTable prints the report for people.
+// serverSetup describes the sandboxes of a run whose overhead and
+// throughput phases placed them where.
+func serverSetup(where string) string {
+	const common = "a fresh one per measurement, request limit off (WithRequestLimit(0))"
+	if where == sandboxInProc {
+		return "server: priotest in this process on 127.0.0.1, " + common
+	}
+	return "server: priotest on 127.0.0.1, " + common + "; for the overhead and throughput phases each in a child process of its own (-sandbox process), for the outage and batch phases in this process"
+}
+
+// processWide says what the overhead table's CPU and allocation columns
+// count.
+func processWide(where string) string {
+	if where == sandboxInProc {
+		return "CPU time and allocations are process-wide: both rows include the in-process server's"
+	}
+	return "CPU time and allocations are the client process's alone: each sandbox runs in a process of its own"
+}
+
 func writeTable(w io.Writer, r *Report) error {
 	bw := &errWriter{w: w}
 	bw.printf("prio-bench %s run, %s, %s %s, %d CPUs (%s), GOMAXPROCS %d, %.1fs\n",
@@ -86,7 +109,7 @@ func writeTable(w io.Writer, r *Report) error {
 	}
 	if o := r.Overhead; o != nil {
 		bw.printf("\n1. Per-call overhead: Create Order, sequential, median of %d rounds of %gs per client, the clients taking turns of %d calls\n", o.Rounds, o.RoundSeconds, o.SliceCalls)
-		bw.printf("   (CPU time and allocations are process-wide: both rows include the in-process server's)\n")
+		bw.printf("   (%s)\n", processWide(r.Sandbox))
 		tw := bw.tab()
 		fmt.Fprintf(tw, "\t\tns/op\tCPU ns/op\tallocs/op\tB/op\tcalls\t\n")
 		for _, row := range []struct {
