@@ -86,7 +86,8 @@ type RetryPolicy struct {
 // otherwise: 4 sends; 60 s per booking send and 30 s per other send; full
 // jitter backoff from 250 ms capped at 20 s; Retry-After obeyed up to 60 s;
 // 60 s after a 429 without Retry-After; a retry budget of 10 plus 0.1 per
-// call, and 1 a second when it is empty; the 4XX guard at 50 a minute; 1,000 requests a minute.
+// call, and 1 a second when it is empty; the 4XX guard at 50 a minute;
+// 1,000 requests a minute.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
 		MaxSends:              4,
