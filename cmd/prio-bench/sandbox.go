@@ -74,8 +74,9 @@ type procSandbox struct {
 	once  sync.Once
 }
 
-// childStartTimeout bounds how long a child may take to print its address.
-const childStartTimeout = 10 * time.Second
+// childTimeout bounds how long a child may take to print its address, and
+// to exit once told to.
+const childTimeout = 10 * time.Second
 
 // startProcSandbox starts this program again as a sandbox child and waits
 // for its address. The child's standard error goes to ours.
@@ -118,13 +119,13 @@ func startProcSandbox(ctx context.Context) (*procSandbox, error) {
 		}
 		got <- r
 	}()
-	timer := time.NewTimer(childStartTimeout)
+	timer := time.NewTimer(childTimeout)
 	defer timer.Stop()
 	var r result
 	select {
 	case r = <-got:
 	case <-timer.C:
-		r.err = fmt.Errorf("no address within %s", childStartTimeout)
+		r.err = fmt.Errorf("no address within %s", childTimeout)
 	case <-ctx.Done():
 		r.err = ctx.Err()
 	}
@@ -142,7 +143,7 @@ func (p *procSandbox) DistributorID() string { return p.hello.DistributorID }
 
 // Close ends the child: it closes the child's standard input, which makes
 // it shut its sandbox down and exit, and kills it if it has not exited
-// within childStartTimeout.
+// within childTimeout. Only the first call does anything.
 func (p *procSandbox) Close() {
 	p.once.Do(func() {
 		_ = p.stdin.Close()
@@ -150,15 +151,15 @@ func (p *procSandbox) Close() {
 		go func() { _ = p.cmd.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(childStartTimeout):
+		case <-time.After(childTimeout):
 			_ = p.cmd.Process.Kill()
 			<-done
 		}
 	})
 }
 
-// openSandbox starts a fresh sandbox where cfg says: in a child process or
-// in this one.
+// openSandbox starts a fresh sandbox where says: sandboxProcess (a child
+// process) or sandboxInProc (this one).
 func openSandbox(ctx context.Context, where string) (sandbox, error) {
 	switch where {
 	case sandboxProcess:
