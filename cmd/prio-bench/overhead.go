@@ -545,8 +545,9 @@ func throughputRound(ctx context.Context, cfg config, level, round int) ([]turnS
 }
 
 // openClients opens a client of each kind, each on a fresh sandbox of its
-// own placed where says (openSandbox), and warms each up with warm, both as that client (asClient);
-// closeAll tears them all down. On an error nothing is left open.
+// own placed where says (openSandbox), and warms each up with warm, both
+// as that client (asClient); closeAll tears them all down. On an error
+// nothing is left open.
 func openClients(ctx context.Context, kinds []clientKind, where string, warm func(context.Context, creator) error) (clients []creator, closeAll func(), err error) {
 	var closers []func()
 	closeAll = func() {
